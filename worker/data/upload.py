@@ -1,0 +1,209 @@
+"""Turn a user's upload (``.npz`` or ``.csv``) into the canonical stored form: an ``.npz`` of
+``x`` (float32 ``[N, *sample_shape]``) and ``y`` (int64 ``[N]`` class indices, else float32).
+
+Nothing is ever unpickled: ``.npz`` members are read with ``allow_pickle=False`` after their
+headers are checked, so an object array, or one larger than the limits, is refused before any of
+its data is read. Every refusal is an ``UploadError`` whose message says what to change.
+
+    ValueError
+    └── UploadError      an upload that cannot become a data set
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import zipfile
+from pathlib import PurePosixPath
+from typing import IO
+
+import numpy as np
+
+from worker.data.raw import as_features, as_labels
+
+#: Upload limits (the service may pass tighter ones): samples, and values per sample.
+MAX_ROWS = 1_000_000
+MAX_FEATURES = 100_000
+#: Names a CSV label column may have when the upload does not name one (compared case-insensitively).
+DEFAULT_LABEL_COLUMNS = ("label", "y", "target")
+#: CSV cells read as a missing value (NaN), compared case-insensitively after stripping spaces.
+MISSING_CELLS = frozenset({"", "nan", "na", "n/a", "null", "none"})
+#: Array kinds accepted in an ``.npz``: bool, signed and unsigned integers, floats.
+NUMERIC_KINDS = "biuf"
+
+
+class UploadError(ValueError):
+    """An upload that cannot become a data set; the message says what to change."""
+
+
+def _check_header(f: IO[bytes], key: str, max_rows: int, max_features: int) -> tuple[int, ...]:
+    """Read one ``.npy`` member's header and refuse a non-numeric or oversized array; its shape."""
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+    else:
+        raise UploadError(f"array {key!r} uses .npy format {version}; save it with numpy.savez")
+    if dtype.hasobject:
+        raise UploadError(
+            f"array {key!r} holds Python objects (a pickled array), which are never loaded; "
+            f"save it as numbers, e.g. np.savez(f, {key}={key}.astype(np.float32))"
+        )
+    if dtype.kind not in NUMERIC_KINDS:
+        raise UploadError(f"array {key!r} has dtype {dtype}; it must be numeric (bool, int or float)")
+    if not shape:
+        raise UploadError(f"array {key!r} is a single number; it needs one entry per sample")
+    if shape[0] > max_rows:
+        raise UploadError(f"array {key!r} has {shape[0]} samples; the limit is {max_rows}")
+    per_sample = math.prod(shape[1:])
+    if per_sample > max_features:
+        raise UploadError(
+            f"array {key!r} has {per_sample} values per sample (shape {list(shape)}); "
+            f"the limit is {max_features}"
+        )
+    return tuple(shape)
+
+
+def read_npz(content: bytes, max_rows: int = MAX_ROWS, max_features: int = MAX_FEATURES
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """The raw ``x`` and ``y`` arrays of an ``.npz``, checked (numeric, within limits, same N)."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(content))
+    except zipfile.BadZipFile as exc:
+        raise UploadError("the file is not an .npz archive (a zip of .npy arrays, from numpy.savez)") from exc
+    arrays: dict[str, np.ndarray] = {}
+    with archive:
+        names = archive.namelist()
+        for key in ("x", "y"):
+            if f"{key}.npy" not in names:
+                found = ", ".join(n.removesuffix(".npy") for n in names) or "none"
+                raise UploadError(
+                    f"the .npz has no array {key!r} (it has: {found}); save it with np.savez(f, x=x, y=y)"
+                )
+            try:
+                with archive.open(f"{key}.npy") as f:
+                    _check_header(f, key, max_rows, max_features)
+                with archive.open(f"{key}.npy") as f:
+                    arrays[key] = np.lib.format.read_array(f, allow_pickle=False)
+            except UploadError:
+                raise
+            except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+                raise UploadError(f"array {key!r} cannot be read: {exc}") from exc
+    x, y = arrays["x"], arrays["y"]
+    if y.ndim > 2:
+        raise UploadError(f"array 'y' has shape {list(y.shape)}; it must be [N] or [N, k]")
+    if x.shape[0] != y.shape[0]:
+        raise UploadError(f"x has {x.shape[0]} samples but y has {y.shape[0]}; they must match")
+    if x.shape[0] == 0:
+        raise UploadError("the arrays hold no samples")
+    return x, y
+
+
+def _cell(text: str, line: int, column: str) -> float:
+    """One CSV cell as a float; a missing cell is NaN."""
+    text = text.strip()
+    if text.lower() in MISSING_CELLS:
+        return math.nan
+    try:
+        return float(text)
+    except ValueError:
+        raise UploadError(f"line {line}, column {column!r}: {text[:40]!r} is not a number") from None
+
+
+def _label_index(header: list[str], label_column: str | None) -> int:
+    """Which column holds the labels: ``label_column``, else the first of the default names."""
+    columns = ", ".join(header[:50]) + (", ..." if len(header) > 50 else "")
+    if label_column is not None:
+        if label_column not in header:
+            raise UploadError(
+                f"label column {label_column!r} is not in the CSV header; the columns are: {columns}"
+            )
+        return header.index(label_column)
+    lowered = [h.lower() for h in header]
+    for name in DEFAULT_LABEL_COLUMNS:
+        if name in lowered:
+            return lowered.index(name)
+    raise UploadError(
+        "no label column: name one with label_column, or call it 'label', 'y' or 'target'; "
+        f"the columns are: {columns}"
+    )
+
+
+def read_csv(content: bytes, label_column: str | None = None, max_rows: int = MAX_ROWS,
+             max_features: int = MAX_FEATURES) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` ``[N, F]`` and ``y`` ``[N]`` (float64) from a CSV with a header row."""
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UploadError(f"the CSV is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    reader = csv.reader(io.StringIO(text))
+    header = next((row for row in reader if row), None)
+    if header is None:
+        raise UploadError("the CSV is empty; it needs a header row and one row per sample")
+    header = [h.strip() for h in header]
+    if all(_is_number(h) for h in header):
+        raise UploadError(
+            "the first CSV row holds numbers; it must be a header naming the columns, e.g. x1,x2,label"
+        )
+    if len(set(header)) != len(header):
+        twice = sorted({h for h in header if header.count(h) > 1})
+        raise UploadError(f"the CSV header names columns more than once: {', '.join(twice)}")
+    if len(header) < 2:
+        raise UploadError("the CSV needs at least one feature column besides the label column")
+    if len(header) - 1 > max_features:
+        raise UploadError(f"the CSV has {len(header) - 1} feature columns; the limit is {max_features}")
+    label = _label_index(header, label_column)
+    rows: list[list[float]] = []
+    for row in reader:
+        if not row:
+            continue
+        line = reader.line_num
+        if len(row) != len(header):
+            raise UploadError(f"line {line} has {len(row)} cells but the header has {len(header)} columns")
+        if len(rows) == max_rows:
+            raise UploadError(f"the CSV has more than {max_rows} rows; the limit is {max_rows}")
+        rows.append([_cell(cell, line, header[j]) for j, cell in enumerate(row)])
+    if not rows:
+        raise UploadError("the CSV has a header but no data rows")
+    table = np.asarray(rows, dtype=np.float64)
+    return np.delete(table, label, axis=1), table[:, label]
+
+
+def _is_number(text: str) -> bool:
+    """Whether a header cell reads as a number (a sign the header row is missing)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_upload(filename: str, content: bytes, label_column: str | None = None,
+                 max_rows: int = MAX_ROWS, max_features: int = MAX_FEATURES) -> tuple[bytes, dict]:
+    """The canonical ``.npz`` bytes of an upload and its description.
+
+    The description: ``{"n_samples", "x_shape", "y_shape", "x_dtype", "y_dtype"}``, shapes as
+    lists including N.
+    """
+    suffix = PurePosixPath(filename.replace("\\", "/")).suffix.lower()
+    if suffix == ".npz":
+        if label_column is not None:
+            raise UploadError("label_column applies only to .csv uploads; an .npz holds y itself")
+        x, y = read_npz(content, max_rows, max_features)
+    elif suffix == ".csv":
+        x, y = read_csv(content, label_column, max_rows, max_features)
+    else:
+        raise UploadError(f"cannot read {filename!r}: upload a .npz (arrays x and y) or a .csv with a header")
+    x, y = as_features(x), as_labels(y)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, x=x, y=y)
+    description = {
+        "n_samples": int(x.shape[0]),
+        "x_shape": [int(d) for d in x.shape],
+        "y_shape": [int(d) for d in y.shape],
+        "x_dtype": str(x.dtype),
+        "y_dtype": str(y.dtype),
+    }
+    return buffer.getvalue(), description

@@ -1,0 +1,6 @@
+"""The user's model as a ``torch.nn.Sequential``: building, initialization, layer names."""
+
+from worker.model.build import build_model, param_layer_indices
+from worker.model.names import layer_names
+
+__all__ = ["build_model", "layer_names", "param_layer_indices"]
