@@ -118,7 +118,8 @@ def test_classification_noise_is_flip_y() -> None:
     [({"name": "regression", "n_classes": 3}, ("data", "n_classes")),
      ({"name": "moons", "n_features": 3}, ("data", "n_features")),
      ({"name": "circles", "n_classes": 3}, ("data", "n_classes")),
-     ({"name": "classification", "n_classes": 5, "n_features": 2}, ("data", "n_classes"))],
+     ({"name": "classification", "n_classes": 5, "n_features": 2}, ("data", "n_classes")),
+     ({"name": "classification", "noise": 1.5}, ("data", "noise"))],
 )
 def test_synthetic_refusals_name_the_field(fields: dict[str, Any], loc: tuple[str, ...]) -> None:
     with pytest.raises(SpecError) as err:

@@ -77,11 +77,11 @@ def _rows(rows: list[Any], field: str, max_depth: int) -> np.ndarray:
         shapes.append(shape)
     first = next((i for i, s in enumerate(shapes) if s is not None), None)
     common: tuple[int, ...] = (shapes[first] or ()) if first is not None else ()
-    for i, shape in enumerate(shapes):
-        if shape is not None and shape != common:
+    for i, other in enumerate(shapes):
+        if other is not None and other != common:
             raise SpecError(
                 ("data", field, i),
-                f"data.{field}[{i}] has shape {list(shape)} but data.{field}[{first}] has "
+                f"data.{field}[{i}] has shape {list(other)} but data.{field}[{first}] has "
                 f"{list(common)}; every row must have the same shape",
             )
     size = int(np.prod(common))

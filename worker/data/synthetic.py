@@ -83,7 +83,13 @@ def _kwargs(data: SyntheticData) -> dict[str, Any]:
             kw["cluster_std"] = data.noise
     elif data.name == "classification":
         if data.noise is not None:
-            kw["flip_y"] = min(data.noise, 1.0)
+            if data.noise > 1.0:
+                raise SpecError(
+                    ("data", "noise"),
+                    f"for classification data.noise is the share of labels assigned at random "
+                    f"(scikit-learn's flip_y), between 0 and 1; got {data.noise:g}",
+                )
+            kw["flip_y"] = data.noise
         n_classes = data.n_classes if data.n_classes is not None else 2
         n_features = data.n_features if data.n_features is not None else CLASSIFICATION_N_FEATURES
         kw["n_classes"] = n_classes

@@ -98,6 +98,8 @@ def read_npz(content: bytes, max_rows: int = MAX_ROWS, max_features: int = MAX_F
         raise UploadError(f"x has {x.shape[0]} samples but y has {y.shape[0]}; they must match")
     if x.shape[0] == 0:
         raise UploadError("the arrays hold no samples")
+    if x.ndim > 1 and math.prod(x.shape[1:]) == 0:
+        raise UploadError(f"array 'x' has shape {list(x.shape)}: no values per sample")
     return x, y
 
 
