@@ -1,0 +1,1 @@
+"""The ``lossdoctor`` command: ``up``, ``api``, ``worker``, ``redis`` and ``diagnose``."""

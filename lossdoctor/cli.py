@@ -1,0 +1,98 @@
+"""The ``lossdoctor`` command line.
+
+    lossdoctor up [--host H] [--port P]     Redis-protocol server + API + one worker, no configuration
+    lossdoctor api [--host H] [--port P]    the HTTP API (uvicorn service.main:app)
+    lossdoctor worker [--name N] [--burst]  one rq worker on LOSSDOCTOR_REDIS_URL
+    lossdoctor redis [--port P] [--dir D]   a local Redis-protocol server, in the foreground
+    lossdoctor diagnose SPEC.json           run one job in this process, without Redis
+
+Heavy imports happen inside each subcommand, so ``lossdoctor api`` never imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+#: Address and port the API binds to by default: loopback only.
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+#: Log line format of every lossdoctor process (to stderr).
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    uvicorn.run("service.main:app", host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from worker.rq_worker import run_worker
+
+    run_worker(name=args.name, burst=args.burst)
+    return 0
+
+
+def _redis(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+    from pathlib import Path
+
+    from worker.redis_server import RedisServer
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with RedisServer(Path(args.dir), port=args.port, appendonly=True) as server:
+        logging.getLogger("lossdoctor").info("Redis-protocol server at %s; Ctrl-C stops it", server.url)
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def _up(args: argparse.Namespace) -> int:
+    from lossdoctor.up import run_up
+
+    return run_up(host=args.host, port=args.port, data_dir=args.data_dir)
+
+
+def _diagnose(args: argparse.Namespace, rest: list[str]) -> int:
+    from worker.diagnose_cli import main as diagnose_main
+
+    return int(diagnose_main(rest))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand but ``diagnose`` (which parses its own arguments)."""
+    parser = argparse.ArgumentParser(prog="lossdoctor", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, helptext in (("up", "run Redis, the API and one worker locally"), ("api", "run the HTTP API")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})")
+        p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"API port (default {DEFAULT_PORT})")
+        if name == "up":
+            p.add_argument("--data-dir", default="var", help="where Redis keeps its data (default ./var)")
+    w = sub.add_parser("worker", help="run one rq worker")
+    w.add_argument("--name", default=None, help="worker name (default: rq's unique name)")
+    w.add_argument("--burst", action="store_true", help="quit when the queue is empty")
+    r = sub.add_parser("redis", help="run a local Redis-protocol server in the foreground")
+    r.add_argument("--port", type=int, default=6379, help="port (default 6379)")
+    r.add_argument("--dir", default="var/redis", help="data directory (default ./var/redis)")
+    sub.add_parser("diagnose", help="run one job spec in this process and print the job as JSON",
+                   add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the subcommand named in ``argv`` (default: the process's arguments); returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
+    if argv and argv[0] == "diagnose":
+        return _diagnose(argparse.Namespace(), argv[1:])
+    args = build_parser().parse_args(argv)
+    commands = {"up": _up, "api": _api, "worker": _worker, "redis": _redis}
+    return commands[args.command](args)

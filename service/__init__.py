@@ -1,0 +1,1 @@
+"""The lossdoctor HTTP service: routes, settings, the job store and the queue client. Never imports torch."""

@@ -1,0 +1,16 @@
+"""All routers, included in one place."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from service.api.routes import datasets, health, jobs, metrics, reports
+
+api_router = APIRouter()
+for module in (jobs, reports, datasets, health, metrics):
+    api_router.include_router(module.router)
+try:
+    from service.api.routes import curves
+    api_router.include_router(curves.router)
+except ImportError:
+    pass

@@ -1,0 +1,1 @@
+"""Settings and error handling of the HTTP service."""

@@ -1,0 +1,76 @@
+"""The API's settings: one ``Settings`` object per process, read once from ``LOSSDOCTOR_*`` variables.
+
+Every default is a documented constant below; the README's settings table lists the same names.
+``LOSSDOCTOR_REDIS_URL`` and ``LOSSDOCTOR_QUEUE`` are shared with the workers (``worker.settings``).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from worker.settings import DEFAULT_QUEUE, DEFAULT_REDIS_URL
+from worker.store import DEFAULT_OWNER
+
+#: Seconds a finished job (record, result, events) stays in Redis: 7 days.
+DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600
+#: Seconds an uploaded data set stays in Redis: 7 days.
+DEFAULT_DATASET_RETENTION_SECONDS = 7 * 24 * 3600
+#: Seconds added to a job's ``budget_seconds`` for its hard time limit (data loading, diagnosis).
+DEFAULT_JOB_TIMEOUT_MARGIN_SECONDS = 30
+#: Seconds an ``Idempotency-Key`` stays bound to its job: 24 hours.
+DEFAULT_IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+#: Seconds between two sweeps for jobs whose worker is gone.
+DEFAULT_SWEEP_INTERVAL_SECONDS = 2.0
+#: A worker whose last heartbeat is older than this many seconds is gone (idle workers beat every ~5 s,
+#: busy ones every 2 s; see ``worker.settings``).
+DEFAULT_WORKER_DEAD_AFTER_SECONDS = 15.0
+#: How many times a job whose worker was lost is queued again before it is failed.
+DEFAULT_LOST_JOB_RETRIES = 1
+#: Seconds after a cancel at which a job still running on a worker is stopped by killing its work horse.
+DEFAULT_CANCEL_KILL_AFTER_SECONDS = 5.0
+#: Largest data set upload accepted, in bytes: 64 MiB.
+DEFAULT_MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+#: Jobs per page in ``GET /v1/jobs`` when ``limit`` is not given, and the most a page may hold.
+DEFAULT_PAGE_LIMIT = 20
+MAX_PAGE_LIMIT = 100
+#: Seconds between reloads of the report page of a job that has not ended.
+DEFAULT_REPORT_REFRESH_SECONDS = 2
+
+
+class Settings(BaseSettings):
+    """Settings of the API process (``lossdoctor api``, ``uvicorn service.main:app``)."""
+
+    model_config = SettingsConfigDict(env_prefix="LOSSDOCTOR_", extra="ignore")
+
+    redis_url: str = Field(DEFAULT_REDIS_URL, description="Redis URL shared by the API and the workers.")
+    queue: str = Field(DEFAULT_QUEUE, description="rq queue name shared with the workers.")
+    default_owner: str = Field(DEFAULT_OWNER, description="Owner of jobs and data sets sent without a key.")
+    retention_seconds: int = Field(DEFAULT_RETENTION_SECONDS, ge=60, description="Finished-job TTL (s).")
+    dataset_retention_seconds: int = Field(DEFAULT_DATASET_RETENTION_SECONDS, ge=60, description="Upload TTL (s).")
+    job_timeout_margin_seconds: int = Field(
+        DEFAULT_JOB_TIMEOUT_MARGIN_SECONDS, ge=0, description="Added to budget_seconds for the time limit (s)."
+    )
+    idempotency_ttl_seconds: int = Field(DEFAULT_IDEMPOTENCY_TTL_SECONDS, ge=1, description="Key binding TTL (s).")
+    sweep_interval_seconds: float = Field(DEFAULT_SWEEP_INTERVAL_SECONDS, gt=0.0, description="Sweep period (s).")
+    worker_dead_after_seconds: float = Field(
+        DEFAULT_WORKER_DEAD_AFTER_SECONDS, gt=0.0, description="Heartbeat age at which a worker is gone (s)."
+    )
+    lost_job_retries: int = Field(DEFAULT_LOST_JOB_RETRIES, ge=0, description="Requeues after a lost worker.")
+    cancel_kill_after_seconds: float = Field(
+        DEFAULT_CANCEL_KILL_AFTER_SECONDS, ge=0.0, description="Grace before a cancelled horse is killed (s)."
+    )
+    max_upload_bytes: int = Field(DEFAULT_MAX_UPLOAD_BYTES, ge=1, description="Largest upload (bytes).")
+    page_limit: int = Field(DEFAULT_PAGE_LIMIT, ge=1, le=MAX_PAGE_LIMIT, description="Default page size.")
+    report_refresh_seconds: int = Field(
+        DEFAULT_REPORT_REFRESH_SECONDS, ge=1, description="Report page reload period while a job runs (s)."
+    )
+    sweeper: bool = Field(True, description="Run the lost-job sweeper in this API process.")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read from the environment once."""
+    return Settings()

@@ -1,0 +1,103 @@
+"""Submitting and cancelling jobs, and the public shape of a job; the routes stay thin over this.
+
+A job goes to the store first (``queued``, with its event) and to the queue second; if enqueueing
+fails the job is failed at once, so a job is never ``queued`` without being on the queue.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from typing import Any
+
+from service.core.config import Settings
+from service.core.problems import Problem
+from service.queue import JobQueue
+from worker.spec import JobSpec
+from worker.store import TERMINAL, JobStore, Record, new_job_id
+from worker.validate import check_runnable
+
+#: The fields of a job as the API shows it (CONTRACT.md), in this order.
+PUBLIC_FIELDS = ("id", "name", "status", "progress", "spec", "result", "error",
+                 "created_at", "started_at", "finished_at")
+#: Seconds a repeated request waits for the job its Idempotency-Key's first request is still creating.
+IDEMPOTENCY_WAIT_SECONDS = 2.0
+
+
+def public_job(record: Record, *, with_result: bool = True) -> dict[str, Any]:
+    """The job object of the contract; without ``result`` in listings (``with_result=False``)."""
+    job = {field: record.get(field) for field in PUBLIC_FIELDS}
+    if not with_result:
+        del job["result"]
+    return job
+
+
+def body_hash(spec: JobSpec) -> str:
+    """SHA-256 of the validated spec in canonical JSON: equal for bodies that mean the same job."""
+    canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def time_limit(spec: JobSpec, settings: Settings) -> int:
+    """The job's hard time limit in seconds: its budget rounded up plus the configured margin."""
+    return math.ceil(spec.budget_seconds) + settings.job_timeout_margin_seconds
+
+
+def _earlier_job(store: JobStore, owner: str, job_id: str) -> Record:
+    """The job bound to an Idempotency-Key, waiting briefly while its first request creates it."""
+    deadline = time.monotonic() + IDEMPOTENCY_WAIT_SECONDS
+    while True:
+        record = store.get_job(job_id, owner)
+        if record is not None:
+            return record
+        if time.monotonic() > deadline:
+            raise Problem(409, "idempotency-key-in-use",
+                          "a request with this Idempotency-Key is still being processed; retry shortly")
+        time.sleep(0.05)
+
+
+def submit_job(
+    spec: JobSpec, *, store: JobStore, queue: JobQueue, settings: Settings, owner: str,
+    idempotency_key: str | None = None,
+) -> tuple[Record, bool]:
+    """Check, store and enqueue a job; returns its record and whether it was created now (not repeated)."""
+    check_runnable(spec, fetch_upload=lambda dataset_id: store.get_dataset_bytes(dataset_id, owner))
+    job_id = new_job_id()
+    if idempotency_key is not None:
+        digest = body_hash(spec)
+        earlier = store.claim_idempotency_key(owner, idempotency_key, digest, job_id,
+                                              settings.idempotency_ttl_seconds)
+        if earlier is not None:
+            if earlier["body_hash"] != digest:
+                raise Problem(409, "idempotency-key-reused",
+                              "this Idempotency-Key was already used with a different request body; "
+                              "use a new key for a new job")
+            return _earlier_job(store, owner, earlier["job_id"]), False
+    limit = time_limit(spec, settings)
+    record = store.create_job(job_id, spec.model_dump(mode="json"), owner=owner,
+                              retention_seconds=settings.retention_seconds, timeout_seconds=limit)
+    try:
+        queue.enqueue(job_id, 1, limit)
+    except Exception as exc:
+        error = {"type": "enqueue_failed", "message": f"the job could not be queued: {exc}"}
+        store.finish(job_id, None, "failed", error=error, expect=("queued",))
+        raise
+    return record, True
+
+
+def cancel_job(record: Record, *, store: JobStore, queue: JobQueue) -> Record:
+    """Cancel a queued job at once, or a running one (its worker stops within about a second)."""
+    if record["status"] in TERMINAL:
+        raise Problem(409, "job-already-ended",
+                      f"job {record['id']} already ended as {record['status']}; there is nothing to cancel")
+    store.request_cancel(record["id"])
+    update = store.finish(record["id"], None, "cancelled", expect=("queued", "running"))
+    if not update.applied:
+        status = update.record["status"] if update.record else "gone"
+        raise Problem(409, "job-already-ended",
+                      f"job {record['id']} ended as {status} before it could be cancelled")
+    assert update.record is not None
+    queue.remove(record["id"], update.record["attempt"])
+    return update.record

@@ -1,0 +1,67 @@
+"""The FastAPI application: ``uvicorn service.main:app`` or ``lossdoctor api``.
+
+``create_app`` wires settings, the job store and the queue client (the one I/O seam; tests may pass
+fakes), the problem+json handlers, the routes, the metrics registry, and in its lifespan the sweeper
+that keeps jobs of lost workers from staying ``running``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from redis import Redis
+
+from service.api.main import api_router
+from service.core import problems
+from service.core.config import Settings, get_settings
+from service.metrics import build_registry
+from service.queue import JobQueue
+from service.sweeper import Sweeper, run_forever
+from worker.store import JobStore
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = (
+    "Tells ML teams why a training run's loss does not decrease, by running short instrumented probe "
+    "trainings on a worker queue and serving a diagnosis. Errors are application/problem+json."
+)
+
+
+def create_app(
+    settings: Settings | None = None, *, store: JobStore | None = None, queue: JobQueue | None = None,
+) -> FastAPI:
+    """The app; ``store``/``queue`` default to Redis at ``settings.redis_url``."""
+    settings = settings or get_settings()
+    if store is None or queue is None:
+        redis = Redis.from_url(settings.redis_url)
+        store = store or JobStore(redis)
+        queue = queue or JobQueue(redis, settings.queue)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = None
+        if settings.sweeper:
+            sweeper = Sweeper(app.state.store, app.state.queue, settings)
+            task = asyncio.create_task(run_forever(sweeper, settings.sweep_interval_seconds))
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    app = FastAPI(title="lossdoctor", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings, app.state.store, app.state.queue = settings, store, queue
+    app.state.metrics_registry = build_registry(store, queue, settings.worker_dead_after_seconds)
+    problems.install(app)
+    app.include_router(api_router)
+    return app
+
+
+#: The app for ``uvicorn service.main:app``; Redis is only contacted on the first request.
+app = create_app()

@@ -1,0 +1,1 @@
+"""The job report page: loss curves drawn, findings in words."""

@@ -1,0 +1,101 @@
+"""Start one rq worker (``lossdoctor worker``): JSON serializer, short heartbeats, one job at a time.
+
+rq's forking worker runs each job in a child process, the work horse. The parent never touches
+``torch.cuda`` (it may import torch to save each horse the import; that does not initialize CUDA), so
+CUDA is only ever initialized in a horse, which exits after its one job. Run one worker per GPU, with
+``CUDA_VISIBLE_DEVICES`` naming it, for one job at a time per GPU.
+
+When the horse dies without writing an outcome (killed by the kernel's OOM killer, a segfault, rq's
+hard kill after the time limit), :class:`LossdoctorWorker` marks the job ``failed`` right away. When the
+whole worker dies (SIGKILL, a lost machine), the API's sweeper notices its stale heartbeat instead.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+from redis import Redis
+from rq import Queue, Worker
+from rq.job import Job
+from rq.serializers import JSONSerializer
+
+from worker.settings import WorkerSettings
+from worker.store import JobStore
+
+log = logging.getLogger(__name__)
+
+#: Linux prctl option: the signal a process receives when its parent dies.
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies, so a horse never outlives its worker."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - prctl is always there on Linux
+        log.warning("could not tie the work horse's life to its worker")
+
+
+class LossdoctorWorker(Worker):
+    """rq's forking worker, with horses that die with it and jobs failed when their horse is killed."""
+
+    def setup_work_horse_signals(self) -> None:
+        """In the horse: rq's signal setup, plus dying with the parent worker."""
+        super().setup_work_horse_signals()
+        die_with_parent()
+
+    def handle_work_horse_killed(self, job: Job, retpid: Any, ret_val: Any, rusage: Any) -> None:
+        """The horse ended without an outcome: fail the job with what we know, then let rq record it."""
+        super().handle_work_horse_killed(job, retpid, ret_val, rusage)
+        job_id, attempt = (list(job.args) + [None, 1])[:2]
+        if not isinstance(job_id, str):
+            return
+        if isinstance(ret_val, int) and os.WIFSIGNALED(ret_val):
+            how = f"was killed by signal {signal.Signals(os.WTERMSIG(ret_val)).name}"
+        elif isinstance(ret_val, int):
+            how = f"exited with status {os.waitstatus_to_exitcode(ret_val)}"
+        else:
+            how = "was stopped after running far past its time limit"
+        message = (f"the training process {how} before it could report a result "
+                   "(out of memory, a crash in native code, or a hard time limit)")
+        JobStore(self.connection).finish(
+            job_id, int(attempt), "failed", error={"type": "worker_crashed", "message": message}
+        )
+
+
+def preload(modules: tuple[str, ...]) -> None:
+    """Import ``modules`` now, in the worker, so forked horses start with them loaded."""
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            log.warning("could not preload %s: %s", name, exc)
+
+
+def build_worker(settings: WorkerSettings, name: str | None = None) -> LossdoctorWorker:
+    """A worker on ``settings.queue`` with lossdoctor's heartbeat settings and the JSON serializer."""
+    connection = Redis.from_url(settings.redis_url)
+    queue = Queue(settings.queue, connection=connection, serializer=JSONSerializer)
+    return LossdoctorWorker(
+        [queue], connection=connection, name=name, serializer=JSONSerializer,
+        worker_ttl=settings.worker_ttl_seconds,
+        job_monitoring_interval=settings.job_monitoring_interval_seconds,
+    )
+
+
+def run_worker(settings: WorkerSettings | None = None, *, name: str | None = None, burst: bool = False) -> bool:
+    """Run one worker until SIGINT/SIGTERM (or, with ``burst``, until the queue is empty)."""
+    settings = settings or WorkerSettings()
+    preload(settings.preload)
+    worker = build_worker(settings, name=name)
+    log.info("worker %s listening on queue %r at %s", worker.name, settings.queue, settings.redis_url)
+    return bool(worker.work(burst=burst, logging_level="INFO"))

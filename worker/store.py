@@ -1,0 +1,343 @@
+"""The job-record store in Redis, shared by the API (which creates and cancels jobs) and the worker task.
+
+Torch-free and free of any web framework. Every status change is one optimistic transaction
+(WATCH/MULTI) that also appends the matching event, so a job's events always agree with its status and
+two writers (a worker finishing, a user cancelling, the API's sweeper) can never both win.
+
+Keys, under the prefix ``lossdoctor``::
+
+    job:<id>              JSON record (see ``new_record``); expires ``retention_seconds`` after it ends
+    job:<id>:events       list of JSON events, oldest first; expires with the record
+    job:<id>:cancel       present once a cancel was asked for; the task polls it
+    jobs:<owner>          sorted set of job ids scored by creation order (newest first in listings)
+    running               set of ids of running jobs (the sweeper's work list)
+    idem:<owner>:<key>    an Idempotency-Key's body hash and job id
+    dataset:<id>          canonical .npz bytes of an upload; dataset:<id>:meta its description
+    stats:status          current number of jobs per status
+    stats:duration        histogram of run times (``DURATION_BUCKETS``), plus ``sum`` and ``count``
+
+Records carry an ``owner`` (``"public"`` until API keys exist); reads take the caller's owner and
+treat another owner's job as absent.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import WatchError
+
+#: Prefix of every key this store writes.
+KEY_PREFIX = "lossdoctor"
+#: Owner of jobs and data sets created without an API key.
+DEFAULT_OWNER = "public"
+#: Statuses in which a job will not change any more.
+TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+#: Upper bounds, in seconds, of the job run-time histogram buckets.
+DURATION_BUCKETS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+#: Seconds a cancel flag lives; longer than any job's time limit.
+CANCEL_FLAG_TTL = 2 * 3600
+
+Record = dict[str, Any]
+Event = dict[str, Any]
+#: A change to a record: returns the events it causes, or None to leave the record as it is.
+Mutation = Callable[[Record], list[Event] | None]
+
+
+def now_iso() -> str:
+    """The current UTC time, ISO 8601 with milliseconds and a ``Z``."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def seconds_between(start_iso: str, end_iso: str) -> float:
+    """Seconds from one ``now_iso`` timestamp to another."""
+    parse = datetime.fromisoformat
+    return (parse(end_iso.replace("Z", "+00:00")) - parse(start_iso.replace("Z", "+00:00"))).total_seconds()
+
+
+def new_job_id() -> str:
+    """A fresh job id: ``job_`` and 24 hex digits (valid as an rq job id, too)."""
+    return "job_" + uuid.uuid4().hex[:24]
+
+
+@dataclass(frozen=True)
+class Update:
+    """What an attempted change did: ``applied`` or not, and the record as it now is (None: no such job)."""
+
+    applied: bool
+    record: Record | None
+
+
+class JobStore:
+    """Job records, their events, cancel flags, idempotency keys, uploaded data sets and counters."""
+
+    def __init__(self, redis: Redis, prefix: str = KEY_PREFIX) -> None:
+        """``redis`` must return bytes (``decode_responses=False``), as rq needs too."""
+        self.redis = redis
+        self.prefix = prefix
+
+    def _key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    # ---- creating and reading jobs ----------------------------------------------------------------
+
+    def create_job(
+        self,
+        job_id: str,
+        spec: dict[str, Any],
+        *,
+        owner: str = DEFAULT_OWNER,
+        retention_seconds: int,
+        timeout_seconds: int,
+    ) -> Record:
+        """Store a new ``queued`` job and its ``queued`` event; the caller enqueues it afterwards."""
+        created = now_iso()
+        record: Record = {
+            "id": job_id, "owner": owner, "name": spec.get("name"), "status": "queued",
+            "progress": {"done": 0, "total": 0}, "spec": spec, "result": None, "error": None,
+            "created_at": created, "started_at": None, "finished_at": None,
+            "attempt": 1, "worker": None, "retention_seconds": retention_seconds,
+            "timeout_seconds": timeout_seconds,
+        }
+        seq = self.redis.incr(self._key("seq"))
+        with self.redis.pipeline() as pipe:
+            pipe.set(self._key("job", job_id), json.dumps(record))
+            pipe.rpush(self._key("job", job_id, "events"), json.dumps(
+                {"type": "queued", "at": created, "status": "queued"}))
+            pipe.zadd(self._key("jobs", owner), {job_id: seq})
+            pipe.hincrby(self._key("stats", "status"), "queued", 1)
+            pipe.execute()
+        return record
+
+    def get_job(self, job_id: str, owner: str | None = None) -> Record | None:
+        """The record, or None when there is none (or it belongs to another owner than ``owner``)."""
+        raw = self.redis.get(self._key("job", job_id))
+        if raw is None:
+            return None
+        record: Record = json.loads(raw)
+        if owner is not None and record.get("owner") != owner:
+            return None
+        return record
+
+    def list_jobs(
+        self, owner: str, *, status: str | None = None, after: str | None = None, limit: int = 20
+    ) -> tuple[list[Record], str | None]:
+        """Up to ``limit`` of ``owner``'s jobs, newest first, older than job ``after``; and the next cursor."""
+        index = self._key("jobs", owner)
+        top: float | str = "+inf"
+        if after is not None:
+            score = self.redis.zscore(index, after)
+            if score is None:
+                return [], None
+            top = f"({score}"
+        found: list[Record] = []
+        while len(found) < limit:
+            batch = self.redis.zrevrangebyscore(index, top, "-inf", start=0, num=100, withscores=True)
+            if not batch:
+                return found, None
+            for raw_id, score in batch:
+                job_id = raw_id.decode()
+                top = f"({score}"
+                record = self.get_job(job_id)
+                if record is None:  # expired under its retention: drop it from the index too
+                    self.redis.zrem(index, job_id)
+                    continue
+                if status is None or record["status"] == status:
+                    found.append(record)
+                    if len(found) == limit:
+                        break
+        more = self.redis.zrevrangebyscore(index, top, "-inf", start=0, num=1)
+        return found, (found[-1]["id"] if more else None)
+
+    def events(self, job_id: str) -> list[Event]:
+        """The job's events in the order they happened, each with its 1-based ``seq``."""
+        raw = self.redis.lrange(self._key("job", job_id, "events"), 0, -1)
+        return [{"seq": i, **json.loads(item)} for i, item in enumerate(raw, start=1)]
+
+    def running_ids(self) -> list[str]:
+        """Ids of the jobs whose record says ``running``."""
+        return sorted(m.decode() for m in self.redis.smembers(self._key("running")))
+
+    # ---- changing jobs ----------------------------------------------------------------------------
+
+    def update(self, job_id: str, mutate: Mutation) -> Update:
+        """Apply ``mutate`` to the record atomically, with its events; retried if another writer raced."""
+        key = self._key("job", job_id)
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    if raw is None:
+                        return Update(False, None)
+                    record = json.loads(raw)
+                    before = record["status"]
+                    events = mutate(record)
+                    if events is None:
+                        return Update(False, record)
+                    pipe.multi()
+                    self._write(pipe, record, before, events)
+                    pipe.execute()
+                    return Update(True, record)
+                except WatchError:
+                    continue
+
+    def _write(self, pipe: Any, record: Record, before: str, events: list[Event]) -> None:
+        """Queue the writes of one change on a MULTI pipeline: record, events, indexes, counters, expiry."""
+        job_id, after = record["id"], record["status"]
+        key, events_key = self._key("job", job_id), self._key("job", job_id, "events")
+        pipe.set(key, json.dumps(record))
+        for event in events:
+            pipe.rpush(events_key, json.dumps(event))
+        if before != after:
+            pipe.hincrby(self._key("stats", "status"), before, -1)
+            pipe.hincrby(self._key("stats", "status"), after, 1)
+            if after == "running":
+                pipe.sadd(self._key("running"), job_id)
+            else:
+                pipe.srem(self._key("running"), job_id)
+            if after in TERMINAL:
+                ttl = int(record["retention_seconds"])
+                for k in (key, events_key, self._key("job", job_id, "cancel")):
+                    pipe.expire(k, ttl)
+                if record.get("started_at"):
+                    self._observe_duration(pipe, seconds_between(record["started_at"], record["finished_at"]))
+
+    def _observe_duration(self, pipe: Any, seconds: float) -> None:
+        hist = self._key("stats", "duration")
+        for bound in DURATION_BUCKETS:
+            if seconds <= bound:
+                pipe.hincrby(hist, repr(bound), 1)
+        pipe.hincrbyfloat(hist, "sum", seconds)
+        pipe.hincrby(hist, "count", 1)
+
+    def mark_running(self, job_id: str, attempt: int, worker: dict[str, Any]) -> Update:
+        """queued → running for attempt ``attempt``; not applied if cancelled or superseded meanwhile."""
+
+        def mutate(r: Record) -> list[Event] | None:
+            if r["status"] != "queued" or r["attempt"] != attempt:
+                return None
+            r.update(status="running", started_at=now_iso(), worker=worker)
+            return [{"type": "started", "at": r["started_at"], "status": "running", "attempt": attempt,
+                     "worker": worker.get("name")}]
+
+        return self.update(job_id, mutate)
+
+    def finish(
+        self, job_id: str, attempt: int | None, status: str, *,
+        result: dict[str, Any] | None = None, error: dict[str, str] | None = None,
+        expect: Iterable[str] = ("running",),
+    ) -> Update:
+        """Move the job to a terminal ``status`` from one of ``expect``; ``attempt`` None matches any."""
+        allowed = frozenset(expect)
+
+        def mutate(r: Record) -> list[Event] | None:
+            if r["status"] not in allowed or (attempt is not None and r["attempt"] != attempt):
+                return None
+            r.update(status=status, result=result, error=error, finished_at=now_iso())
+            event: Event = {"type": status, "at": r["finished_at"], "status": status}
+            if error is not None:
+                event["error"] = error
+            return [event]
+
+        return self.update(job_id, mutate)
+
+    def requeue(self, job_id: str, attempt: int, reason: str) -> Update:
+        """running → queued as attempt ``attempt + 1``, after its worker was lost during ``attempt``."""
+
+        def mutate(r: Record) -> list[Event] | None:
+            if r["status"] != "running" or r["attempt"] != attempt:
+                return None
+            r.update(status="queued", attempt=attempt + 1, started_at=None, worker=None,
+                     progress={"done": 0, "total": r["progress"]["total"]})
+            at = now_iso()
+            return [{"type": "worker_lost", "at": at, "reason": reason, "attempt": attempt},
+                    {"type": "requeued", "at": at, "status": "queued", "attempt": attempt + 1}]
+
+        return self.update(job_id, mutate)
+
+    def record_progress(self, job_id: str, attempt: int, event: Event) -> Update:
+        """Append an engine event of the running attempt; ``done``/``total`` in it update the progress."""
+
+        def mutate(r: Record) -> list[Event] | None:
+            if r["status"] != "running" or r["attempt"] != attempt:
+                return None
+            if isinstance(event.get("done"), int) and isinstance(event.get("total"), int):
+                r["progress"] = {"done": event["done"], "total": event["total"]}
+            return [{**event, "at": now_iso()}]
+
+        return self.update(job_id, mutate)
+
+    def request_cancel(self, job_id: str) -> None:
+        """Raise the cancel flag that a running job's task polls."""
+        self.redis.set(self._key("job", job_id, "cancel"), b"1", ex=CANCEL_FLAG_TTL)
+
+    def cancel_requested(self, job_id: str) -> bool:
+        """True once a cancel was asked for."""
+        return bool(self.redis.exists(self._key("job", job_id, "cancel")))
+
+    # ---- idempotency keys -------------------------------------------------------------------------
+
+    def claim_idempotency_key(
+        self, owner: str, key: str, body_hash: str, job_id: str, ttl_seconds: int
+    ) -> dict[str, str] | None:
+        """Bind ``key`` to (``body_hash``, ``job_id``) unless bound already; returns the earlier binding."""
+        redis_key = self._key("idem", owner, key)
+        value = json.dumps({"body_hash": body_hash, "job_id": job_id})
+        if self.redis.set(redis_key, value, nx=True, ex=ttl_seconds):
+            return None
+        raw = self.redis.get(redis_key)
+        return json.loads(raw) if raw is not None else None
+
+    # ---- uploaded data sets -----------------------------------------------------------------------
+
+    def put_dataset(
+        self, content: bytes, description: dict[str, Any], *, owner: str = DEFAULT_OWNER, ttl_seconds: int
+    ) -> dict[str, Any]:
+        """Store canonical .npz bytes and their description for ``ttl_seconds``; returns the metadata."""
+        dataset_id = "ds_" + uuid.uuid4().hex[:24]
+        meta = {"id": dataset_id, "owner": owner, "created_at": now_iso(), **description}
+        with self.redis.pipeline() as pipe:
+            pipe.set(self._key("dataset", dataset_id), content, ex=ttl_seconds)
+            pipe.set(self._key("dataset", dataset_id, "meta"), json.dumps(meta), ex=ttl_seconds)
+            pipe.execute()
+        return meta
+
+    def get_dataset_meta(self, dataset_id: str, owner: str | None = None) -> dict[str, Any] | None:
+        """A data set's metadata, or None (absent, expired, or another owner's)."""
+        raw = self.redis.get(self._key("dataset", dataset_id, "meta"))
+        meta: dict[str, Any] | None = json.loads(raw) if raw is not None else None
+        if meta is None or (owner is not None and meta.get("owner") != owner):
+            return None
+        return meta
+
+    def get_dataset_bytes(self, dataset_id: str, owner: str | None = None) -> bytes | None:
+        """A data set's canonical .npz bytes, or None (absent, expired, or another owner's)."""
+        if self.get_dataset_meta(dataset_id, owner) is None:
+            return None
+        content: bytes | None = self.redis.get(self._key("dataset", dataset_id))
+        return content
+
+    def try_lock(self, name: str, ttl_ms: int) -> bool:
+        """Take the named lock for ``ttl_ms`` milliseconds unless another process holds it."""
+        return bool(self.redis.set(self._key("lock", name), b"1", nx=True, px=ttl_ms))
+
+    # ---- counters for /metrics --------------------------------------------------------------------
+
+    def status_counts(self) -> dict[str, int]:
+        """Jobs per status: queued and running are current; the ended ones count all since Redis began."""
+        raw = self.redis.hgetall(self._key("stats", "status"))
+        counts = {k.decode(): int(v) for k, v in raw.items()}
+        return {status: max(0, counts.get(status, 0)) for status in STATUSES}
+
+    def duration_histogram(self) -> tuple[list[tuple[float, int]], float, int]:
+        """Cumulative (upper bound s, count) buckets, the sum of run times (s) and the count of runs."""
+        raw = {k.decode(): v for k, v in self.redis.hgetall(self._key("stats", "duration")).items()}
+        buckets = [(bound, int(raw.get(repr(bound), 0))) for bound in DURATION_BUCKETS]
+        return buckets, float(raw.get("sum", 0.0)), int(raw.get("count", 0))

@@ -1,0 +1,146 @@
+"""The rq task: run one lossdoctor job in the work horse and write its outcome to the job store.
+
+Enqueued by dotted path (``"worker.task.run"``) with JSON arguments ``(job_id, attempt)``, so the API
+never imports this module's heavy dependencies. The engine (and with it torch) is imported inside
+:func:`run`, i.e. only in the work horse, which is also the only process that may initialize CUDA.
+
+Outcomes:
+
+    engine returns a result        → succeeded, with the result
+    engine raises SpecError        → failed, error type "spec_error" (the spec cannot run on its data)
+    engine raises Cancelled        → cancelled (the API has normally marked it so already)
+    rq's time limit fires          → failed, error type "timeout"; re-raised so rq records it too
+    anything else                  → failed with the exception's type and message; re-raised
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+from redis import Redis
+from rq import get_current_job
+from rq.timeouts import JobTimeoutException
+
+from worker.errors import SpecError
+from worker.settings import WorkerSettings
+from worker.spec import JobSpec
+from worker.store import JobStore
+
+log = logging.getLogger(__name__)
+
+#: The dotted path the API enqueues.
+TASK_PATH = "worker.task.run"
+
+EngineFn = Callable[..., dict[str, Any]]
+
+
+def load_engine(path: str) -> EngineFn:
+    """Import the engine function named by a dotted path such as ``worker.engine.run_job``."""
+    module_name, _, attr = path.rpartition(".")
+    engine: EngineFn = getattr(importlib.import_module(module_name), attr)
+    return engine
+
+
+def cancelled_exception_types() -> tuple[type[BaseException], ...]:
+    """The engine's ``Cancelled`` exception, if the engine module defines it."""
+    try:
+        from worker.engine import Cancelled
+    except ImportError:
+        return ()
+    return (Cancelled,)
+
+
+class StopPoller:
+    """``should_stop`` for the engine: True once the job's cancel flag is up, its record left ``running``
+    or the worker that forked this process died. Looks at Redis at most every ``interval`` seconds."""
+
+    def __init__(self, store: JobStore, job_id: str, interval: float) -> None:
+        self.store, self.job_id, self.interval = store, job_id, interval
+        self.parent_pid = os.getppid()
+        self._checked_at = 0.0
+        self._stop = False
+
+    def __call__(self) -> bool:
+        """Whether the engine should stop now."""
+        if self._stop:
+            return True
+        now = time.monotonic()
+        if now - self._checked_at < self.interval:
+            return False
+        self._checked_at = now
+        if os.getppid() != self.parent_pid:
+            self._stop = True
+        elif self.store.cancel_requested(self.job_id):
+            self._stop = True
+        else:
+            record = self.store.get_job(self.job_id)
+            self._stop = record is None or record["status"] != "running"
+        return self._stop
+
+
+def _connection(settings: WorkerSettings) -> Redis:
+    """The rq job's own connection inside a worker; a fresh one from settings otherwise (tests)."""
+    job = get_current_job()
+    if job is not None:
+        return job.connection
+    return Redis.from_url(settings.redis_url)
+
+
+def run(job_id: str, attempt: int = 1) -> str:
+    """Run attempt ``attempt`` of job ``job_id`` to its end; returns the status it ended with."""
+    settings = WorkerSettings()
+    store = JobStore(_connection(settings))
+    worker = {"name": os.environ.get("RQ_WORKER_ID"), "pid": os.getppid(), "horse_pid": os.getpid(),
+              "host": socket.gethostname()}
+    started = store.mark_running(job_id, attempt, worker)
+    if not started.applied:
+        status = started.record["status"] if started.record else "missing"
+        log.info("job %s attempt %d not started: it is %s", job_id, attempt, status)
+        return status
+    record = started.record
+    assert record is not None
+    owner = record["owner"]
+
+    def on_event(event: dict[str, Any]) -> None:
+        store.record_progress(job_id, attempt, dict(event))
+
+    def fetch_upload(dataset_id: str) -> bytes | None:
+        return store.get_dataset_bytes(dataset_id, owner=owner)
+
+    cancelled = cancelled_exception_types()
+    try:
+        spec = JobSpec.model_validate(record["spec"])
+        engine = load_engine(settings.engine)
+        result = engine(spec, on_event=on_event, fetch_upload=fetch_upload,
+                        should_stop=StopPoller(store, job_id, settings.cancel_poll_seconds))
+    except SpecError as exc:
+        return _end(store, job_id, attempt, "failed", error={"type": "spec_error", "message": exc.message})
+    except JobTimeoutException:
+        limit = record["timeout_seconds"]
+        message = (f"the job ran past its time limit of {limit} s (budget_seconds "
+                   f"{record['spec'].get('budget_seconds')} plus a safety margin) and was stopped")
+        _end(store, job_id, attempt, "failed", error={"type": "timeout", "message": message})
+        raise
+    except Exception as exc:
+        if cancelled and isinstance(exc, cancelled):
+            return _end(store, job_id, attempt, "cancelled")
+        log.exception("job %s failed", job_id)
+        message = f"{type(exc).__name__}: {exc}"
+        _end(store, job_id, attempt, "failed", error={"type": "internal_error", "message": message})
+        raise
+    return _end(store, job_id, attempt, "succeeded", result=result)
+
+
+def _end(store: JobStore, job_id: str, attempt: int, status: str, **fields: Any) -> str:
+    """Write the terminal status unless someone (a cancel, the sweeper) ended the job first."""
+    update = store.finish(job_id, attempt, status, **fields)
+    if update.applied or update.record is None:
+        return status
+    log.info("job %s ended %s but was already %s", job_id, status, update.record["status"])
+    return str(update.record["status"])
