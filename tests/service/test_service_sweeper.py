@@ -1,0 +1,73 @@
+"""The sweeper: jobs of lost workers are queued again once, then failed; ended jobs' horses are stopped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service_fakes import MemoryJobQueue, MemoryJobStore
+
+from service.core.config import Settings
+from service.sweeper import Sweeper
+
+
+def _running(store: MemoryJobStore, spec: dict[str, Any], worker: str, attempt: int = 1) -> str:
+    record = store.create_job("job_a", spec, retention_seconds=60, timeout_seconds=90)
+    assert store.mark_running(record["id"], attempt, {"name": worker}).applied
+    return record["id"]
+
+
+def test_live_worker_keeps_its_job(store: MemoryJobStore, queue: MemoryJobQueue, spec: dict[str, Any]) -> None:
+    job_id = _running(store, spec, "w1")
+    queue.heartbeats["w1"] = 1.0
+    Sweeper(store, queue, Settings()).sweep()
+    assert store.get_job(job_id)["status"] == "running"  # type: ignore[index]
+
+
+def test_lost_worker_job_is_requeued_once_then_failed(store: MemoryJobStore, queue: MemoryJobQueue,
+                                                      spec: dict[str, Any]) -> None:
+    job_id = _running(store, spec, "w1")
+    queue.heartbeats["w1"] = 40.0
+    sweeper = Sweeper(store, queue, Settings(lost_job_retries=1))
+    sweeper.sweep()
+    record = store.get_job(job_id)
+    assert record is not None and record["status"] == "queued" and record["attempt"] == 2
+    assert queue.enqueued == [(job_id, 2, 90)]
+    assert store.mark_running(job_id, 2, {"name": "w2"}).applied
+    del queue.heartbeats["w1"]  # w2 is not registered at all: lost too
+    sweeper.sweep()
+    record = store.get_job(job_id)
+    assert record is not None and record["status"] == "failed"
+    assert record["error"]["type"] == "worker_lost" and "w2" in record["error"]["message"]
+    types = [e["type"] for e in store.events(job_id)]
+    assert types == ["queued", "started", "worker_lost", "requeued", "started", "failed"]
+
+
+def test_no_retries_fails_at_once(store: MemoryJobStore, queue: MemoryJobQueue, spec: dict[str, Any]) -> None:
+    job_id = _running(store, spec, "w1")
+    Sweeper(store, queue, Settings(lost_job_retries=0)).sweep()
+    assert store.get_job(job_id)["status"] == "failed"  # type: ignore[index]
+    assert queue.enqueued == []
+
+
+def test_attempt_rq_ended_without_outcome_is_failed(store: MemoryJobStore, queue: MemoryJobQueue,
+                                                    spec: dict[str, Any]) -> None:
+    job_id = _running(store, spec, "w1")
+    queue.heartbeats["w1"] = 1.0
+    queue.rq_statuses[(job_id, 1)] = "failed"
+    store.records[job_id]["started_at"] = "2020-01-01T00:00:00.000Z"
+    Sweeper(store, queue, Settings()).sweep()
+    record = store.get_job(job_id)
+    assert record is not None and record["status"] == "failed" and record["error"]["type"] == "worker_crashed"
+
+
+def test_cancelled_job_still_on_a_worker_is_stopped(store: MemoryJobStore, queue: MemoryJobQueue,
+                                                    spec: dict[str, Any]) -> None:
+    job_id = _running(store, spec, "w1")
+    queue.heartbeats["w1"] = 1.0
+    store.finish(job_id, None, "cancelled")
+    queue.started.append((job_id, 1))
+    Sweeper(store, queue, Settings(cancel_kill_after_seconds=5)).sweep()
+    assert queue.stopped == []  # within the grace period the task stops by itself
+    store.records[job_id]["finished_at"] = "2020-01-01T00:00:00.000Z"
+    Sweeper(store, queue, Settings(cancel_kill_after_seconds=5)).sweep()
+    assert queue.stopped == [(job_id, 1)]
