@@ -324,6 +324,10 @@ class JobStore:
         content: bytes | None = self.redis.get(self._key("dataset", dataset_id))
         return content
 
+    def ping(self) -> bool:
+        """True when Redis answers (raises redis' ConnectionError when it does not)."""
+        return bool(self.redis.ping())
+
     def try_lock(self, name: str, ttl_ms: int) -> bool:
         """Take the named lock for ``ttl_ms`` milliseconds unless another process holds it."""
         return bool(self.redis.set(self._key("lock", name), b"1", nx=True, px=ttl_ms))

@@ -23,7 +23,7 @@ def healthz() -> dict[str, str]:
 def readyz(store: StoreDep, queue: QueueDep, settings: SettingsDep) -> dict[str, Any]:
     """``200`` when Redis answers and at least one worker sent a heartbeat recently; else a ``503`` problem."""
     try:
-        store.redis.ping()
+        store.ping()
         workers = [w for w in queue.workers() if w.heartbeat_age <= settings.worker_dead_after_seconds]
     except RedisError as exc:
         raise Problem(503, "not-ready", f"Redis at the configured LOSSDOCTOR_REDIS_URL does not answer: {exc}") from exc
