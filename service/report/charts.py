@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 
 from matplotlib.backends.backend_svg import FigureCanvasSVG  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 #: Largest/smallest value above which the loss axis becomes logarithmic.
 LOG_SCALE_RATIO = 50.0
@@ -63,6 +64,7 @@ def _new_axes(title: str) -> tuple[Figure, Any]:
     ax = fig.add_subplot()
     ax.set_title(title, fontsize=10)
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("loss")
     ax.grid(True, alpha=0.3)
     return fig, ax
