@@ -40,8 +40,13 @@ def _die_with_parent() -> None:
 
 def spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     """Start ``python -m lossdoctor <args>`` in its own session; its logs go to our stderr."""
-    return subprocess.Popen([sys.executable, "-m", "lossdoctor", *args], env=env, stdin=subprocess.DEVNULL,
-                            start_new_session=True, preexec_fn=_die_with_parent)
+    return subprocess.Popen(
+        [sys.executable, "-m", "lossdoctor", *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
+    )
 
 
 def wait_healthy(url: str, timeout: float, children: list[subprocess.Popen[bytes]]) -> bool:

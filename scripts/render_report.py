@@ -20,8 +20,16 @@ from pathlib import Path
 log = logging.getLogger("render_report")
 
 #: Flags for a headless, sandbox-free, quiet Chromium that talks to nothing but the page it renders.
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--hide-scrollbars",
+)
 #: Browser window size in CSS pixels (width, height) of the screenshot.
 WINDOW = (1280, 2400)
 #: Seconds Chromium may take to render the page.
@@ -40,8 +48,14 @@ def find_chromium() -> str:
 def render(url: str, out: Path, window: tuple[int, int] = WINDOW) -> None:
     """Screenshot ``url`` into ``out`` (PNG)."""
     with tempfile.TemporaryDirectory(prefix="lossdoctor-chromium-") as profile:
-        command = [find_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
-                   f"--window-size={window[0]},{window[1]}", f"--screenshot={out.resolve()}", url]
+        command = [
+            find_chromium(),
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={profile}",
+            f"--window-size={window[0]},{window[1]}",
+            f"--screenshot={out.resolve()}",
+            url,
+        ]
         subprocess.run(command, check=True, timeout=RENDER_TIMEOUT, capture_output=True)
 
 

@@ -20,8 +20,18 @@ from worker.store import TERMINAL, JobStore, Record, new_job_id
 from worker.validate import check_runnable
 
 #: The fields of a job as the API shows it (CONTRACT.md), in this order.
-PUBLIC_FIELDS = ("id", "name", "status", "progress", "spec", "result", "error",
-                 "created_at", "started_at", "finished_at")
+PUBLIC_FIELDS = (
+    "id",
+    "name",
+    "status",
+    "progress",
+    "spec",
+    "result",
+    "error",
+    "created_at",
+    "started_at",
+    "finished_at",
+)
 #: Seconds a repeated request waits for the job its Idempotency-Key's first request is still creating.
 IDEMPOTENCY_WAIT_SECONDS = 2.0
 
@@ -53,13 +63,21 @@ def _earlier_job(store: JobStore, owner: str, job_id: str) -> Record:
         if record is not None:
             return record
         if time.monotonic() > deadline:
-            raise Problem(409, "idempotency-key-in-use",
-                          "a request with this Idempotency-Key is still being processed; retry shortly")
+            raise Problem(
+                409,
+                "idempotency-key-in-use",
+                "a request with this Idempotency-Key is still being processed; retry shortly",
+            )
         time.sleep(0.05)
 
 
 def submit_job(
-    spec: JobSpec, *, store: JobStore, queue: JobQueue, settings: Settings, owner: str,
+    spec: JobSpec,
+    *,
+    store: JobStore,
+    queue: JobQueue,
+    settings: Settings,
+    owner: str,
     idempotency_key: str | None = None,
 ) -> tuple[Record, bool]:
     """Check, store and enqueue a job; returns its record and whether it was created now (not repeated)."""
@@ -67,17 +85,26 @@ def submit_job(
     job_id = new_job_id()
     if idempotency_key is not None:
         digest = body_hash(spec)
-        earlier = store.claim_idempotency_key(owner, idempotency_key, digest, job_id,
-                                              settings.idempotency_ttl_seconds)
+        earlier = store.claim_idempotency_key(
+            owner, idempotency_key, digest, job_id, settings.idempotency_ttl_seconds
+        )
         if earlier is not None:
             if earlier["body_hash"] != digest:
-                raise Problem(409, "idempotency-key-reused",
-                              "this Idempotency-Key was already used with a different request body; "
-                              "use a new key for a new job")
+                raise Problem(
+                    409,
+                    "idempotency-key-reused",
+                    "this Idempotency-Key was already used with a different request body; "
+                    "use a new key for a new job",
+                )
             return _earlier_job(store, owner, earlier["job_id"]), False
     limit = time_limit(spec, settings)
-    record = store.create_job(job_id, spec.model_dump(mode="json"), owner=owner,
-                              retention_seconds=settings.retention_seconds, timeout_seconds=limit)
+    record = store.create_job(
+        job_id,
+        spec.model_dump(mode="json"),
+        owner=owner,
+        retention_seconds=settings.retention_seconds,
+        timeout_seconds=limit,
+    )
     try:
         queue.enqueue(job_id, 1, limit)
     except Exception as exc:
@@ -90,14 +117,18 @@ def submit_job(
 def cancel_job(record: Record, *, store: JobStore, queue: JobQueue) -> Record:
     """Cancel a queued job at once, or a running one (its worker stops within about a second)."""
     if record["status"] in TERMINAL:
-        raise Problem(409, "job-already-ended",
-                      f"job {record['id']} already ended as {record['status']}; there is nothing to cancel")
+        raise Problem(
+            409,
+            "job-already-ended",
+            f"job {record['id']} already ended as {record['status']}; there is nothing to cancel",
+        )
     store.request_cancel(record["id"])
     update = store.finish(record["id"], None, "cancelled", expect=("queued", "running"))
     if not update.applied:
         status = update.record["status"] if update.record else "gone"
-        raise Problem(409, "job-already-ended",
-                      f"job {record['id']} ended as {status} before it could be cancelled")
+        raise Problem(
+            409, "job-already-ended", f"job {record['id']} ended as {status} before it could be cancelled"
+        )
     assert update.record is not None
     queue.remove(record["id"], update.record["attempt"])
     return update.record

@@ -32,7 +32,10 @@ DESCRIPTION = (
 
 
 def create_app(
-    settings: Settings | None = None, *, store: JobStore | None = None, queue: JobQueue | None = None,
+    settings: Settings | None = None,
+    *,
+    store: JobStore | None = None,
+    queue: JobQueue | None = None,
 ) -> FastAPI:
     """The app; ``store``/``queue`` default to Redis at ``settings.redis_url``."""
     settings = settings or get_settings()

@@ -26,17 +26,22 @@ class StoreCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         """The metric families, fresh from Redis."""
-        jobs = GaugeMetricFamily("lossdoctor_jobs", "Jobs per status (ended ones: since Redis began).",
-                                 labels=["status"])
+        jobs = GaugeMetricFamily(
+            "lossdoctor_jobs", "Jobs per status (ended ones: since Redis began).", labels=["status"]
+        )
         for status, count in self.store.status_counts().items():
             jobs.add_metric([status], count)
         yield jobs
         buckets, total, count = self.store.duration_histogram()
         yield HistogramMetricFamily(
-            "lossdoctor_job_duration_seconds", "Run time of ended jobs, from start to end, in seconds.",
-            buckets=[(repr(bound), n) for bound, n in buckets] + [("+Inf", count)], sum_value=total,
+            "lossdoctor_job_duration_seconds",
+            "Run time of ended jobs, from start to end, in seconds.",
+            buckets=[(repr(bound), n) for bound, n in buckets] + [("+Inf", count)],
+            sum_value=total,
         )
-        yield GaugeMetricFamily("lossdoctor_queue_depth", "Jobs waiting on the queue.", value=self.queue.depth())
+        yield GaugeMetricFamily(
+            "lossdoctor_queue_depth", "Jobs waiting on the queue.", value=self.queue.depth()
+        )
         alive = sum(1 for w in self.queue.workers() if w.heartbeat_age <= self.dead_after)
         yield GaugeMetricFamily("lossdoctor_workers_alive", "Workers with a recent heartbeat.", value=alive)
 

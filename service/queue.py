@@ -20,6 +20,8 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
+from worker.store import text
+
 log = logging.getLogger(__name__)
 
 #: The rq task that runs a job (in ``worker/task.py``).
@@ -51,8 +53,14 @@ class JobQueue:
     def enqueue(self, job_id: str, attempt: int, timeout_seconds: int) -> None:
         """Put attempt ``attempt`` of ``job_id`` on the queue with a hard time limit in seconds."""
         self.queue.enqueue(
-            TASK_PATH, job_id, attempt, job_id=rq_job_id(job_id, attempt), job_timeout=timeout_seconds,
-            result_ttl=RQ_RESULT_TTL, failure_ttl=RQ_RESULT_TTL, description=f"lossdoctor job {job_id}",
+            TASK_PATH,
+            job_id,
+            attempt,
+            job_id=rq_job_id(job_id, attempt),
+            job_timeout=timeout_seconds,
+            result_ttl=RQ_RESULT_TTL,
+            failure_ttl=RQ_RESULT_TTL,
+            description=f"lossdoctor job {job_id}",
         )
 
     def remove(self, job_id: str, attempt: int) -> None:
@@ -103,7 +111,7 @@ class JobQueue:
         raw = self.redis.hget(Worker.redis_worker_namespace_prefix + worker_name, "last_heartbeat")
         if raw is None:
             return float("inf")
-        beat = datetime.fromisoformat(raw.decode().replace("Z", "+00:00"))
+        beat = datetime.fromisoformat(text(raw).replace("Z", "+00:00"))
         if beat.tzinfo is None:
             beat = beat.replace(tzinfo=UTC)
         return (datetime.now(UTC) - beat).total_seconds()

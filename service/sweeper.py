@@ -66,15 +66,19 @@ class Sweeper:
         age = self.queue.heartbeat_age(worker_name) if worker_name else float("inf")
         if age > self.settings.worker_dead_after_seconds:
             shown = "never" if age == float("inf") else f"{age:.0f} s ago"
-            reason = (f"worker {worker_name} stopped sending heartbeats (last {shown}) while running "
-                      f"attempt {attempt}: it was killed or lost its machine")
+            reason = (
+                f"worker {worker_name} stopped sending heartbeats (last {shown}) while running "
+                f"attempt {attempt}: it was killed or lost its machine"
+            )
             self._lost(record, reason)
             return
         rq_status = self.queue.rq_status(job_id, attempt)
         started = record.get("started_at") or now_iso()
         if rq_status in RQ_ENDED and seconds_between(started, now_iso()) > RQ_ENDED_GRACE_SECONDS:
-            error = {"type": "worker_crashed",
-                     "message": f"the worker ended attempt {attempt} as {rq_status} without reporting a result"}
+            error = {
+                "type": "worker_crashed",
+                "message": f"the worker ended attempt {attempt} as {rq_status} without reporting a result",
+            }
             self.store.finish(job_id, attempt, "failed", error=error)
 
     def _lost(self, record: Record, reason: str) -> None:
@@ -85,8 +89,9 @@ class Sweeper:
                 self.queue.enqueue(job_id, attempt + 1, int(record["timeout_seconds"]))
             return
         message = f"{reason}; the job was already retried {attempt - 1} time(s), so it is failed"
-        if self.store.finish(job_id, attempt, "failed",
-                             error={"type": "worker_lost", "message": message}).applied:
+        if self.store.finish(
+            job_id, attempt, "failed", error={"type": "worker_lost", "message": message}
+        ).applied:
             log.warning("job %s failed: %s", job_id, message)
 
 

@@ -11,8 +11,13 @@ import pytest
 TINY_SPEC: dict[str, Any] = {
     "name": "iris-tiny",
     "data": {"source": "builtin", "name": "iris"},
-    "model": {"layers": [{"type": "linear", "out_features": 16}, {"type": "relu"},
-                         {"type": "linear", "out_features": 3}]},
+    "model": {
+        "layers": [
+            {"type": "linear", "out_features": 16},
+            {"type": "relu"},
+            {"type": "linear", "out_features": 3},
+        ]
+    },
     "training": {"loss": "cross_entropy", "optimizer": "adam", "lr": 0.01, "epochs": 2, "batch_size": 32},
     "probes": ["shuffled_labels"],
     "budget_seconds": 30,
@@ -22,7 +27,9 @@ TINY_SPEC: dict[str, Any] = {
 
 def pytest_configure(config: pytest.Config) -> None:
     """Register the markers used by the service and integration tests."""
-    config.addinivalue_line("markers", "slow: runs real workers for several seconds (still part of make test)")
+    config.addinivalue_line(
+        "markers", "slow: runs real workers for several seconds (still part of make test)"
+    )
 
 
 def tiny_spec(**changes: Any) -> dict[str, Any]:

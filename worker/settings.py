@@ -21,7 +21,8 @@ DEFAULT_WORKER_TTL_SECONDS = 20
 DEFAULT_JOB_MONITORING_INTERVAL_SECONDS = 2
 #: Shortest interval, in seconds, between two looks at a running job's cancel flag.
 DEFAULT_CANCEL_POLL_SECONDS = 0.5
-#: Dotted path of the function that runs a job spec: ``run_job(spec, *, on_event, should_stop, fetch_upload)``.
+#: Dotted path of the function that runs a job spec:
+#: ``run_job(spec, *, on_event, should_stop, fetch_upload) -> result``.
 DEFAULT_ENGINE = "worker.engine.run_job"
 #: Modules the worker imports once before forking work horses, so each job does not pay for them.
 #: Importing torch does not initialize CUDA; only the work horse ever touches a GPU.
@@ -33,14 +34,22 @@ class WorkerSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="LOSSDOCTOR_", extra="ignore")
 
-    redis_url: str = Field(DEFAULT_REDIS_URL, description="Redis URL shared by the API and the workers.")
-    queue: str = Field(DEFAULT_QUEUE, description="rq queue name.")
-    worker_ttl_seconds: int = Field(DEFAULT_WORKER_TTL_SECONDS, ge=16, description="rq worker_ttl (s).")
+    redis_url: str = Field(
+        default=DEFAULT_REDIS_URL, description="Redis URL shared by the API and the workers."
+    )
+    queue: str = Field(default=DEFAULT_QUEUE, description="rq queue name.")
+    worker_ttl_seconds: int = Field(
+        default=DEFAULT_WORKER_TTL_SECONDS, ge=16, description="rq worker_ttl (s)."
+    )
     job_monitoring_interval_seconds: int = Field(
-        DEFAULT_JOB_MONITORING_INTERVAL_SECONDS, ge=1, description="Heartbeat interval while a job runs (s)."
+        default=DEFAULT_JOB_MONITORING_INTERVAL_SECONDS,
+        ge=1,
+        description="Heartbeat interval while a job runs (s).",
     )
     cancel_poll_seconds: float = Field(
-        DEFAULT_CANCEL_POLL_SECONDS, gt=0.0, description="Least time between two cancel-flag checks (s)."
+        default=DEFAULT_CANCEL_POLL_SECONDS,
+        gt=0.0,
+        description="Least time between two cancel-flag checks (s).",
     )
-    engine: str = Field(DEFAULT_ENGINE, description="Dotted path of the engine's run_job function.")
-    preload: tuple[str, ...] = Field(DEFAULT_PRELOAD, description="Modules imported before forking.")
+    engine: str = Field(default=DEFAULT_ENGINE, description="Dotted path of the engine's run_job function.")
+    preload: tuple[str, ...] = Field(default=DEFAULT_PRELOAD, description="Modules imported before forking.")

@@ -61,6 +61,11 @@ def seconds_between(start_iso: str, end_iso: str) -> float:
     return (parse(end_iso.replace("Z", "+00:00")) - parse(start_iso.replace("Z", "+00:00"))).total_seconds()
 
 
+def text(value: bytes | str) -> str:
+    """A Redis reply as text (the client returns bytes)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def new_job_id() -> str:
     """A fresh job id: ``job_`` and 24 hex digits (valid as an rq job id, too)."""
     return "job_" + uuid.uuid4().hex[:24]
@@ -99,17 +104,29 @@ class JobStore:
         """Store a new ``queued`` job and its ``queued`` event; the caller enqueues it afterwards."""
         created = now_iso()
         record: Record = {
-            "id": job_id, "owner": owner, "name": spec.get("name"), "status": "queued",
-            "progress": {"done": 0, "total": 0}, "spec": spec, "result": None, "error": None,
-            "created_at": created, "started_at": None, "finished_at": None,
-            "attempt": 1, "worker": None, "retention_seconds": retention_seconds,
+            "id": job_id,
+            "owner": owner,
+            "name": spec.get("name"),
+            "status": "queued",
+            "progress": {"done": 0, "total": 0},
+            "spec": spec,
+            "result": None,
+            "error": None,
+            "created_at": created,
+            "started_at": None,
+            "finished_at": None,
+            "attempt": 1,
+            "worker": None,
+            "retention_seconds": retention_seconds,
             "timeout_seconds": timeout_seconds,
         }
         seq = self.redis.incr(self._key("seq"))
         with self.redis.pipeline() as pipe:
             pipe.set(self._key("job", job_id), json.dumps(record))
-            pipe.rpush(self._key("job", job_id, "events"), json.dumps(
-                {"type": "queued", "at": created, "status": "queued"}))
+            pipe.rpush(
+                self._key("job", job_id, "events"),
+                json.dumps({"type": "queued", "at": created, "status": "queued"}),
+            )
             pipe.zadd(self._key("jobs", owner), {job_id: seq})
             pipe.hincrby(self._key("stats", "status"), "queued", 1)
             pipe.execute()
@@ -128,7 +145,7 @@ class JobStore:
     def list_jobs(
         self, owner: str, *, status: str | None = None, after: str | None = None, limit: int = 20
     ) -> tuple[list[Record], str | None]:
-        """Up to ``limit`` of ``owner``'s jobs, newest first, older than job ``after``; and the next cursor."""
+        """Up to ``limit`` of ``owner``'s jobs, newest first, older than job ``after``; and the cursor."""
         index = self._key("jobs", owner)
         top: float | str = "+inf"
         if after is not None:
@@ -138,11 +155,13 @@ class JobStore:
             top = f"({score}"
         found: list[Record] = []
         while len(found) < limit:
-            batch = self.redis.zrevrangebyscore(index, top, "-inf", start=0, num=100, withscores=True)
+            batch: list[tuple[bytes, float]] = self.redis.zrevrangebyscore(  # type: ignore[assignment]
+                index, top, "-inf", start=0, num=100, withscores=True
+            )
             if not batch:
                 return found, None
-            for raw_id, score in batch:
-                job_id = raw_id.decode()
+            for raw_id, raw_score in batch:
+                job_id, score = text(raw_id), float(raw_score)
                 top = f"({score}"
                 record = self.get_job(job_id)
                 if record is None:  # expired under its retention: drop it from the index too
@@ -162,7 +181,7 @@ class JobStore:
 
     def running_ids(self) -> list[str]:
         """Ids of the jobs whose record says ``running``."""
-        return sorted(m.decode() for m in self.redis.smembers(self._key("running")))
+        return sorted(text(m) for m in self.redis.smembers(self._key("running")))
 
     # ---- changing jobs ----------------------------------------------------------------------------
 
@@ -224,14 +243,26 @@ class JobStore:
             if r["status"] != "queued" or r["attempt"] != attempt:
                 return None
             r.update(status="running", started_at=now_iso(), worker=worker)
-            return [{"type": "started", "at": r["started_at"], "status": "running", "attempt": attempt,
-                     "worker": worker.get("name")}]
+            return [
+                {
+                    "type": "started",
+                    "at": r["started_at"],
+                    "status": "running",
+                    "attempt": attempt,
+                    "worker": worker.get("name"),
+                }
+            ]
 
         return self.update(job_id, mutate)
 
     def finish(
-        self, job_id: str, attempt: int | None, status: str, *,
-        result: dict[str, Any] | None = None, error: dict[str, str] | None = None,
+        self,
+        job_id: str,
+        attempt: int | None,
+        status: str,
+        *,
+        result: dict[str, Any] | None = None,
+        error: dict[str, str] | None = None,
         expect: Iterable[str] = ("running",),
     ) -> Update:
         """Move the job to a terminal ``status`` from one of ``expect``; ``attempt`` None matches any."""
@@ -254,11 +285,18 @@ class JobStore:
         def mutate(r: Record) -> list[Event] | None:
             if r["status"] != "running" or r["attempt"] != attempt:
                 return None
-            r.update(status="queued", attempt=attempt + 1, started_at=None, worker=None,
-                     progress={"done": 0, "total": r["progress"]["total"]})
+            r.update(
+                status="queued",
+                attempt=attempt + 1,
+                started_at=None,
+                worker=None,
+                progress={"done": 0, "total": r["progress"]["total"]},
+            )
             at = now_iso()
-            return [{"type": "worker_lost", "at": at, "reason": reason, "attempt": attempt},
-                    {"type": "requeued", "at": at, "status": "queued", "attempt": attempt + 1}]
+            return [
+                {"type": "worker_lost", "at": at, "reason": reason, "attempt": attempt},
+                {"type": "requeued", "at": at, "status": "queued", "attempt": attempt + 1},
+            ]
 
         return self.update(job_id, mutate)
 
@@ -321,8 +359,8 @@ class JobStore:
         """A data set's canonical .npz bytes, or None (absent, expired, or another owner's)."""
         if self.get_dataset_meta(dataset_id, owner) is None:
             return None
-        content: bytes | None = self.redis.get(self._key("dataset", dataset_id))
-        return content
+        content = self.redis.get(self._key("dataset", dataset_id))
+        return content if isinstance(content, bytes) else None
 
     def ping(self) -> bool:
         """True when Redis answers (raises redis' ConnectionError when it does not)."""
@@ -337,11 +375,11 @@ class JobStore:
     def status_counts(self) -> dict[str, int]:
         """Jobs per status: queued and running are current; the ended ones count all since Redis began."""
         raw = self.redis.hgetall(self._key("stats", "status"))
-        counts = {k.decode(): int(v) for k, v in raw.items()}
+        counts = {text(k): int(v) for k, v in raw.items()}
         return {status: max(0, counts.get(status, 0)) for status in STATUSES}
 
     def duration_histogram(self) -> tuple[list[tuple[float, int]], float, int]:
         """Cumulative (upper bound s, count) buckets, the sum of run times (s) and the count of runs."""
-        raw = {k.decode(): v for k, v in self.redis.hgetall(self._key("stats", "duration")).items()}
+        raw = {text(k): v for k, v in self.redis.hgetall(self._key("stats", "duration")).items()}
         buckets = [(bound, int(raw.get(repr(bound), 0))) for bound in DURATION_BUCKETS]
         return buckets, float(raw.get("sum", 0.0)), int(raw.get("count", 0))

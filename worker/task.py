@@ -96,8 +96,12 @@ def run(job_id: str, attempt: int = 1) -> str:
     """Run attempt ``attempt`` of job ``job_id`` to its end; returns the status it ended with."""
     settings = WorkerSettings()
     store = JobStore(_connection(settings))
-    worker = {"name": os.environ.get("RQ_WORKER_ID"), "pid": os.getppid(), "horse_pid": os.getpid(),
-              "host": socket.gethostname()}
+    worker = {
+        "name": os.environ.get("RQ_WORKER_ID"),
+        "pid": os.getppid(),
+        "horse_pid": os.getpid(),
+        "host": socket.gethostname(),
+    }
     started = store.mark_running(job_id, attempt, worker)
     if not started.applied:
         status = started.record["status"] if started.record else "missing"
@@ -117,14 +121,20 @@ def run(job_id: str, attempt: int = 1) -> str:
     try:
         spec = JobSpec.model_validate(record["spec"])
         engine = load_engine(settings.engine)
-        result = engine(spec, on_event=on_event, fetch_upload=fetch_upload,
-                        should_stop=StopPoller(store, job_id, settings.cancel_poll_seconds))
+        result = engine(
+            spec,
+            on_event=on_event,
+            fetch_upload=fetch_upload,
+            should_stop=StopPoller(store, job_id, settings.cancel_poll_seconds),
+        )
     except SpecError as exc:
         return _end(store, job_id, attempt, "failed", error={"type": "spec_error", "message": exc.message})
     except JobTimeoutException:
         limit = record["timeout_seconds"]
-        message = (f"the job ran past its time limit of {limit} s (budget_seconds "
-                   f"{record['spec'].get('budget_seconds')} plus a safety margin) and was stopped")
+        message = (
+            f"the job ran past its time limit of {limit} s (budget_seconds "
+            f"{record['spec'].get('budget_seconds')} plus a safety margin) and was stopped"
+        )
         _end(store, job_id, attempt, "failed", error={"type": "timeout", "message": message})
         raise
     except Exception as exc:

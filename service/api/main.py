@@ -11,6 +11,7 @@ for module in (jobs, reports, datasets, health, metrics):
     api_router.include_router(module.router)
 try:
     from service.api.routes import curves
+
     api_router.include_router(curves.router)
 except ImportError:
     pass

@@ -45,29 +45,55 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="LOSSDOCTOR_", extra="ignore")
 
-    redis_url: str = Field(DEFAULT_REDIS_URL, description="Redis URL shared by the API and the workers.")
-    queue: str = Field(DEFAULT_QUEUE, description="rq queue name shared with the workers.")
-    default_owner: str = Field(DEFAULT_OWNER, description="Owner of jobs and data sets sent without a key.")
-    retention_seconds: int = Field(DEFAULT_RETENTION_SECONDS, ge=60, description="Finished-job TTL (s).")
-    dataset_retention_seconds: int = Field(DEFAULT_DATASET_RETENTION_SECONDS, ge=60, description="Upload TTL (s).")
+    redis_url: str = Field(
+        default=DEFAULT_REDIS_URL, description="Redis URL shared by the API and the workers."
+    )
+    queue: str = Field(default=DEFAULT_QUEUE, description="rq queue name shared with the workers.")
+    default_owner: str = Field(
+        default=DEFAULT_OWNER, description="Owner of jobs and data sets sent without a key."
+    )
+    retention_seconds: int = Field(
+        default=DEFAULT_RETENTION_SECONDS, ge=60, description="Finished-job TTL (s)."
+    )
+    dataset_retention_seconds: int = Field(
+        default=DEFAULT_DATASET_RETENTION_SECONDS, ge=60, description="Upload TTL (s)."
+    )
     job_timeout_margin_seconds: int = Field(
-        DEFAULT_JOB_TIMEOUT_MARGIN_SECONDS, ge=0, description="Added to budget_seconds for the time limit (s)."
+        default=DEFAULT_JOB_TIMEOUT_MARGIN_SECONDS,
+        ge=0,
+        description="Added to budget_seconds for the time limit (s).",
     )
-    idempotency_ttl_seconds: int = Field(DEFAULT_IDEMPOTENCY_TTL_SECONDS, ge=1, description="Key binding TTL (s).")
-    sweep_interval_seconds: float = Field(DEFAULT_SWEEP_INTERVAL_SECONDS, gt=0.0, description="Sweep period (s).")
+    idempotency_ttl_seconds: int = Field(
+        default=DEFAULT_IDEMPOTENCY_TTL_SECONDS, ge=1, description="Key binding TTL (s)."
+    )
+    sweep_interval_seconds: float = Field(
+        default=DEFAULT_SWEEP_INTERVAL_SECONDS, gt=0.0, description="Sweep period (s)."
+    )
     worker_dead_after_seconds: float = Field(
-        DEFAULT_WORKER_DEAD_AFTER_SECONDS, gt=0.0, description="Heartbeat age at which a worker is gone (s)."
+        default=DEFAULT_WORKER_DEAD_AFTER_SECONDS,
+        gt=0.0,
+        description="Heartbeat age at which a worker is gone (s).",
     )
-    lost_job_retries: int = Field(DEFAULT_LOST_JOB_RETRIES, ge=0, description="Requeues after a lost worker.")
+    lost_job_retries: int = Field(
+        default=DEFAULT_LOST_JOB_RETRIES, ge=0, description="Requeues after a lost worker."
+    )
     cancel_kill_after_seconds: float = Field(
-        DEFAULT_CANCEL_KILL_AFTER_SECONDS, ge=0.0, description="Grace before a cancelled horse is killed (s)."
+        default=DEFAULT_CANCEL_KILL_AFTER_SECONDS,
+        ge=0.0,
+        description="Grace before a cancelled horse is killed (s).",
     )
-    max_upload_bytes: int = Field(DEFAULT_MAX_UPLOAD_BYTES, ge=1, description="Largest upload (bytes).")
-    page_limit: int = Field(DEFAULT_PAGE_LIMIT, ge=1, le=MAX_PAGE_LIMIT, description="Default page size.")
+    max_upload_bytes: int = Field(
+        default=DEFAULT_MAX_UPLOAD_BYTES, ge=1, description="Largest upload (bytes)."
+    )
+    page_limit: int = Field(
+        default=DEFAULT_PAGE_LIMIT, ge=1, le=MAX_PAGE_LIMIT, description="Default page size."
+    )
     report_refresh_seconds: int = Field(
-        DEFAULT_REPORT_REFRESH_SECONDS, ge=1, description="Report page reload period while a job runs (s)."
+        default=DEFAULT_REPORT_REFRESH_SECONDS,
+        ge=1,
+        description="Report page reload period while a job runs (s).",
     )
-    sweeper: bool = Field(True, description="Run the lost-job sweeper in this API process.")
+    sweeper: bool = Field(default=True, description="Run the lost-job sweeper in this API process.")
 
 
 @lru_cache

@@ -34,8 +34,13 @@ class Problem(Exception):
     """An error answer: ``slug`` names its type, ``detail`` tells the person what happened and what to do."""
 
     def __init__(
-        self, status: int, slug: str, detail: str, *,
-        errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None,
+        self,
+        status: int,
+        slug: str,
+        detail: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status, self.slug, self.detail = status, slug, detail
@@ -43,11 +48,20 @@ class Problem(Exception):
 
 
 def problem_response(
-    status: int, detail: str, *, type_: str = "about:blank", errors: list[dict[str, Any]] | None = None,
+    status: int,
+    detail: str,
+    *,
+    type_: str = "about:blank",
+    errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     """A problem+json response with the standard title for ``status``."""
-    body: dict[str, Any] = {"type": type_, "title": HTTPStatus(status).phrase, "status": status, "detail": detail}
+    body: dict[str, Any] = {
+        "type": type_,
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
     if errors is not None:
         body["errors"] = errors
     return JSONResponse(body, status_code=status, headers=headers, media_type=MEDIA_TYPE)
@@ -56,8 +70,11 @@ def problem_response(
 def clean_errors(errors: Any) -> list[dict[str, Any]]:
     """pydantic/FastAPI errors reduced to JSON-safe ``{loc, msg, type}`` (no inputs, no exception objects)."""
     return [
-        {"loc": [p if isinstance(p, int) else str(p) for p in e.get("loc", ())],
-         "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        {
+            "loc": [p if isinstance(p, int) else str(p) for p in e.get("loc", ())],
+            "msg": str(e.get("msg", "")),
+            "type": str(e.get("type", "")),
+        }
         for e in errors
     ]
 
@@ -72,8 +89,9 @@ def summarize(errors: list[dict[str, Any]]) -> str:
 
 async def _problem(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Problem)
-    return problem_response(exc.status, exc.detail, type_=TYPE_PREFIX + exc.slug, errors=exc.errors,
-                            headers=exc.headers)
+    return problem_response(
+        exc.status, exc.detail, type_=TYPE_PREFIX + exc.slug, errors=exc.errors, headers=exc.headers
+    )
 
 
 async def _validation(request: Request, exc: Exception) -> JSONResponse:

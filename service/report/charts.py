@@ -26,8 +26,19 @@ CHART_SIZE = (5.0, 3.0)
 #: Curve colours: train, validation.
 TRAIN_COLOUR, VAL_COLOUR = "#1f5fa8", "#d9711c"
 #: Colours of the runs in the overview chart, baseline first.
-PALETTE = ("#222222", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-           "#7f7f7f", "#bcbd22", "#17becf")
+PALETTE = (
+    "#222222",
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
 
 
 def as_floats(values: Sequence[Any] | None) -> list[float]:
@@ -51,7 +62,7 @@ def _svg(fig: Figure) -> str:
     buffer = io.StringIO()
     FigureCanvasSVG(fig).print_svg(buffer)
     text = buffer.getvalue()
-    return text[text.index("<svg"):]
+    return text[text.index("<svg") :]
 
 
 def _epochs(history: dict[str, Any], n: int) -> list[float]:
@@ -75,7 +86,10 @@ def curve_svg(history: dict[str, Any], title: str) -> str:
     train, val = as_floats(history.get("train_loss")), as_floats(history.get("val_loss"))
     fig, ax = _new_axes(title)
     drawn = False
-    for values, label, colour, style in ((train, "train", TRAIN_COLOUR, "-"), (val, "validation", VAL_COLOUR, "--")):
+    for values, label, colour, style in (
+        (train, "train", TRAIN_COLOUR, "-"),
+        (val, "validation", VAL_COLOUR, "--"),
+    ):
         if values:
             ax.plot(_epochs(history, len(values)), values, style, color=colour, label=label, marker=".")
             drawn = drawn or any(math.isfinite(v) for v in values)
@@ -97,8 +111,13 @@ def overview_svg(runs: list[tuple[str, dict[str, Any]]]) -> str:
         values = as_floats(history.get("train_loss"))
         series.append(values)
         if values:
-            ax.plot(_epochs(history, len(values)), values, color=PALETTE[i % len(PALETTE)], label=name,
-                    linewidth=2.2 if i == 0 else 1.2)
+            ax.plot(
+                _epochs(history, len(values)),
+                values,
+                color=PALETTE[i % len(PALETTE)],
+                label=name,
+                linewidth=2.2 if i == 0 else 1.2,
+            )
     if wants_log_scale(series):
         ax.set_yscale("log")
     if any(series):

@@ -56,11 +56,21 @@ class Stack:
         """Start ``lossdoctor worker`` with ``LOSSDOCTOR_*`` overrides and wait until it registers."""
         before = {w.name for w in self.queue.workers()}
         name = f"w{next(self._names)}-{os.getpid()}-{int(time.time() * 1000) % 100000}"
-        environment = {**os.environ, "LOSSDOCTOR_REDIS_URL": self.redis_url, "LOSSDOCTOR_QUEUE": self.settings.queue,
-                       "PYTHONPATH": os.pathsep.join([str(REPO), str(ENGINES)]), **env}
+        environment = {
+            **os.environ,
+            "LOSSDOCTOR_REDIS_URL": self.redis_url,
+            "LOSSDOCTOR_QUEUE": self.settings.queue,
+            "PYTHONPATH": os.pathsep.join([str(REPO), str(ENGINES)]),
+            **env,
+        }
         log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-        process = subprocess.Popen([sys.executable, "-m", "lossdoctor", "worker", "--name", name], cwd=REPO,
-                                   env=environment, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "lossdoctor", "worker", "--name", name],
+            cwd=REPO,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         self.workers.append(process)
         deadline = time.monotonic() + WORKER_START_SECONDS
         while name not in {w.name for w in self.queue.workers()} - before:
@@ -76,8 +86,9 @@ class Stack:
         job: dict[str, Any] = response.json()
         return job
 
-    def wait(self, job_id: str, statuses: set[str] | frozenset[str] = TERMINAL,
-             timeout: float = 60.0) -> dict[str, Any]:
+    def wait(
+        self, job_id: str, statuses: set[str] | frozenset[str] = TERMINAL, timeout: float = 60.0
+    ) -> dict[str, Any]:
         """Poll the job until its status is in ``statuses``; returns it."""
         deadline = time.monotonic() + timeout
         while True:

@@ -13,9 +13,13 @@ pytestmark = pytest.mark.slow
 
 def test_csv_upload_then_a_job_using_it(stack: Stack, spec: dict[str, Any]) -> None:
     iris = load_iris()
-    rows = ["a,b,c,d,species"] + [",".join(map(str, [*x, y])) for x, y in zip(iris.data, iris.target)]
-    upload = stack.client.post("/v1/datasets", files={"file": ("iris.csv", "\n".join(rows).encode())},
-                               data={"label_column": "species"})
+    pairs = zip(iris.data, iris.target, strict=True)
+    rows = ["a,b,c,d,species"] + [",".join(map(str, [*x, y])) for x, y in pairs]
+    upload = stack.client.post(
+        "/v1/datasets",
+        files={"file": ("iris.csv", "\n".join(rows).encode())},
+        data={"label_column": "species"},
+    )
     assert upload.status_code == 201, upload.text
     meta = upload.json()
     assert meta["x_shape"] == [150, 4] and meta["y_shape"] == [150]

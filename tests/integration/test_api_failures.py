@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
@@ -45,15 +46,23 @@ def test_job_past_its_time_limit_fails_with_a_message(make_stack: Any, spec: dic
     assert [e["type"] for e in events] == ["queued", "started", "failed"]
 
 
-def test_worker_killed_mid_job_is_detected_and_another_worker_serves(make_stack: Any,
-                                                                      make_spec: Any) -> None:
+def test_worker_killed_mid_job_is_detected_and_another_worker_serves(make_stack: Any, make_spec: Any) -> None:
     stack = make_stack()
     stack.start_worker()
     stack.start_worker()
-    long = make_spec(data={"source": "builtin", "name": "digits"}, probes=["lr_sweep"], budget_seconds=8,
-                     model={"layers": [{"type": "linear", "out_features": 64}, {"type": "relu"},
-                                       {"type": "linear", "out_features": 10}]},
-                     training={"loss": "cross_entropy", "lr": 0.001, "epochs": 2000, "batch_size": 16})
+    long = make_spec(
+        data={"source": "builtin", "name": "digits"},
+        probes=["lr_sweep"],
+        budget_seconds=8,
+        model={
+            "layers": [
+                {"type": "linear", "out_features": 64},
+                {"type": "relu"},
+                {"type": "linear", "out_features": 10},
+            ]
+        },
+        training={"loss": "cross_entropy", "lr": 0.001, "epochs": 2000, "batch_size": 16},
+    )
     job = stack.submit(long)
     stack.wait(job["id"], {"running"}, timeout=30)
     time.sleep(1.0)
@@ -67,7 +76,9 @@ def test_worker_killed_mid_job_is_detected_and_another_worker_serves(make_stack:
         assert time.monotonic() < deadline, "the work horse outlived its worker"
         time.sleep(0.1)
     events = stack.wait_for_event(job["id"], "worker_lost", timeout=LOST_JOB_SECONDS)
-    assert time.monotonic() - killed_at < LOST_JOB_SECONDS
+    detected_after = time.monotonic() - killed_at
+    logging.getLogger(__name__).info("killed worker's job moved after %.1f s", detected_after)
+    assert detected_after < LOST_JOB_SECONDS
     lost = next(e for e in events if e["type"] == "worker_lost")
     assert "stopped sending heartbeats" in lost["reason"]
     # queued again once (the default), the surviving worker runs it to the end

@@ -57,10 +57,19 @@ def test_cancel_queued_job_at_once(make_stack: Any, spec: dict[str, Any]) -> Non
 
 
 def test_cancel_running_job_frees_its_worker_within_seconds(stack: Stack, make_spec: Any) -> None:
-    long = make_spec(data={"source": "builtin", "name": "digits"}, probes=["lr_sweep"], budget_seconds=40,
-                     model={"layers": [{"type": "linear", "out_features": 64}, {"type": "relu"},
-                                       {"type": "linear", "out_features": 10}]},
-                     training={"loss": "cross_entropy", "lr": 0.001, "epochs": 2000, "batch_size": 16})
+    long = make_spec(
+        data={"source": "builtin", "name": "digits"},
+        probes=["lr_sweep"],
+        budget_seconds=40,
+        model={
+            "layers": [
+                {"type": "linear", "out_features": 64},
+                {"type": "relu"},
+                {"type": "linear", "out_features": 10},
+            ]
+        },
+        training={"loss": "cross_entropy", "lr": 0.001, "epochs": 2000, "batch_size": 16},
+    )
     job = stack.submit(long)
     stack.wait_for_event(job["id"], "started", timeout=30)
     time.sleep(1.0)

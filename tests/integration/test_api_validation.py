@@ -26,9 +26,13 @@ def test_unknown_field_is_refused(stack: Stack, spec: dict[str, Any]) -> None:
 
 
 def test_shapes_that_do_not_fit_name_the_layer(stack: Stack, spec: dict[str, Any]) -> None:
-    spec["model"]["layers"] = [{"type": "linear", "out_features": 8}, {"type": "relu"},
-                               {"type": "conv2d", "out_channels": 2}, {"type": "flatten"},
-                               {"type": "linear", "out_features": 3}]
+    spec["model"]["layers"] = [
+        {"type": "linear", "out_features": 8},
+        {"type": "relu"},
+        {"type": "conv2d", "out_channels": 2},
+        {"type": "flatten"},
+        {"type": "linear", "out_features": 3},
+    ]
     response = stack.client.post("/v1/jobs", json=spec)
     assert response.status_code == 422, response.text
     loc = response.json()["errors"][0]["loc"]

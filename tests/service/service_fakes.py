@@ -27,13 +27,31 @@ class MemoryJobStore(JobStore):
         self.datasets: dict[str, tuple[bytes, dict[str, Any]]] = {}
         self.up = True
 
-    def create_job(self, job_id: str, spec: dict[str, Any], *, owner: str = "public",
-                   retention_seconds: int, timeout_seconds: int) -> Record:
+    def create_job(
+        self,
+        job_id: str,
+        spec: dict[str, Any],
+        *,
+        owner: str = "public",
+        retention_seconds: int,
+        timeout_seconds: int,
+    ) -> Record:
         record: Record = {
-            "id": job_id, "owner": owner, "name": spec.get("name"), "status": "queued",
-            "progress": {"done": 0, "total": 0}, "spec": spec, "result": None, "error": None,
-            "created_at": now_iso(), "started_at": None, "finished_at": None, "attempt": 1, "worker": None,
-            "retention_seconds": retention_seconds, "timeout_seconds": timeout_seconds,
+            "id": job_id,
+            "owner": owner,
+            "name": spec.get("name"),
+            "status": "queued",
+            "progress": {"done": 0, "total": 0},
+            "spec": spec,
+            "result": None,
+            "error": None,
+            "created_at": now_iso(),
+            "started_at": None,
+            "finished_at": None,
+            "attempt": 1,
+            "worker": None,
+            "retention_seconds": retention_seconds,
+            "timeout_seconds": timeout_seconds,
         }
         self.records[job_id] = record
         self.event_lists[job_id] = [{"type": "queued", "at": record["created_at"], "status": "queued"}]
@@ -46,16 +64,17 @@ class MemoryJobStore(JobStore):
             return None
         return copy.deepcopy(record)
 
-    def list_jobs(self, owner: str, *, status: str | None = None, after: str | None = None,
-                  limit: int = 20) -> tuple[list[Record], str | None]:
+    def list_jobs(
+        self, owner: str, *, status: str | None = None, after: str | None = None, limit: int = 20
+    ) -> tuple[list[Record], str | None]:
         ids = [i for i in reversed(self.order) if self.records[i]["owner"] == owner]
         if after is not None:
             if after not in ids:
                 return [], None
-            ids = ids[ids.index(after) + 1:]
+            ids = ids[ids.index(after) + 1 :]
         matching = [i for i in ids if status is None or self.records[i]["status"] == status]
         page = matching[:limit]
-        rest = ids[ids.index(page[-1]) + 1:] if page else []
+        rest = ids[ids.index(page[-1]) + 1 :] if page else []
         return [copy.deepcopy(self.records[i]) for i in page], (page[-1] if page and rest else None)
 
     def events(self, job_id: str) -> list[dict[str, Any]]:
@@ -81,15 +100,17 @@ class MemoryJobStore(JobStore):
     def cancel_requested(self, job_id: str) -> bool:
         return job_id in self.flags
 
-    def claim_idempotency_key(self, owner: str, key: str, body_hash: str, job_id: str,
-                              ttl_seconds: int) -> dict[str, str] | None:
+    def claim_idempotency_key(
+        self, owner: str, key: str, body_hash: str, job_id: str, ttl_seconds: int
+    ) -> dict[str, str] | None:
         if (owner, key) in self.idem:
             return self.idem[(owner, key)]
         self.idem[(owner, key)] = {"body_hash": body_hash, "job_id": job_id}
         return None
 
-    def put_dataset(self, content: bytes, description: dict[str, Any], *, owner: str = "public",
-                    ttl_seconds: int) -> dict[str, Any]:
+    def put_dataset(
+        self, content: bytes, description: dict[str, Any], *, owner: str = "public", ttl_seconds: int
+    ) -> dict[str, Any]:
         meta = {"id": "ds_" + uuid.uuid4().hex[:24], "owner": owner, "created_at": now_iso(), **description}
         self.datasets[meta["id"]] = (content, meta)
         return meta

@@ -12,8 +12,9 @@ def test_healthz(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
 
 
-def test_readyz_needs_a_live_worker_and_redis(client: TestClient, store: MemoryJobStore,
-                                              queue: MemoryJobQueue) -> None:
+def test_readyz_needs_a_live_worker_and_redis(
+    client: TestClient, store: MemoryJobStore, queue: MemoryJobQueue
+) -> None:
     response = client.get("/readyz")
     assert response.status_code == 503 and response.headers["content-type"] == "application/problem+json"
     assert "lossdoctor worker" in response.json()["detail"]
@@ -26,8 +27,9 @@ def test_readyz_needs_a_live_worker_and_redis(client: TestClient, store: MemoryJ
     assert client.get("/readyz").status_code == 503
 
 
-def test_metrics_text(client: TestClient, store: MemoryJobStore, queue: MemoryJobQueue,
-                      spec: dict[str, Any]) -> None:
+def test_metrics_text(
+    client: TestClient, store: MemoryJobStore, queue: MemoryJobQueue, spec: dict[str, Any]
+) -> None:
     client.post("/v1/jobs", json=spec)
     queue.heartbeats["w1"] = 1.0
     response = client.get("/metrics")
@@ -41,5 +43,14 @@ def test_metrics_text(client: TestClient, store: MemoryJobStore, queue: MemoryJo
 def test_openapi_docs_are_served(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
-    assert {"/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/cancel", "/v1/jobs/{job_id}/events",
-            "/v1/jobs/{job_id}/report", "/v1/datasets", "/healthz", "/readyz", "/metrics"} <= set(paths)
+    assert {
+        "/v1/jobs",
+        "/v1/jobs/{job_id}",
+        "/v1/jobs/{job_id}/cancel",
+        "/v1/jobs/{job_id}/events",
+        "/v1/jobs/{job_id}/report",
+        "/v1/datasets",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    } <= set(paths)

@@ -10,15 +10,26 @@ from service_fakes import MemoryJobQueue, MemoryJobStore
 PROBLEM = "application/problem+json"
 
 
-def test_submit_answers_202_with_location_and_enqueues(client: TestClient, queue: MemoryJobQueue,
-                                                       spec: dict[str, Any]) -> None:
+def test_submit_answers_202_with_location_and_enqueues(
+    client: TestClient, queue: MemoryJobQueue, spec: dict[str, Any]
+) -> None:
     response = client.post("/v1/jobs", json=spec)
     assert response.status_code == 202
     job = response.json()
     assert response.headers["location"] == f"/v1/jobs/{job['id']}"
     assert job["status"] == "queued" and job["name"] == "iris-tiny"
-    assert set(job) >= {"id", "name", "status", "progress", "spec", "result", "error",
-                        "created_at", "started_at", "finished_at"}
+    assert set(job) >= {
+        "id",
+        "name",
+        "status",
+        "progress",
+        "spec",
+        "result",
+        "error",
+        "created_at",
+        "started_at",
+        "finished_at",
+    }
     assert job["progress"] == {"done": 0, "total": 0} and job["result"] is None and job["error"] is None
     # the hard time limit is the budget plus the configured margin
     assert queue.enqueued == [(job["id"], 1, 30 + 30)]
@@ -32,8 +43,9 @@ def test_unknown_job_is_a_404_problem(client: TestClient) -> None:
     assert response.json()["status"] == 404 and "job_nope" in response.json()["detail"]
 
 
-def test_list_is_newest_first_with_cursor_and_status_filter(client: TestClient, store: MemoryJobStore,
-                                                            spec: dict[str, Any]) -> None:
+def test_list_is_newest_first_with_cursor_and_status_filter(
+    client: TestClient, store: MemoryJobStore, spec: dict[str, Any]
+) -> None:
     ids = [client.post("/v1/jobs", json={**spec, "name": f"j{i}"}).json()["id"] for i in range(5)]
     store.finish(ids[1], None, "cancelled", expect=("queued",))
     first = client.get("/v1/jobs", params={"limit": 2}).json()
@@ -54,8 +66,9 @@ def test_list_rejects_a_bad_status_and_limit(client: TestClient) -> None:
     assert ["query", "status"] in locs and ["query", "limit"] in locs
 
 
-def test_cancel_queued_job_at_once_then_409(client: TestClient, queue: MemoryJobQueue,
-                                            spec: dict[str, Any]) -> None:
+def test_cancel_queued_job_at_once_then_409(
+    client: TestClient, queue: MemoryJobQueue, spec: dict[str, Any]
+) -> None:
     job = client.post("/v1/jobs", json=spec).json()
     response = client.post(f"/v1/jobs/{job['id']}/cancel")
     assert response.status_code == 200
@@ -66,8 +79,9 @@ def test_cancel_queued_job_at_once_then_409(client: TestClient, queue: MemoryJob
     assert "cancelled" in again.json()["detail"]
 
 
-def test_cancel_running_job_raises_its_flag(client: TestClient, store: MemoryJobStore,
-                                            spec: dict[str, Any]) -> None:
+def test_cancel_running_job_raises_its_flag(
+    client: TestClient, store: MemoryJobStore, spec: dict[str, Any]
+) -> None:
     job = client.post("/v1/jobs", json=spec).json()
     assert store.mark_running(job["id"], 1, {"name": "w1"}).applied
     assert client.post(f"/v1/jobs/{job['id']}/cancel").json()["status"] == "cancelled"
@@ -87,8 +101,9 @@ def test_events_are_in_order(client: TestClient, store: MemoryJobStore, spec: di
     assert client.get(f"/v1/jobs/{job['id']}").json()["progress"] == {"done": 1, "total": 2}
 
 
-def test_idempotency_key_same_body_same_job_other_body_409(client: TestClient, queue: MemoryJobQueue,
-                                                            spec: dict[str, Any]) -> None:
+def test_idempotency_key_same_body_same_job_other_body_409(
+    client: TestClient, queue: MemoryJobQueue, spec: dict[str, Any]
+) -> None:
     headers = {"Idempotency-Key": "abc-123"}
     first = client.post("/v1/jobs", json=spec, headers=headers)
     repeat = client.post("/v1/jobs", json=spec, headers=headers)

@@ -53,8 +53,11 @@ def test_bad_enum_and_json_are_problems(client: TestClient, spec: dict[str, Any]
 
 def test_shapes_that_do_not_fit_name_the_layer(client: TestClient, spec: dict[str, Any]) -> None:
     # conv2d on flat iris rows cannot run: the runnability check names the layer
-    spec["model"]["layers"] = [{"type": "conv2d", "out_channels": 4}, {"type": "flatten"},
-                               {"type": "linear", "out_features": 3}]
+    spec["model"]["layers"] = [
+        {"type": "conv2d", "out_channels": 4},
+        {"type": "flatten"},
+        {"type": "linear", "out_features": 3},
+    ]
     body = _assert_problem(client.post("/v1/jobs", json=spec), 422)
     loc = body["errors"][0]["loc"]
     assert loc[:3] == ["body", "model", "layers"] and loc[3] == 0

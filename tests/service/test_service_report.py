@@ -12,30 +12,59 @@ from service.report.charts import as_floats, wants_log_scale
 from service.report.page import render_report
 
 RESULT: dict[str, Any] = {
-    "baseline": {"config": {}, "history": {"epoch": [1, 2, 3], "train_loss": [2.3, 9.8, None],
-                                           "val_loss": [2.3, 12.0, None]}, "layers": []},
+    "baseline": {
+        "config": {},
+        "history": {"epoch": [1, 2, 3], "train_loss": [2.3, 9.8, None], "val_loss": [2.3, 12.0, None]},
+        "layers": [],
+    },
     "probes": [
-        {"name": "lr_x0.1", "changes": {"training.lr": 0.0001},
-         "history": {"epoch": [1, 2, 3], "train_loss": [2.3, 0.9, 0.21], "val_loss": [2.3, 1.0, 0.3]},
-         "summary": {"initial_loss": 2.3, "final_loss": 0.21, "relative_decrease": 0.91, "diverged": False}},
-        {"name": "shuffled_labels", "changes": {"data.labels": "shuffled"},
-         "history": {"epoch": [1, 2], "train_loss": [2.3, 2.29], "val_loss": [2.3, 2.31]},
-         "summary": {"initial_loss": 2.3, "final_loss": 2.29, "relative_decrease": 0.0, "diverged": False}},
+        {
+            "name": "lr_x0.1",
+            "changes": {"training.lr": 0.0001},
+            "history": {"epoch": [1, 2, 3], "train_loss": [2.3, 0.9, 0.21], "val_loss": [2.3, 1.0, 0.3]},
+            "summary": {
+                "initial_loss": 2.3,
+                "final_loss": 0.21,
+                "relative_decrease": 0.91,
+                "diverged": False,
+            },
+        },
+        {
+            "name": "shuffled_labels",
+            "changes": {"data.labels": "shuffled"},
+            "history": {"epoch": [1, 2], "train_loss": [2.3, 2.29], "val_loss": [2.3, 2.31]},
+            "summary": {"initial_loss": 2.3, "final_loss": 2.29, "relative_decrease": 0.0, "diverged": False},
+        },
     ],
     "diagnosis": {
-        "healthy": False, "primary_cause": "lr_too_high",
-        "findings": [{"cause": "lr_too_high", "confidence": 0.93,
-                      "evidence": ["train loss rose from 2.30 to 9.8", "<script>alert(1)</script>"],
-                      "fix": {"training.lr": 0.001}}],
+        "healthy": False,
+        "primary_cause": "lr_too_high",
+        "findings": [
+            {
+                "cause": "lr_too_high",
+                "confidence": 0.93,
+                "evidence": ["train loss rose from 2.30 to 9.8", "<script>alert(1)</script>"],
+                "fix": {"training.lr": 0.001},
+            }
+        ],
         "summary": "The learning rate is too high.",
     },
 }
 
 
 def _job(status: str, **fields: Any) -> dict[str, Any]:
-    job = {"id": "job_1", "name": "demo", "status": status, "progress": {"done": 1, "total": 4}, "spec": {},
-           "result": None, "error": None, "created_at": "2026-01-01T00:00:00.000Z", "started_at": None,
-           "finished_at": None}
+    job = {
+        "id": "job_1",
+        "name": "demo",
+        "status": status,
+        "progress": {"done": 1, "total": 4},
+        "spec": {},
+        "result": None,
+        "error": None,
+        "created_at": "2026-01-01T00:00:00.000Z",
+        "started_at": None,
+        "finished_at": None,
+    }
     job.update(fields)
     return job
 

@@ -16,15 +16,18 @@ def _running(store: MemoryJobStore, spec: dict[str, Any], worker: str, attempt: 
     return record["id"]
 
 
-def test_live_worker_keeps_its_job(store: MemoryJobStore, queue: MemoryJobQueue, spec: dict[str, Any]) -> None:
+def test_live_worker_keeps_its_job(
+    store: MemoryJobStore, queue: MemoryJobQueue, spec: dict[str, Any]
+) -> None:
     job_id = _running(store, spec, "w1")
     queue.heartbeats["w1"] = 1.0
     Sweeper(store, queue, Settings()).sweep()
     assert store.get_job(job_id)["status"] == "running"  # type: ignore[index]
 
 
-def test_lost_worker_job_is_requeued_once_then_failed(store: MemoryJobStore, queue: MemoryJobQueue,
-                                                      spec: dict[str, Any]) -> None:
+def test_lost_worker_job_is_requeued_once_then_failed(
+    store: MemoryJobStore, queue: MemoryJobQueue, spec: dict[str, Any]
+) -> None:
     job_id = _running(store, spec, "w1")
     queue.heartbeats["w1"] = 40.0
     sweeper = Sweeper(store, queue, Settings(lost_job_retries=1))
@@ -49,8 +52,9 @@ def test_no_retries_fails_at_once(store: MemoryJobStore, queue: MemoryJobQueue, 
     assert queue.enqueued == []
 
 
-def test_attempt_rq_ended_without_outcome_is_failed(store: MemoryJobStore, queue: MemoryJobQueue,
-                                                    spec: dict[str, Any]) -> None:
+def test_attempt_rq_ended_without_outcome_is_failed(
+    store: MemoryJobStore, queue: MemoryJobQueue, spec: dict[str, Any]
+) -> None:
     job_id = _running(store, spec, "w1")
     queue.heartbeats["w1"] = 1.0
     queue.rq_statuses[(job_id, 1)] = "failed"
@@ -60,8 +64,9 @@ def test_attempt_rq_ended_without_outcome_is_failed(store: MemoryJobStore, queue
     assert record is not None and record["status"] == "failed" and record["error"]["type"] == "worker_crashed"
 
 
-def test_cancelled_job_still_on_a_worker_is_stopped(store: MemoryJobStore, queue: MemoryJobQueue,
-                                                    spec: dict[str, Any]) -> None:
+def test_cancelled_job_still_on_a_worker_is_stopped(
+    store: MemoryJobStore, queue: MemoryJobQueue, spec: dict[str, Any]
+) -> None:
     job_id = _running(store, spec, "w1")
     queue.heartbeats["w1"] = 1.0
     store.finish(job_id, None, "cancelled")

@@ -22,8 +22,11 @@ def read_limited(upload: UploadFile, limit: int) -> bytes:
     while chunk := upload.file.read(CHUNK_BYTES):
         size += len(chunk)
         if size > limit:
-            raise Problem(413, "upload-too-large",
-                          f"the upload is larger than {limit} bytes (LOSSDOCTOR_MAX_UPLOAD_BYTES)")
+            raise Problem(
+                413,
+                "upload-too-large",
+                f"the upload is larger than {limit} bytes (LOSSDOCTOR_MAX_UPLOAD_BYTES)",
+            )
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -31,7 +34,9 @@ def read_limited(upload: UploadFile, limit: int) -> bytes:
 @router.post("", status_code=201, summary="Upload a data set")
 def upload_dataset(
     file: Annotated[UploadFile, File(description=".npz with arrays x and y, or .csv with a header row")],
-    store: StoreDep, settings: SettingsDep, owner: OwnerDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    owner: OwnerDep,
     label_column: Annotated[str | None, Form(max_length=200)] = None,
 ) -> dict[str, Any]:
     """Store the data set as given (no scaling, no cleaning); returns its ``id``, shapes and dtypes.
@@ -43,10 +48,15 @@ def upload_dataset(
         canonical, description = parse_upload(file.filename or "", content, label_column=label_column)
     except UploadError as exc:
         loc = ["body", "label_column"] if "label" in str(exc) and label_column else ["body", "file"]
-        raise Problem(422, "upload-unreadable", str(exc),
-                      errors=[{"loc": loc, "msg": str(exc), "type": "upload_error"}]) from exc
-    meta = store.put_dataset(canonical, {"filename": file.filename, **description}, owner=owner,
-                             ttl_seconds=settings.dataset_retention_seconds)
+        raise Problem(
+            422, "upload-unreadable", str(exc), errors=[{"loc": loc, "msg": str(exc), "type": "upload_error"}]
+        ) from exc
+    meta = store.put_dataset(
+        canonical,
+        {"filename": file.filename, **description},
+        owner=owner,
+        ttl_seconds=settings.dataset_retention_seconds,
+    )
     return {k: v for k, v in meta.items() if k != "owner"}
 
 

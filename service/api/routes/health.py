@@ -21,13 +21,18 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz", summary="Readiness")
 def readyz(store: StoreDep, queue: QueueDep, settings: SettingsDep) -> dict[str, Any]:
-    """``200`` when Redis answers and at least one worker sent a heartbeat recently; else a ``503`` problem."""
+    """``200`` when Redis answers and a worker sent a heartbeat recently; else a ``503`` problem."""
     try:
         store.ping()
         workers = [w for w in queue.workers() if w.heartbeat_age <= settings.worker_dead_after_seconds]
     except RedisError as exc:
-        raise Problem(503, "not-ready", f"Redis at the configured LOSSDOCTOR_REDIS_URL does not answer: {exc}") from exc
+        raise Problem(
+            503, "not-ready", f"Redis at the configured LOSSDOCTOR_REDIS_URL does not answer: {exc}"
+        ) from exc
     if not workers:
-        raise Problem(503, "not-ready",
-                      f"no worker is alive on queue {settings.queue!r}: start one with `lossdoctor worker`")
+        raise Problem(
+            503,
+            "not-ready",
+            f"no worker is alive on queue {settings.queue!r}: start one with `lossdoctor worker`",
+        )
     return {"status": "ready", "redis": True, "workers": len(workers), "queue_depth": queue.depth()}

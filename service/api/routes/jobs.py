@@ -28,17 +28,24 @@ def load_job(store: JobStore, job_id: str, owner: str) -> Record:
 
 @router.post("", status_code=202, summary="Submit a job spec")
 def create_job(
-    spec: JobSpec, response: Response, store: StoreDep, queue: QueueDep, settings: SettingsDep,
+    spec: JobSpec,
+    response: Response,
+    store: StoreDep,
+    queue: QueueDep,
+    settings: SettingsDep,
     owner: OwnerDep,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)] = None,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
+    ] = None,
 ) -> dict[str, Any]:
     """Validate (field by field, then against its data), store and enqueue a job; ``202`` and its URL.
 
     With an ``Idempotency-Key``, repeating the same body returns the same job (``200``), and a different
     body under the same key is a ``409``.
     """
-    record, created = submit_job(spec, store=store, queue=queue, settings=settings, owner=owner,
-                                 idempotency_key=idempotency_key)
+    record, created = submit_job(
+        spec, store=store, queue=queue, settings=settings, owner=owner, idempotency_key=idempotency_key
+    )
     response.headers["Location"] = f"/v1/jobs/{record['id']}"
     if not created:
         response.status_code = 200
@@ -47,13 +54,19 @@ def create_job(
 
 @router.get("", summary="List jobs, newest first")
 def list_jobs(
-    store: StoreDep, settings: SettingsDep, owner: OwnerDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    owner: OwnerDep,
     status: StatusName | None = None,
     limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE_LIMIT)] = None,
-    after: Annotated[str | None, Query(max_length=128, description="the last job id of the previous page")] = None,
+    after: Annotated[
+        str | None, Query(max_length=128, description="the last job id of the previous page")
+    ] = None,
 ) -> dict[str, Any]:
     """A page of the caller's jobs (without ``result``), newest first; ``next_after`` fetches the next."""
-    records, next_after = store.list_jobs(owner, status=status, after=after, limit=limit or settings.page_limit)
+    records, next_after = store.list_jobs(
+        owner, status=status, after=after, limit=limit or settings.page_limit
+    )
     return {"jobs": [public_job(r, with_result=False) for r in records], "next_after": next_after}
 
 
