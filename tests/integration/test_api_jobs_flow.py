@@ -22,6 +22,9 @@ def test_submit_poll_succeeds_with_a_result(stack: Stack, spec: dict[str, Any]) 
     assert isinstance(result["diagnosis"]["healthy"], bool) and "summary" in result["diagnosis"]
     assert done["progress"]["done"] == done["progress"]["total"] > 0
     assert done["started_at"] and done["finished_at"] and done["error"] is None
+    # kept for the configured retention, then Redis drops it
+    ttl = stack.redis.ttl(f"lossdoctor:job:{job['id']}")
+    assert 0 < ttl <= stack.settings.retention_seconds
 
 
 def test_events_are_in_order(stack: Stack, spec: dict[str, Any]) -> None:

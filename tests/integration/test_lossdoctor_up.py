@@ -1,0 +1,65 @@
+"""``lossdoctor up``: Redis, API and a worker with no configuration; SIGINT stops all of it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from lossdoctor_stack import REPO
+
+from worker.redis_server import free_port
+
+pytestmark = pytest.mark.slow
+
+#: Seconds ``lossdoctor up`` may take to become ready (the worker preloads torch).
+START_SECONDS = 90.0
+
+
+def _wait_ready(client: httpx.Client, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + START_SECONDS
+    while True:
+        assert process.poll() is None, "lossdoctor up exited"
+        try:
+            if client.get("/readyz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "lossdoctor up did not become ready"
+        time.sleep(0.2)
+
+
+def test_up_serves_a_job_and_stops_cleanly_on_sigint(tmp_path: Path, spec: dict[str, Any]) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOSSDOCTOR_")}
+    log = open(tmp_path / "up.log", "wb")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lossdoctor", "up", "--port", str(port), "--data-dir", str(tmp_path / "var")],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            _wait_ready(client, process)
+            job = client.post("/v1/jobs", json=spec).json()
+            deadline = time.monotonic() + 60
+            while (status := client.get(f"/v1/jobs/{job['id']}").json()["status"]) in ("queued", "running"):
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+            assert status == "succeeded"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        log.close()
+    text = (tmp_path / "up.log").read_text()
+    assert "lossdoctor is up" in text and "curl" in text
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+    assert any((tmp_path / "var" / "redis").iterdir())
