@@ -41,7 +41,10 @@ def test_up_serves_a_job_and_stops_cleanly_on_sigint(tmp_path: Path, spec: dict[
     log = open(tmp_path / "up.log", "wb")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
         [sys.executable, "-m", "lossdoctor", "up", "--port", str(port), "--data-dir", str(tmp_path / "var")],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
