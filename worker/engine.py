@@ -1,0 +1,129 @@
+"""Run a job: validate, train the baseline, run the probes, diagnose, and return the result.
+
+    run_job(spec) -> result dict (the contract's ``result``; JSON-safe)
+
+Raises ``SpecError`` for a spec that cannot run on its data and ``Cancelled`` when
+``should_stop`` asks to stop. A training that goes wrong is a finding, never an exception.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from worker.checks import CHECKS
+from worker.data import split
+from worker.errors import SpecError
+from worker.evidence import Evidence
+from worker.probes import PROBES, ProbeContext, ProbeOutcome
+from worker.probes.scoring import run_score
+from worker.result import build_evidence, build_result
+from worker.rules.measures import MIN_GAIN, diverged, moved, score, trained
+from worker.runner import run_probes
+from worker.shapes import infer_shapes
+from worker.spec import JobSpec
+from worker.train.loop import Stopped, train
+from worker.train.problem import make_problem
+from worker.validate import check_runnable
+
+log = logging.getLogger(__name__)
+
+#: Share of the budget the trainings may use; the rest is kept for diagnosis and serialization.
+TRAINING_SHARE = 0.9
+#: Intra-op CPU threads: the probe models are small, so one thread wastes nothing and leaves the
+#: other cores to other jobs.
+CPU_THREADS = 1
+#: Rounds of follow-up probes (e.g. the lr sweep walking further) at most.
+MAX_FOLLOW_UPS = 4
+
+FetchUpload = Callable[[str], bytes | None]
+EventSink = Callable[[dict[str, Any]], None]
+
+
+class Cancelled(Exception):
+    """The job was cancelled while it ran."""
+
+
+def pick_device(requested: str) -> torch.device:
+    """``auto``: a GPU when this worker has one; ``cuda`` without one is a spec the worker cannot run."""
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise SpecError(("device",), "device 'cuda' was requested but this worker has no GPU; use 'auto' or 'cpu'")
+    if requested in ("auto", "cuda") and torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def auto_families(ctx: ProbeContext, trained_well: bool) -> list[str]:
+    """The probe families "auto" runs, most telling first.
+
+    A baseline that already ended within MIN_GAIN of a perfect fit leaves no room for any probe
+    to confirm a cause (each must recover at least MIN_GAIN), so only the families that judge a
+    trained run (is it done?) run then.
+    """
+    fams = [name for name, probe in PROBES.items()
+            if probe.applies(ctx) and (probe.needed_when_trained or not trained_well)]
+    return sorted(fams, key=lambda name: PROBES[name].priority)
+
+
+def run_job(spec: JobSpec, *, on_event: EventSink | None = None, should_stop: Callable[[], bool] | None = None,
+            fetch_upload: FetchUpload | None = None, cpu_threads: int | None = CPU_THREADS) -> dict[str, Any]:
+    """Diagnose ``spec``: the contract's result object (baseline, probes, diagnosis).
+
+    ``cpu_threads``: intra-op threads when training on the CPU (None leaves torch's choice).
+    """
+    started = time.monotonic()
+    deadline = started + TRAINING_SHARE * spec.budget_seconds
+    emit = on_event or (lambda event: None)
+    raw = check_runnable(spec, fetch_upload)
+    parts = split(raw, spec.data.validation_fraction, spec.data.seed)
+    device = pick_device(spec.device)
+    if device.type == "cpu" and cpu_threads:
+        torch.set_num_threads(cpu_threads)
+    out_shape = infer_shapes(spec.model.layers, tuple(raw.x.shape[1:]))[-1]
+    problem = make_problem(parts.x_train, parts.y_train, parts.x_val, parts.y_val, spec.training.loss,
+                           int(np.prod(out_shape)), device)
+    checks = {name: check(spec, parts.x_train, parts.y_train) for name, check in CHECKS.items()}
+    emit({"type": "checks_done", "flagged": [n for n, c in checks.items() if c.flagged]})
+
+    try:
+        emit({"type": "baseline_started"})
+        baseline = train(spec.model, spec.training, problem, instrumented=True, deadline=deadline,
+                         should_stop=should_stop, keep_state=True)
+        ctx = ProbeContext(spec=spec, problem=problem, checks=checks, baseline=baseline)
+        base_ev = build_evidence(spec, problem, parts, checks, baseline, [])
+        ctx.extra.update(baseline_score=run_score(baseline, problem),
+                         baseline_diverged=diverged(base_ev, base_ev.baseline),
+                         baseline_moved=moved(base_ev, base_ev.baseline))
+        trained_well = trained(base_ev, base_ev.baseline) and score(base_ev, base_ev.baseline) <= MIN_GAIN
+        families = auto_families(ctx, trained_well) if spec.probes == "auto" else list(spec.probes)
+        runs = [run for name in families for run in PROBES[name].plan(ctx)]
+        emit({"type": "baseline_finished", "final_loss": _finite(baseline.train_loss[-1] if baseline.train_loss else None),
+              "probes_planned": len(runs)})
+        outcomes: list[ProbeOutcome] = run_probes(runs, problem, baseline=baseline, deadline=deadline, done=0, total=len(runs),
+                                                  should_stop=should_stop, on_event=emit)
+        for _ in range(MAX_FOLLOW_UPS):
+            more = [run for name in families for run in PROBES[name].follow_up(ctx, outcomes)]
+            if not more or time.monotonic() >= deadline:
+                break
+            outcomes += run_probes(more, problem, baseline=baseline, deadline=deadline, done=len(outcomes),
+                                   total=len(outcomes) + len(more), should_stop=should_stop, on_event=emit)
+    except Stopped as exc:
+        raise Cancelled("the job was cancelled") from exc
+    baseline.state = None  # the continuation probes are done with it
+
+    evidence: Evidence = build_evidence(spec, problem, parts, checks, baseline, outcomes)
+    result = build_result(spec, problem, checks, baseline, outcomes, evidence, device,
+                          seconds=time.monotonic() - started, skipped=len(runs) - min(len(runs), len(outcomes)))
+    emit({"type": "diagnosed", "primary_cause": result["diagnosis"]["primary_cause"],
+          "healthy": result["diagnosis"]["healthy"]})
+    return result
+
+
+def _finite(v: float | None) -> float | None:
+    return v if v is not None and math.isfinite(v) else None

@@ -1,0 +1,22 @@
+"""Instruments: what the training loop measures besides the loss, one quantity per file.
+
+Every instrument has the same hooks (see ``base.Instrument``) and receives its inputs; the loop
+calls them in order. ``INSTRUMENTS`` is the explicit registry the baseline run uses.
+"""
+
+from __future__ import annotations
+
+from worker.instruments.base import Instrument, LayerRef
+from worker.instruments.dead_units import DeadUnits
+from worker.instruments.grad_norm import GradNorm
+from worker.instruments.saturation import Saturation
+from worker.instruments.update_ratio import UpdateRatio
+
+INSTRUMENTS: dict[str, type[Instrument]] = {
+    "grad_norm": GradNorm,
+    "update_ratio": UpdateRatio,
+    "dead_fraction": DeadUnits,
+    "saturation": Saturation,
+}
+
+__all__ = ["INSTRUMENTS", "Instrument", "LayerRef"]

@@ -1,0 +1,43 @@
+"""A larger model: hidden layers 4x wider, or two hidden ReLU layers added to a model without any."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from worker.probes.base import Probe, ProbeContext, ProbeRun, as_model, init_dict, layer_dicts
+
+#: Width factor for hidden layers, and the cap on any widened layer.
+WIDEN = 4
+MAX_WIDTH = 512
+#: Hidden width used when the model has no hidden layer at all.
+HIDDEN = 64
+NONLINEAR = {"relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid"}
+
+
+def bigger(layers: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
+    """The larger layer list and a sentence saying what changed."""
+    weights = [i for i, layer in enumerate(layers) if layer["type"] in ("linear", "conv2d")]
+    hidden_nonlinear = any(layer["type"] in NONLINEAR for layer in layers[: weights[-1]]) if weights else False
+    if not hidden_nonlinear and weights:
+        last = weights[-1]
+        added = [{"type": "linear", "out_features": HIDDEN}, {"type": "relu"},
+                 {"type": "linear", "out_features": HIDDEN}, {"type": "relu"}]
+        return layers[:last] + added + layers[last:], f"two hidden ReLU layers of {HIDDEN} units added"
+    out = []
+    for i, layer in enumerate(layers):
+        layer = dict(layer)
+        if i in weights[:-1]:
+            key = "out_features" if layer["type"] == "linear" else "out_channels"
+            layer[key] = min(layer[key] * WIDEN, MAX_WIDTH)
+        out.append(layer)
+    return out, f"hidden layers {WIDEN}x wider"
+
+
+class BiggerModel(Probe):
+    name = "bigger_model"
+    priority = 25
+
+    def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
+        layers, what = bigger(layer_dicts(ctx.spec.model))
+        return [ProbeRun(name="bigger_model", family=self.name, changes={"model.layers": what},
+                         model=as_model(layers, init_dict(ctx.spec.model)), training=ctx.spec.training)]

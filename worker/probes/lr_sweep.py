@@ -1,0 +1,65 @@
+"""Learning rate down and up by factors of 10, walking on in the direction that helps.
+
+The first runs bracket the user's lr (x0.1 and x10; further down when the baseline diverged,
+further up when it did not move); ``follow_up`` extends the sweep past its best end while the
+loss keeps improving, up to ``MAX_DECADES`` decades from the user's lr.
+"""
+
+from __future__ import annotations
+
+import math
+
+from worker.probes.base import Probe, ProbeContext, ProbeOutcome, ProbeRun
+from worker.probes.scoring import run_score
+
+#: The sweep never goes further than this many factors of 10 from the user's lr.
+MAX_DECADES = 4
+#: An lr of 0 cannot be scaled: these lrs are tried instead.
+FROM_ZERO = (1e-3, 1e-2)
+#: A run whose final train loss is at most this share of chance needs no further lr.
+GOOD_ENOUGH = 0.02
+
+
+def _run(ctx: ProbeContext, factor: float) -> ProbeRun:
+    t = ctx.spec.training
+    lr = t.lr * factor
+    return ProbeRun(name=f"lr_x{factor:g}", family="lr_sweep", changes={"training.lr": lr},
+                    model=ctx.spec.model, training=t.model_copy(update={"lr": lr}))
+
+
+class LrSweep(Probe):
+    name = "lr_sweep"
+    priority = 10
+
+    def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
+        t = ctx.spec.training
+        if t.lr == 0:
+            return [ProbeRun(name=f"lr_{lr:g}", family="lr_sweep", changes={"training.lr": lr},
+                             model=ctx.spec.model, training=t.model_copy(update={"lr": lr})) for lr in FROM_ZERO]
+        factors = [0.1, 10.0]
+        b = ctx.baseline
+        if b is not None:
+            moved = ctx.extra.get("baseline_moved", True)
+            if ctx.extra.get("baseline_diverged", False):
+                factors = [0.1, 0.01, 0.001]
+            elif not moved:
+                factors = [0.1, 10.0, 100.0]
+        return [_run(ctx, f) for f in factors]
+
+    def follow_up(self, ctx: ProbeContext, done: list[ProbeOutcome]) -> list[ProbeRun]:
+        lr0 = ctx.spec.training.lr
+        mine = [o for o in done if o.run.family == "lr_sweep"]
+        if not mine or lr0 == 0:
+            return []
+        scored = {round(math.log10(o.run.changes["training.lr"] / lr0)): run_score(o.record, ctx.problem)
+                  for o in mine}
+        best = min(scored, key=lambda d: scored[d])
+        improving = scored[best] < ctx.extra.get("baseline_score", math.inf) * 0.98
+        # walk on only from an end of the tried range, while it helps and is not already near perfect
+        if not improving or scored[best] <= GOOD_ENOUGH or best == 0:
+            return []
+        step = 1 if best == max(scored) and best > 0 else -1 if best == min(scored) and best < 0 else 0
+        nxt = best + step
+        if step == 0 or abs(nxt) > MAX_DECADES or nxt in scored:
+            return []
+        return [_run(ctx, 10.0 ** nxt)]

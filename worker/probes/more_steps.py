@@ -1,0 +1,36 @@
+"""The baseline trained on: its model and optimizer continue for more epochs.
+
+Continuing (rather than retraining for longer) costs only the extra epochs, and answers the
+question exactly: what would the same run have reached had it not stopped?
+"""
+
+from __future__ import annotations
+
+import math
+
+from worker.probes.base import Probe, ProbeContext, ProbeRun
+
+#: The continued run ends at up to this many times the spec's epochs...
+FACTOR = 4
+#: ...but adds at least the spec's epochs, and beyond that no more than this many steps.
+EXTRA_STEPS = 1_000
+
+
+def extra_epochs(epochs: int, steps_per_epoch: int) -> int:
+    """Epochs to add: between ``epochs`` and ``(FACTOR - 1) * epochs``, about EXTRA_STEPS steps."""
+    by_steps = math.ceil(EXTRA_STEPS / max(steps_per_epoch, 1))
+    return max(epochs, min((FACTOR - 1) * epochs, by_steps))
+
+
+class MoreSteps(Probe):
+    name = "more_steps"
+    priority = 22
+    needed_when_trained = True
+
+    def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
+        t = ctx.spec.training
+        steps = math.ceil(ctx.problem.n_train / min(t.batch_size, ctx.problem.n_train))
+        extra = extra_epochs(t.epochs, steps)
+        total = t.epochs + extra
+        return [ProbeRun(name=f"epochs_{total}", family=self.name, changes={"training.epochs": total},
+                         model=ctx.spec.model, training=t.model_copy(update={"epochs": extra}), resume=True)]

@@ -1,0 +1,21 @@
+"""How well a run trained, as one number the probes and rules compare (lower is better)."""
+
+from __future__ import annotations
+
+import math
+
+from worker.train.loop import RunRecord
+from worker.train.problem import Problem
+
+
+def final_loss(rec: RunRecord) -> float:
+    """The last epoch's mean train loss; inf when it went non-finite or never ran."""
+    if not rec.train_loss or rec.train_loss[-1] is None or rec.stop_reason == "non_finite":
+        return math.inf
+    return float(rec.train_loss[-1])
+
+
+def run_score(rec: RunRecord, problem: Problem) -> float:
+    """Final train loss as a share of chance: 0 fits perfectly, 1 is a constant guess, inf diverged."""
+    chance = problem.chance if problem.chance and math.isfinite(problem.chance) and problem.chance > 0 else 1.0
+    return final_loss(rec) / chance

@@ -1,0 +1,20 @@
+"""Too few steps an epoch for the batch size: a smaller batch recovers the loss."""
+
+from __future__ import annotations
+
+from worker.evidence import Evidence
+from worker.rules.base import Finding
+from worker.rules.measures import best_recovery, fmt, gain
+
+
+def rule(ev: Evidence) -> Finding | None:
+    probe = best_recovery(ev, ("smaller_batch",))
+    if probe is None:
+        return None
+    bs = ev.training.get("batch_size", 0)
+    steps = -(-ev.n_train // bs) if bs else 0
+    evidence = [f"batch size {bs} gives {steps} steps an epoch on {ev.n_train} samples; the train loss ended at "
+                f"{fmt(ev.baseline.final)}",
+                f"with batch size {probe.changes['training.batch_size']} the same run fell to {fmt(probe.final)}"]
+    return Finding("batch_size", 0.75, evidence, {"training.batch_size": probe.changes["training.batch_size"]},
+                   gain(ev, probe), True)

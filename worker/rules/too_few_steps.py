@@ -1,0 +1,32 @@
+"""The loss is still falling steadily when training stops: more steps, nothing broken."""
+
+from __future__ import annotations
+
+from worker.evidence import Evidence
+from worker.rules.base import Finding
+from worker.rules.measures import capped, falling_rate, fmt, moved
+
+#: Still falling: at least this relative decrease per epoch over the last epochs.
+FALLING = 0.05
+#: The longer run must end at most this share of the baseline's final loss...
+RATIO = 0.5
+#: ...and win at least this share of chance.
+MIN_GAIN = 0.03
+
+
+def rule(ev: Evidence) -> Finding | None:
+    b = ev.baseline
+    longer = ev.family("more_steps")
+    if not longer or not moved(ev, b):
+        return None
+    rate = falling_rate(b)
+    p = longer[0]
+    won = capped(ev, b) - capped(ev, p)
+    if rate < FALLING or p.final > RATIO * b.final or won < MIN_GAIN or not p.val_best < b.val_best:
+        return None
+    epochs = p.changes.get("training.epochs")
+    evidence = [f"the train loss fell from {fmt(b.initial)} to {fmt(b.final)} and was still falling "
+                f"{100 * rate:.0f}% an epoch when training stopped",
+                f"with {epochs} epochs the same run reached {fmt(p.final)} (validation {fmt(p.val_best)} "
+                f"against {fmt(b.val_best)})"]
+    return Finding("too_few_steps", 0.85, evidence, {"training.epochs": epochs}, won, True)

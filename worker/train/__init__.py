@@ -1,0 +1,1 @@
+"""Training: the problem as tensors, losses, optimizers and the one instrumented loop."""

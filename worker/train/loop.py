@@ -1,0 +1,226 @@
+"""The one training loop: a spec's model and training config on a problem, instrumented.
+
+Every run of the service goes through ``train``: the baseline with all instruments, each probe
+with the loss history only. It reads top to bottom: build, measure at init, then epochs of
+shuffled mini-batches, each epoch closed by a validation pass and the instruments.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from worker.instruments import INSTRUMENTS, Instrument, LayerRef
+from worker.instruments.base import as_floats
+from worker.model import build_model
+from worker.spec import ModelSpec, TrainingSpec
+from worker.train.losses import LOSSES
+from worker.train.optim import make_optimizer
+from worker.train.problem import Problem
+
+#: Inputs the dead-unit and saturation instruments look at after each epoch.
+PROBE_BATCH = 512
+#: Points kept of a per-step series in a result; longer series are thinned evenly.
+MAX_STEP_POINTS = 2_000
+
+
+#: Per-step instruments look at about this many steps of a run (every k-th step, the first always).
+INSTRUMENTED_STEPS = 300
+
+
+class Stopped(Exception):
+    """``should_stop`` asked the loop to end (the job was cancelled)."""
+
+
+@dataclass
+class TrainState:
+    """Where a run ended: enough to continue it (a probe copies it, never trains it in place)."""
+
+    model: torch.nn.Sequential
+    optimizer: torch.optim.Optimizer | None
+    generator_state: torch.Tensor
+
+
+@dataclass
+class RunRecord:
+    """What one training run measured. Losses in the loss's units; None where non-finite."""
+
+    initial_loss: float | None
+    initial_val_loss: float | None
+    train_loss: list[float | None] = field(default_factory=list)
+    val_loss: list[float | None] = field(default_factory=list)
+    val_acc: list[float | None] = field(default_factory=list)
+    penalty: list[float | None] = field(default_factory=list)
+    step_loss: list[float | None] = field(default_factory=list)
+    steps: dict[str, list[float | None]] = field(default_factory=dict)
+    layers: list[dict[str, Any]] = field(default_factory=list)
+    instruments: dict[str, Any] = field(default_factory=dict)
+    train_acc: float | None = None
+    trainable_params: int = 0
+    stop_reason: str = "completed"    # completed | non_finite | deadline
+    seconds: float = 0.0
+    param_norm: float | None = None   # L2 norm of all parameters at the end
+    state: TrainState | None = None
+
+
+def _penalty(params: list[torch.nn.Parameter], l1: float, l2: float) -> torch.Tensor:
+    """l1 * sum |p| + l2 * sum p^2 over all parameters (the contract's penalty)."""
+    total = torch.zeros((), device=params[0].device)
+    if l1:
+        total = total + l1 * sum(p.abs().sum() for p in params)
+    if l2:
+        total = total + l2 * sum(p.pow(2).sum() for p in params)
+    return total
+
+
+def _evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Callable[..., torch.Tensor],
+              classify: bool) -> tuple[float | None, float | None]:
+    """Mean loss and accuracy (classification only) over ``x`` in eval mode, in chunks."""
+    model.eval()
+    total, correct, n = 0.0, 0, int(x.shape[0])
+    with torch.no_grad():
+        for i in range(0, n, 4096):
+            out = model(x[i:i + 4096])
+            yb = y[i:i + 4096]
+            total += float(loss_fn(out, yb)) * out.shape[0]
+            if classify:
+                correct += int((out.argmax(1) == yb).sum())
+    model.train()
+    loss = total / max(n, 1)
+    return (loss if math.isfinite(loss) else None), (correct / n if classify and n else None)
+
+
+def _batches(perm: torch.Tensor, bs: int) -> list[torch.Tensor]:
+    """Index batches of ``bs``; a last batch of one sample joins the one before (batchnorm needs two)."""
+    parts = list(torch.split(perm, bs))
+    if len(parts) > 1 and len(parts[-1]) == 1:
+        parts[-2:] = [torch.cat(parts[-2:])]
+    return parts
+
+
+def _thin(values: list[float | None]) -> list[float | None]:
+    if len(values) <= MAX_STEP_POINTS:
+        return values
+    stride = len(values) / MAX_STEP_POINTS
+    return [values[int(i * stride)] for i in range(MAX_STEP_POINTS)]
+
+
+def _start(model_spec: ModelSpec, t: TrainingSpec, problem: Problem, start: TrainState | None
+           ) -> tuple[torch.nn.Sequential, torch.optim.Optimizer | None, torch.Generator]:
+    """A fresh model, optimizer and shuffling generator, or copies of ``start`` to continue from."""
+    gen = torch.Generator()
+    if start is None:
+        torch.manual_seed(t.seed)
+        model = build_model(model_spec, problem.sample_shape, seed=t.seed).to(problem.x_train.device)
+        gen.manual_seed(t.seed)
+        return model, make_optimizer(model.parameters(), t), gen
+    model = copy.deepcopy(start.model)
+    optimizer = make_optimizer(model.parameters(), t)
+    if optimizer is not None and start.optimizer is not None:
+        optimizer.load_state_dict(start.optimizer.state_dict())
+    gen.set_state(start.generator_state.clone())
+    return model, optimizer, gen
+
+
+def train(model_spec: ModelSpec, t: TrainingSpec, problem: Problem, *, instrumented: bool,
+          deadline: float | None = None, should_stop: Callable[[], bool] | None = None,
+          start: TrainState | None = None, keep_state: bool = False) -> RunRecord:
+    """Train ``model_spec`` with ``t`` on ``problem``; stops early on a non-finite loss or the deadline.
+
+    ``deadline`` is a ``time.monotonic()`` value. Deterministic for ``t.seed`` on one device.
+    ``start`` continues a finished run for ``t.epochs`` more epochs (on copies of its model and
+    optimizer); ``keep_state`` keeps this run's end state in the record for such a continuation.
+    """
+    started = time.monotonic()
+    device = problem.x_train.device
+    model, optimizer, gen = _start(model_spec, t, problem, start)
+    params = list(model.parameters())
+    loss_fn = LOSSES[problem.loss]
+    classify = problem.n_classes is not None
+
+    refs = [LayerRef(f"{i}.{_type_name(model_spec, i)}", m, tuple(m.parameters()))
+            for i, m in enumerate(model) if any(True for _ in m.parameters())]
+    instruments: list[Instrument] = (
+        [cls(model, refs) for cls in INSTRUMENTS.values()] if instrumented and refs else [])
+    probe_x = problem.x_train[:PROBE_BATCH]
+
+    init_loss, _ = _evaluate(model, problem.x_train, problem.y_train, loss_fn, classify)
+    init_val, _ = _evaluate(model, problem.x_val, problem.y_val, loss_fn, classify)
+    rec = RunRecord(initial_loss=init_loss, initial_val_loss=init_val,
+                    trainable_params=sum(p.numel() for p in params if p.requires_grad))
+    for ins in instruments:
+        ins.end_epoch(probe_x)
+
+    n, bs = problem.n_train, min(t.batch_size, problem.n_train)
+    stride = max(1, (t.epochs * -(-n // bs)) // INSTRUMENTED_STEPS)
+    step = 0
+    for _epoch in range(t.epochs):
+        if should_stop is not None and should_stop():
+            raise Stopped()
+        model.train()
+        perm = torch.randperm(n, generator=gen).to(device)
+        batch_losses: list[torch.Tensor] = []
+        penalties: list[torch.Tensor] = []
+        for idx in _batches(perm, bs):
+            xb, yb = problem.x_train[idx], problem.y_train[idx]
+            out = model(xb)                                 # [B, *out_shape]
+            data_loss = loss_fn(out, yb)
+            pen = _penalty(params, t.l1, t.l2) if (t.l1 or t.l2) else None
+            if optimizer is not None:
+                optimizer.zero_grad(set_to_none=True)
+                (data_loss + pen if pen is not None else data_loss).backward()
+                measured = instruments if step % stride == 0 else []
+                for ins in measured:
+                    ins.before_step()
+                if t.grad_clip_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(params, t.grad_clip_norm)
+                optimizer.step()
+                for ins in measured:
+                    ins.after_step()
+            step += 1
+            batch_losses.append(data_loss.detach())
+            if pen is not None:
+                penalties.append(pen.detach())
+        losses = torch.stack(batch_losses)
+        rec.step_loss.extend(as_floats(losses))
+        mean = float(losses.mean())
+        rec.train_loss.append(mean if math.isfinite(mean) else None)
+        rec.penalty.append(float(torch.stack(penalties).mean()) if penalties else 0.0)
+        val, acc = _evaluate(model, problem.x_val, problem.y_val, loss_fn, classify)
+        rec.val_loss.append(val)
+        rec.val_acc.append(acc)
+        for ins in instruments:
+            ins.end_epoch(probe_x)
+        if not math.isfinite(mean):
+            rec.stop_reason = "non_finite"
+            break
+        if deadline is not None and time.monotonic() > deadline:
+            rec.stop_reason = "deadline"
+            break
+
+    if classify:
+        _, rec.train_acc = _evaluate(model, problem.x_train, problem.y_train, loss_fn, classify)
+    rec.step_loss = _thin(rec.step_loss)
+    for ins in instruments:
+        for key, series in ins.steps.items():
+            rec.steps[key] = _thin(series)
+        rec.instruments.update(ins.summary())
+    rec.layers = [{"name": ref.name, **{k: v for ins in instruments for k, v in ins.per_layer[ref.name].items()}}
+                  for ref in refs]
+    with torch.no_grad():
+        norm = float(torch.sqrt(sum((p.double() ** 2).sum() for p in params))) if params else 0.0
+    rec.param_norm = norm if math.isfinite(norm) else None
+    if keep_state:
+        rec.state = TrainState(model, optimizer, gen.get_state())
+    rec.seconds = time.monotonic() - started
+    return rec
+
+
+def _type_name(model_spec: ModelSpec, index: int) -> str:
+    return model_spec.layers[index].type
