@@ -103,10 +103,10 @@ def run_job(spec: JobSpec, *, on_event: EventSink | None = None, should_stop: Ca
         trained_well = trained(base_ev, base_ev.baseline) and score(base_ev, base_ev.baseline) <= MIN_GAIN
         families = auto_families(ctx, trained_well) if spec.probes == "auto" else list(spec.probes)
         runs = [run for name in families for run in PROBES[name].plan(ctx)]
-        emit({"type": "baseline_finished", "final_loss": _finite(baseline.train_loss[-1] if baseline.train_loss else None),
-              "probes_planned": len(runs)})
-        outcomes: list[ProbeOutcome] = run_probes(runs, problem, baseline=baseline, deadline=deadline, done=0, total=len(runs),
-                                                  should_stop=should_stop, on_event=emit)
+        last = baseline.train_loss[-1] if baseline.train_loss else None
+        emit({"type": "baseline_finished", "final_loss": _finite(last), "probes_planned": len(runs)})
+        outcomes: list[ProbeOutcome] = run_probes(runs, problem, baseline=baseline, deadline=deadline, done=0,
+                                                  total=len(runs), should_stop=should_stop, on_event=emit)
         for _ in range(MAX_FOLLOW_UPS):
             more = [run for name in families for run in PROBES[name].follow_up(ctx, outcomes)]
             if not more or time.monotonic() >= deadline:

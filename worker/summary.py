@@ -42,7 +42,8 @@ def summarize(ev: Evidence, primary: Finding | None, ranked: list[Finding], heal
         return (f"The run is not learning well (train loss {fmt(b.initial)} to {fmt(b.final)}, chance "
                 f"{fmt(ev.chance)}), but no probe recovered it and no symptom points to a single cause. "
                 "Look at the probe histories for what changed the loss most.")
-    how = "An intervention confirmed it" if primary.confirmed else "Symptoms suggest it, but no intervention confirmed it"
+    how = ("An intervention confirmed it" if primary.confirmed
+           else "Symptoms suggest it, but no intervention confirmed it")
     text = (f"The run is not learning because {MEANING[primary.cause]}. {how}: {'; '.join(primary.evidence)}. "
             f"Fix: {_fix_words(primary.fix)}.")
     others = [f.cause for f in ranked[1:]]

@@ -16,6 +16,7 @@ def check(spec: JobSpec, x: np.ndarray, y: np.ndarray) -> CheckResult:
         return CheckResult("frozen", True, "the learning rate is 0: no parameter can change", numbers)
     if frozen:
         names = ", ".join(f"{i}.{spec.model.layers[i].type}" for i in frozen)
-        share = f"all {len(param_layers)}" if len(frozen) == len(param_layers) else f"{len(frozen)} of {len(param_layers)}"
+        n = len(param_layers)
+        share = f"all {n}" if len(frozen) == n else f"{len(frozen)} of {n}"
         return CheckResult("frozen", True, f"{share} layers with parameters are frozen ({names})", numbers)
     return CheckResult("frozen", False, "every layer with parameters trains", numbers)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from worker.checks.base import CheckResult
@@ -12,8 +14,9 @@ def check(spec: JobSpec, x: np.ndarray, y: np.ndarray) -> CheckResult:
     loss = spec.training.loss
     yf = y.astype(np.float64)
     fin = yf[np.isfinite(yf)]
-    numbers = {"min": float(fin.min()) if fin.size else None, "max": float(fin.max()) if fin.size else None,
-               "distinct": int(np.unique(fin).size) if fin.size else 0}
+    numbers: dict[str, Any] = {"min": float(fin.min()) if fin.size else None,
+                               "max": float(fin.max()) if fin.size else None,
+                               "distinct": int(np.unique(fin).size) if fin.size else 0}
     if loss in ("bce", "bce_with_logits") and fin.size and (fin.min() < 0 or fin.max() > 1):
         return CheckResult("label_range", True,
                            f"{loss} needs targets in [0, 1] but they range from {fin.min():.3g} to {fin.max():.3g}",

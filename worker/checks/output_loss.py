@@ -3,6 +3,8 @@ unbounded targets, raw outputs where probabilities or log-probabilities are requ
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from worker.checks.base import CheckResult
@@ -28,15 +30,17 @@ def check(spec: JobSpec, x: np.ndarray, y: np.ndarray) -> CheckResult:
     last = _last_activation(spec)
     act = last[1] if last else None
     index = last[0] if last else None
-    numbers = {"layer": index, "activation": act, "loss": loss}
+    numbers: dict[str, Any] = {"layer": index, "activation": act, "loss": loss}
     problem = None
     if loss == "cross_entropy" and act in ("softmax", "sigmoid"):
         problem = (f"layer {index} ({act}) squashes the outputs into [0, 1] before cross_entropy, which applies "
                    "its own log-softmax: the logits can no longer separate the classes")
     elif loss == "nll" and act != "log_softmax":
-        problem = "nll expects log-probabilities, but the model's output has no log_softmax: the loss is unbounded below"
+        problem = ("nll expects log-probabilities, but the model's output has no log_softmax: "
+                   "the loss is unbounded below")
     elif loss == "bce_with_logits" and act in ("sigmoid", "softmax"):
-        problem = f"layer {index} ({act}) turns the outputs into probabilities before bce_with_logits, which applies its own sigmoid"
+        problem = (f"layer {index} ({act}) turns the outputs into probabilities before bce_with_logits, "
+                   "which applies its own sigmoid")
     elif loss == "bce" and act not in ("sigmoid", "softmax"):
         problem = "bce expects probabilities in [0, 1], but the model's output has no sigmoid"
     elif loss in ("mse", "l1", "huber") and act in BOUNDED:

@@ -20,12 +20,12 @@ def bigger(layers: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
     hidden_nonlinear = any(layer["type"] in NONLINEAR for layer in layers[: weights[-1]]) if weights else False
     if not hidden_nonlinear and weights:
         last = weights[-1]
-        added = [{"type": "linear", "out_features": HIDDEN}, {"type": "relu"},
+        added: list[dict[str, Any]] = [{"type": "linear", "out_features": HIDDEN}, {"type": "relu"},
                  {"type": "linear", "out_features": HIDDEN}, {"type": "relu"}]
         return layers[:last] + added + layers[last:], f"two hidden ReLU layers of {HIDDEN} units added"
-    out = []
-    for i, layer in enumerate(layers):
-        layer = dict(layer)
+    out: list[dict[str, Any]] = []
+    for i, original in enumerate(layers):
+        layer = dict(original)
         if i in weights[:-1]:
             key = "out_features" if layer["type"] == "linear" else "out_channels"
             layer[key] = min(layer[key] * WIDEN, MAX_WIDTH)

@@ -7,7 +7,7 @@ import math
 
 from worker.evidence import Evidence
 from worker.rules.base import Finding
-from worker.rules.measures import best_recovery, diverged, fmt, gain, trained
+from worker.rules.measures import best_recovery, diverged, fmt, gain, recovers, trained
 
 #: First-layer over last-layer gradient norm at the first step above which gradients "explode".
 EXPLODE_RATIO = 1e2
@@ -21,13 +21,16 @@ def rule(ev: Evidence) -> Finding | None:
         return None
     lr = ev.training.get("lr", 0.0)
     smaller = [p for p in ev.family("lr_sweep") if p.changes.get("training.lr", lr) < lr]
+    if any(recovers(ev, p) for p in smaller):
+        return None  # a smaller lr tames it: the lr finding, not an explosion of its own
     lr_independent = sum(diverged(ev, p) for p in smaller) >= 2 and all(
         diverged(ev, p) for p in smaller if p.changes["training.lr"] >= lr / 10.5)
     weights = [(n, v) for n, v in ev.first_step_grad_norm.items() if n.split(".", 1)[1] in ("linear", "conv2d")]
     growth = None
     if len(weights) >= 3 and weights[0][1] is not None and weights[-1][1]:
         growth = weights[0][1] / weights[-1][1]
-    nonfinite_grad = any(v is None or not math.isfinite(v) for _, v in weights)
+    # NaN in the data makes every gradient NaN: that is the data's fault, not an explosion
+    nonfinite_grad = not ev.flagged("non_finite") and any(v is None or not math.isfinite(v) for _, v in weights)
     to_weight = [(n, g / w) for n, g in weights
                  if g is not None and (w := ev.first_step_weight_norm.get(n)) and math.isfinite(g)]
     huge = max(to_weight, key=lambda nr: nr[1]) if to_weight else None

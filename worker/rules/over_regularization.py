@@ -22,7 +22,7 @@ def rule(ev: Evidence) -> Finding | None:
     b = ev.baseline
     pen = b.penalty[-1] if b.penalty and b.penalty[-1] is not None else 0.0
     share = pen / b.final if b.final and b.final > 0 and b.final != float("inf") else 0.0
-    fix = {f"training.{k}": 0.0 for k in regs}
+    fix: dict[str, object] = {f"training.{k}": 0.0 for k in regs}
     if dropout:
         fix["model.layers"] = "lower or remove dropout"
     probe = best_recovery(ev, ("no_regularization",))

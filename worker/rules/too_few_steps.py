@@ -10,8 +10,10 @@ from worker.rules.measures import capped, falling_rate, fmt, moved
 FALLING = 0.05
 #: The longer run must end at most this share of the baseline's final loss...
 RATIO = 0.5
-#: ...and win at least this share of chance.
-MIN_GAIN = 0.03
+#: ...win at least this share of chance on the training loss...
+MIN_GAIN = 0.05
+#: ...and lower the best validation loss by at least this share of its chance level.
+MIN_VAL_GAIN = 0.025
 
 
 def rule(ev: Evidence) -> Finding | None:
@@ -22,7 +24,8 @@ def rule(ev: Evidence) -> Finding | None:
     rate = falling_rate(b)
     p = longer[0]
     won = capped(ev, b) - capped(ev, p)
-    if rate < FALLING or p.final > RATIO * b.final or won < MIN_GAIN or not p.val_best < b.val_best:
+    val_won = (b.val_best - p.val_best) / ev.val_chance if ev.val_chance > 0 else 0.0
+    if rate < FALLING or p.final > RATIO * b.final or won < MIN_GAIN or not val_won >= MIN_VAL_GAIN:
         return None
     epochs = p.changes.get("training.epochs")
     evidence = [f"the train loss fell from {fmt(b.initial)} to {fmt(b.final)} and was still falling "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from worker.evidence import Evidence
 from worker.rules.base import Finding
+from worker.rules.dead_relus import DEAD_SHARE
 from worker.rules.measures import best_recovery, fmt, gain, trained
 
 #: First-layer over last-layer gradient norm at the first step below which gradients "vanish".
@@ -23,12 +24,17 @@ def grad_ratio(ev: Evidence) -> tuple[float, str, str] | None:
     return g0 / g1, first, last
 
 
+def _dead_relus(ev: Evidence) -> bool:
+    """Dead ReLUs also starve the early layers of gradient; that is their own finding."""
+    return any(s and s[0] is not None and s[0] >= DEAD_SHARE for s in ev.dead_fraction.values())
+
+
 def rule(ev: Evidence) -> Finding | None:
     measured = grad_ratio(ev)
     if measured is None or trained(ev, ev.baseline):
         return None
     ratio, first, last = measured
-    if ratio > VANISH_RATIO:
+    if ratio > VANISH_RATIO or _dead_relus(ev):
         return None
     evidence = [f"at the first step the gradient norm of {first} was {ratio:.2g}x that of {last}"]
     sat = {k: v[-1] for k, v in ev.saturation.items() if v and v[-1] is not None}

@@ -214,7 +214,7 @@ def train(model_spec: ModelSpec, t: TrainingSpec, problem: Problem, *, instrumen
     rec.layers = [{"name": ref.name, **{k: v for ins in instruments for k, v in ins.per_layer[ref.name].items()}}
                   for ref in refs]
     with torch.no_grad():
-        norm = float(torch.sqrt(sum((p.double() ** 2).sum() for p in params))) if params else 0.0
+        norm = float(torch.stack([p.double().pow(2).sum() for p in params]).sum().sqrt()) if params else 0.0
     rec.param_norm = norm if math.isfinite(norm) else None
     if keep_state:
         rec.state = TrainState(model, optimizer, gen.get_state())
