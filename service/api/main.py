@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.api.routes import datasets, health, jobs, metrics, reports
+from service.api.routes import curves, datasets, health, jobs, metrics, reports
 
 api_router = APIRouter()
-for module in (jobs, reports, datasets, health, metrics):
+for module in (jobs, reports, datasets, curves, health, metrics):
     api_router.include_router(module.router)
-try:
-    from service.api.routes import curves
-
-    api_router.include_router(curves.router)
-except ImportError:
-    pass

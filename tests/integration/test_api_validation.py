@@ -38,3 +38,10 @@ def test_shapes_that_do_not_fit_name_the_layer(stack: Stack, spec: dict[str, Any
     loc = response.json()["errors"][0]["loc"]
     assert loc[:3] == ["body", "model", "layers"] and loc[3] == 2
     assert stack.client.get("/v1/jobs").json()["jobs"] == []
+
+
+def test_diagnose_curves_through_the_stack(stack: Stack) -> None:
+    body = {"train_loss": [2.30, 2.29, 2.29, 2.29], "n_classes": 10}
+    response = stack.client.post("/v1/diagnose/curves", json=body)
+    assert response.status_code == 200, response.text
+    assert response.json()["diagnosis"]["healthy"] is False

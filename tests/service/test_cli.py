@@ -21,19 +21,14 @@ def test_subcommands_parse() -> None:
 
 
 def test_python_dash_m_lossdoctor_help() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "lossdoctor", "--help"], capture_output=True, text=True, timeout=60
-    )
+    result = subprocess.run([sys.executable, "-m", "lossdoctor", "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     for name in ("up", "api", "worker", "diagnose"):
         assert name in result.stdout
 
 
 def test_the_api_process_never_imports_torch() -> None:
-    code = (
-        "import sys; import service.main; from fastapi.testclient import TestClient; "
-        "print('torch' in sys.modules)"
-    )
+    code = "import sys; import service.main; from fastapi.testclient import TestClient; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"

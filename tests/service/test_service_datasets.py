@@ -13,9 +13,7 @@ CSV = b"a,b,label\n" + b"".join(f"{i},{i * 2},{i % 2}\n".encode() for i in range
 
 
 def test_csv_upload_returns_id_shapes_dtypes(client: TestClient) -> None:
-    response = client.post(
-        "/v1/datasets", files={"file": ("d.csv", CSV, "text/csv")}, data={"label_column": "label"}
-    )
+    response = client.post("/v1/datasets", files={"file": ("d.csv", CSV, "text/csv")}, data={"label_column": "label"})
     assert response.status_code == 201
     body = response.json()
     assert body["id"].startswith("ds_") and body["n_samples"] == 20

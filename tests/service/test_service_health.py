@@ -12,9 +12,7 @@ def test_healthz(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
 
 
-def test_readyz_needs_a_live_worker_and_redis(
-    client: TestClient, store: MemoryJobStore, queue: MemoryJobQueue
-) -> None:
+def test_readyz_needs_a_live_worker_and_redis(client: TestClient, store: MemoryJobStore, queue: MemoryJobQueue) -> None:
     response = client.get("/readyz")
     assert response.status_code == 503 and response.headers["content-type"] == "application/problem+json"
     assert "lossdoctor worker" in response.json()["detail"]
@@ -27,9 +25,7 @@ def test_readyz_needs_a_live_worker_and_redis(
     assert client.get("/readyz").status_code == 503
 
 
-def test_metrics_text(
-    client: TestClient, store: MemoryJobStore, queue: MemoryJobQueue, spec: dict[str, Any]
-) -> None:
+def test_metrics_text(client: TestClient, store: MemoryJobStore, queue: MemoryJobQueue, spec: dict[str, Any]) -> None:
     client.post("/v1/jobs", json=spec)
     queue.heartbeats["w1"] = 1.0
     response = client.get("/metrics")

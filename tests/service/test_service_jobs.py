@@ -66,9 +66,7 @@ def test_list_rejects_a_bad_status_and_limit(client: TestClient) -> None:
     assert ["query", "status"] in locs and ["query", "limit"] in locs
 
 
-def test_cancel_queued_job_at_once_then_409(
-    client: TestClient, queue: MemoryJobQueue, spec: dict[str, Any]
-) -> None:
+def test_cancel_queued_job_at_once_then_409(client: TestClient, queue: MemoryJobQueue, spec: dict[str, Any]) -> None:
     job = client.post("/v1/jobs", json=spec).json()
     response = client.post(f"/v1/jobs/{job['id']}/cancel")
     assert response.status_code == 200
@@ -79,9 +77,7 @@ def test_cancel_queued_job_at_once_then_409(
     assert "cancelled" in again.json()["detail"]
 
 
-def test_cancel_running_job_raises_its_flag(
-    client: TestClient, store: MemoryJobStore, spec: dict[str, Any]
-) -> None:
+def test_cancel_running_job_raises_its_flag(client: TestClient, store: MemoryJobStore, spec: dict[str, Any]) -> None:
     job = client.post("/v1/jobs", json=spec).json()
     assert store.mark_running(job["id"], 1, {"name": "w1"}).applied
     assert client.post(f"/v1/jobs/{job['id']}/cancel").json()["status"] == "cancelled"

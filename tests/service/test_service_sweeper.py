@@ -16,9 +16,7 @@ def _running(store: MemoryJobStore, spec: dict[str, Any], worker: str, attempt: 
     return record["id"]
 
 
-def test_live_worker_keeps_its_job(
-    store: MemoryJobStore, queue: MemoryJobQueue, spec: dict[str, Any]
-) -> None:
+def test_live_worker_keeps_its_job(store: MemoryJobStore, queue: MemoryJobQueue, spec: dict[str, Any]) -> None:
     job_id = _running(store, spec, "w1")
     queue.heartbeats["w1"] = 1.0
     Sweeper(store, queue, Settings()).sweep()
