@@ -82,9 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("redis", help="run a local Redis-protocol server in the foreground")
     r.add_argument("--port", type=int, default=6379, help="port (default 6379)")
     r.add_argument("--dir", default="var/redis", help="data directory (default ./var/redis)")
-    sub.add_parser(
-        "diagnose", help="run one job spec in this process and print the job as JSON", add_help=False
-    )
+    sub.add_parser("diagnose", help="run one job spec in this process and print the job as JSON", add_help=False)
     return parser
 
 

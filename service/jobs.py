@@ -85,16 +85,13 @@ def submit_job(
     job_id = new_job_id()
     if idempotency_key is not None:
         digest = body_hash(spec)
-        earlier = store.claim_idempotency_key(
-            owner, idempotency_key, digest, job_id, settings.idempotency_ttl_seconds
-        )
+        earlier = store.claim_idempotency_key(owner, idempotency_key, digest, job_id, settings.idempotency_ttl_seconds)
         if earlier is not None:
             if earlier["body_hash"] != digest:
                 raise Problem(
                     409,
                     "idempotency-key-reused",
-                    "this Idempotency-Key was already used with a different request body; "
-                    "use a new key for a new job",
+                    "this Idempotency-Key was already used with a different request body; use a new key for a new job",
                 )
             return _earlier_job(store, owner, earlier["job_id"]), False
     limit = time_limit(spec, settings)
@@ -126,9 +123,7 @@ def cancel_job(record: Record, *, store: JobStore, queue: JobQueue) -> Record:
     update = store.finish(record["id"], None, "cancelled", expect=("queued", "running"))
     if not update.applied:
         status = update.record["status"] if update.record else "gone"
-        raise Problem(
-            409, "job-already-ended", f"job {record['id']} ended as {status} before it could be cancelled"
-        )
+        raise Problem(409, "job-already-ended", f"job {record['id']} ended as {status} before it could be cancelled")
     assert update.record is not None
     queue.remove(record["id"], update.record["attempt"])
     return update.record

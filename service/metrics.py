@@ -39,9 +39,7 @@ class StoreCollector(Collector):
             buckets=[(repr(bound), n) for bound, n in buckets] + [("+Inf", count)],
             sum_value=total,
         )
-        yield GaugeMetricFamily(
-            "lossdoctor_queue_depth", "Jobs waiting on the queue.", value=self.queue.depth()
-        )
+        yield GaugeMetricFamily("lossdoctor_queue_depth", "Jobs waiting on the queue.", value=self.queue.depth())
         alive = sum(1 for w in self.queue.workers() if w.heartbeat_age <= self.dead_after)
         yield GaugeMetricFamily("lossdoctor_workers_alive", "Workers with a recent heartbeat.", value=alive)
 

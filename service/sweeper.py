@@ -89,9 +89,7 @@ class Sweeper:
                 self.queue.enqueue(job_id, attempt + 1, int(record["timeout_seconds"]))
             return
         message = f"{reason}; the job was already retried {attempt - 1} time(s), so it is failed"
-        if self.store.finish(
-            job_id, attempt, "failed", error={"type": "worker_lost", "message": message}
-        ).applied:
+        if self.store.finish(job_id, attempt, "failed", error={"type": "worker_lost", "message": message}).applied:
             log.warning("job %s failed: %s", job_id, message)
 
 

@@ -27,9 +27,7 @@ TINY_SPEC: dict[str, Any] = {
 
 def pytest_configure(config: pytest.Config) -> None:
     """Register the markers used by the service and integration tests."""
-    config.addinivalue_line(
-        "markers", "slow: runs real workers for several seconds (still part of make test)"
-    )
+    config.addinivalue_line("markers", "slow: runs real workers for several seconds (still part of make test)")
 
 
 def tiny_spec(**changes: Any) -> dict[str, Any]:

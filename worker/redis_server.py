@@ -130,8 +130,7 @@ class RedisServer:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise RuntimeError(
-                    f"{self.binary.name} exited with code {self._process.returncode} during start; "
-                    f"see {self.log_path}"
+                    f"{self.binary.name} exited with code {self._process.returncode} during start; see {self.log_path}"
                 )
             if ping(self.host, self.port):
                 return

@@ -97,9 +97,7 @@ def build_worker(settings: WorkerSettings, name: str | None = None) -> Lossdocto
     )
 
 
-def run_worker(
-    settings: WorkerSettings | None = None, *, name: str | None = None, burst: bool = False
-) -> bool:
+def run_worker(settings: WorkerSettings | None = None, *, name: str | None = None, burst: bool = False) -> bool:
     """Run one worker until SIGINT/SIGTERM (or, with ``burst``, until the queue is empty)."""
     settings = settings or WorkerSettings()
     preload(settings.preload)

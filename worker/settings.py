@@ -34,13 +34,9 @@ class WorkerSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="LOSSDOCTOR_", extra="ignore")
 
-    redis_url: str = Field(
-        default=DEFAULT_REDIS_URL, description="Redis URL shared by the API and the workers."
-    )
+    redis_url: str = Field(default=DEFAULT_REDIS_URL, description="Redis URL shared by the API and the workers.")
     queue: str = Field(default=DEFAULT_QUEUE, description="rq queue name.")
-    worker_ttl_seconds: int = Field(
-        default=DEFAULT_WORKER_TTL_SECONDS, ge=16, description="rq worker_ttl (s)."
-    )
+    worker_ttl_seconds: int = Field(default=DEFAULT_WORKER_TTL_SECONDS, ge=16, description="rq worker_ttl (s).")
     job_monitoring_interval_seconds: int = Field(
         default=DEFAULT_JOB_MONITORING_INTERVAL_SECONDS,
         ge=1,

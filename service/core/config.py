@@ -45,16 +45,10 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="LOSSDOCTOR_", extra="ignore")
 
-    redis_url: str = Field(
-        default=DEFAULT_REDIS_URL, description="Redis URL shared by the API and the workers."
-    )
+    redis_url: str = Field(default=DEFAULT_REDIS_URL, description="Redis URL shared by the API and the workers.")
     queue: str = Field(default=DEFAULT_QUEUE, description="rq queue name shared with the workers.")
-    default_owner: str = Field(
-        default=DEFAULT_OWNER, description="Owner of jobs and data sets sent without a key."
-    )
-    retention_seconds: int = Field(
-        default=DEFAULT_RETENTION_SECONDS, ge=60, description="Finished-job TTL (s)."
-    )
+    default_owner: str = Field(default=DEFAULT_OWNER, description="Owner of jobs and data sets sent without a key.")
+    retention_seconds: int = Field(default=DEFAULT_RETENTION_SECONDS, ge=60, description="Finished-job TTL (s).")
     dataset_retention_seconds: int = Field(
         default=DEFAULT_DATASET_RETENTION_SECONDS, ge=60, description="Upload TTL (s)."
     )
@@ -74,20 +68,14 @@ class Settings(BaseSettings):
         gt=0.0,
         description="Heartbeat age at which a worker is gone (s).",
     )
-    lost_job_retries: int = Field(
-        default=DEFAULT_LOST_JOB_RETRIES, ge=0, description="Requeues after a lost worker."
-    )
+    lost_job_retries: int = Field(default=DEFAULT_LOST_JOB_RETRIES, ge=0, description="Requeues after a lost worker.")
     cancel_kill_after_seconds: float = Field(
         default=DEFAULT_CANCEL_KILL_AFTER_SECONDS,
         ge=0.0,
         description="Grace before a cancelled horse is killed (s).",
     )
-    max_upload_bytes: int = Field(
-        default=DEFAULT_MAX_UPLOAD_BYTES, ge=1, description="Largest upload (bytes)."
-    )
-    page_limit: int = Field(
-        default=DEFAULT_PAGE_LIMIT, ge=1, le=MAX_PAGE_LIMIT, description="Default page size."
-    )
+    max_upload_bytes: int = Field(default=DEFAULT_MAX_UPLOAD_BYTES, ge=1, description="Largest upload (bytes).")
+    page_limit: int = Field(default=DEFAULT_PAGE_LIMIT, ge=1, le=MAX_PAGE_LIMIT, description="Default page size.")
     report_refresh_seconds: int = Field(
         default=DEFAULT_REPORT_REFRESH_SECONDS,
         ge=1,

@@ -50,9 +50,7 @@ def _diagnosis(diagnosis: dict[str, Any]) -> str:
         fixes = changes_text(f.get("fix"))
         fix = f'<p class="fix"><strong>Fix:</strong> {escape("; ".join(fixes))}</p>' if fixes else ""
         conf = f.get("confidence")
-        conf_text = (
-            f' <span class="conf">confidence {conf:.0%}</span>' if isinstance(conf, int | float) else ""
-        )
+        conf_text = f' <span class="conf">confidence {conf:.0%}</span>' if isinstance(conf, int | float) else ""
         findings.append(
             f'<article class="finding" data-cause="{escape(str(f.get("cause")))}">'
             f"<h3>{escape(cause_title(f.get('cause')))}{conf_text}</h3>"
@@ -91,9 +89,7 @@ def _curves(result: dict[str, Any]) -> str:
     baseline = (result.get("baseline") or {}).get("history") or {}
     probes = result.get("probes") or []
     runs = [("baseline", baseline)] + [(str(p.get("name")), p.get("history") or {}) for p in probes]
-    figures = [
-        _figure("baseline", baseline, "Your training as specified (solid: train, dashed: validation).")
-    ]
+    figures = [_figure("baseline", baseline, "Your training as specified (solid: train, dashed: validation).")]
     figures += [_figure(str(p.get("name")), p.get("history") or {}, _probe_caption(p)) for p in probes]
     return (
         '<section class="curves"><h2>Loss curves</h2>'
@@ -113,9 +109,7 @@ def _progress(job: dict[str, Any]) -> str:
         if job["status"] == "queued"
         else "starting"
     )
-    return (
-        f'<section class="progress"><h2>{escape(job["status"].capitalize())}</h2>{bar}<p>{what}</p></section>'
-    )
+    return f'<section class="progress"><h2>{escape(job["status"].capitalize())}</h2>{bar}<p>{what}</p></section>'
 
 
 def render_report(job: dict[str, Any], refresh_seconds: int = 2) -> str:

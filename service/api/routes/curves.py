@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+
 from worker.curves import CurvesRequest, diagnose_curves
 
 router = APIRouter(prefix="/v1/diagnose", tags=["diagnose"])

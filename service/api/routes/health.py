@@ -26,9 +26,7 @@ def readyz(store: StoreDep, queue: QueueDep, settings: SettingsDep) -> dict[str,
         store.ping()
         workers = [w for w in queue.workers() if w.heartbeat_age <= settings.worker_dead_after_seconds]
     except RedisError as exc:
-        raise Problem(
-            503, "not-ready", f"Redis at the configured LOSSDOCTOR_REDIS_URL does not answer: {exc}"
-        ) from exc
+        raise Problem(503, "not-ready", f"Redis at the configured LOSSDOCTOR_REDIS_URL does not answer: {exc}") from exc
     if not workers:
         raise Problem(
             503,

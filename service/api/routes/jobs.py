@@ -34,9 +34,7 @@ def create_job(
     queue: QueueDep,
     settings: SettingsDep,
     owner: OwnerDep,
-    idempotency_key: Annotated[
-        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
-    ] = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)] = None,
 ) -> dict[str, Any]:
     """Validate (field by field, then against its data), store and enqueue a job; ``202`` and its URL.
 
@@ -59,14 +57,10 @@ def list_jobs(
     owner: OwnerDep,
     status: StatusName | None = None,
     limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE_LIMIT)] = None,
-    after: Annotated[
-        str | None, Query(max_length=128, description="the last job id of the previous page")
-    ] = None,
+    after: Annotated[str | None, Query(max_length=128, description="the last job id of the previous page")] = None,
 ) -> dict[str, Any]:
     """A page of the caller's jobs (without ``result``), newest first; ``next_after`` fetches the next."""
-    records, next_after = store.list_jobs(
-        owner, status=status, after=after, limit=limit or settings.page_limit
-    )
+    records, next_after = store.list_jobs(owner, status=status, after=after, limit=limit or settings.page_limit)
     return {"jobs": [public_job(r, with_result=False) for r in records], "next_after": next_after}
 
 
