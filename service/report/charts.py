@@ -21,6 +21,8 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 #: Largest/smallest value above which the loss axis becomes logarithmic.
 LOG_SCALE_RATIO = 50.0
+#: Runs with at most this many epochs get a marker on every point.
+MARKER_MAX_POINTS = 60
 #: Chart size in inches (at 96 px per inch in a browser).
 CHART_SIZE = (5.0, 3.0)
 #: Curve colours: train, validation.
@@ -91,7 +93,14 @@ def curve_svg(history: dict[str, Any], title: str) -> str:
         (val, "validation", VAL_COLOUR, "--"),
     ):
         if values:
-            ax.plot(_epochs(history, len(values)), values, style, color=colour, label=label, marker=".")
+            ax.plot(
+                _epochs(history, len(values)),
+                values,
+                style,
+                color=colour,
+                label=label,
+                marker="." if len(values) <= MARKER_MAX_POINTS else None,
+            )
             drawn = drawn or any(math.isfinite(v) for v in values)
     if not drawn:
         ax.text(0.5, 0.5, "no finite loss recorded", ha="center", va="center", transform=ax.transAxes)

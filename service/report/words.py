@@ -43,11 +43,15 @@ def value_text(value: Any) -> str:
 
 
 def changes_text(changes: Any) -> list[str]:
-    """A fix or a probe's changes as sentences: ``{"training.lr": 0.001}`` → ["set training.lr to 0.001"]."""
+    """A fix or a probe's changes as sentences: ``{"training.lr": 0.001}`` → ["set training.lr to 0.001"];
+    a value that is itself a sentence is shown after its key (``"data: check the label column"``)."""
     if not changes:
         return []
     if isinstance(changes, dict):
-        return [f"set {key} to {value_text(value)}" for key, value in changes.items()]
+        return [
+            f"{key}: {value}" if isinstance(value, str) and " " in value else f"set {key} to {value_text(value)}"
+            for key, value in changes.items()
+        ]
     if isinstance(changes, list):
         return [s for item in changes for s in changes_text(item)]
     return [value_text(changes)]

@@ -108,3 +108,10 @@ def test_report_route_serves_html(client: TestClient, store: MemoryJobStore, spe
     done = client.get(f"/v1/jobs/{job['id']}/report").text
     assert done.count('class="curve"') == 3
     assert client.get("/v1/jobs/job_nope/report").status_code == 404
+
+
+def test_fix_written_as_a_sentence_reads_as_one() -> None:
+    from service.report.words import changes_text
+
+    assert changes_text({"training.lr": 0.001}) == ["set training.lr to 0.001"]
+    assert changes_text({"data": "check the label column"}) == ["data: check the label column"]
