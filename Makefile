@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 
 run: install
 	@echo "Starting lossdoctor on http://$(HOST):$(PORT) (Ctrl-C stops it). In another shell:"
-	@echo "  curl -s -X POST http://$(HOST):$(PORT)/v1/jobs -H 'Content-Type: application/json' --data @examples/<spec>.json"
+	@echo "  curl -s -X POST http://$(HOST):$(PORT)/v1/jobs -H 'Content-Type: application/json' --data @examples/lr_1.json"
 	@echo "  curl -s http://$(HOST):$(PORT)/v1/jobs/<id>"
 	@echo "  open http://$(HOST):$(PORT)/v1/jobs/<id>/report"
 	@ls examples/*.json 2>/dev/null | sed 's/^/  example: /' || true
