@@ -29,7 +29,16 @@ ProbeName = Literal[
     "grad_clip", "fix_output", "unfreeze", "drop_non_finite", "smaller_batch",
 ]
 
+#: The contract's cause vocabulary (``findings[].cause``, ``primary_cause``).
+CauseName = Literal[
+    "lr_too_high", "lr_too_low", "bad_initialization", "over_regularization", "vanishing_gradients",
+    "exploding_gradients", "dead_relus", "no_learnable_signal", "label_noise", "unscaled_inputs",
+    "non_finite_data", "insufficient_capacity", "loss_output_mismatch", "frozen_parameters", "batch_size",
+    "too_few_steps",
+]
+
 PROBE_NAMES: tuple[str, ...] = get_args(ProbeName)
+CAUSES: tuple[str, ...] = get_args(CauseName)
 LOSS_NAMES: tuple[str, ...] = get_args(LossName)
 CLASS_INDEX_LOSSES: frozenset[str] = frozenset({"cross_entropy", "nll"})
 

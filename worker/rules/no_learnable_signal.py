@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from worker.evidence import Evidence
 from worker.rules.base import Finding
-from worker.rules.measures import fmt, real_label_runs, score, signal_p, signal_run
+from worker.rules.dead_relus import DEAD_SHARE
+from worker.rules.measures import diverged, fmt, real_label_runs, score, signal_p, signal_run
+from worker.rules.vanishing_gradients import VANISH_RATIO, grad_ratio
 
 #: Shuffled labels "train just as well" when their score is within this much (share of chance).
 SAME_WITHIN = 0.15
@@ -13,6 +15,16 @@ SAME_WITHIN = 0.15
 FITS = 0.95
 #: ...or the one-batch probe ends at most this share of its own chance: the model can fit labels.
 FITS_BATCH = 0.5
+
+
+def _sound(ev: Evidence) -> bool:
+    """Training ran normally: nothing diverged, frozen, dead or vanishing, data and output fit."""
+    if diverged(ev, ev.baseline) or any(ev.flagged(c) for c in ("non_finite", "output_loss", "frozen")):
+        return False
+    if any(s and s[-1] is not None and s[-1] >= DEAD_SHARE for s in ev.dead_fraction.values()):
+        return False
+    ratio = grad_ratio(ev)
+    return ratio is None or ratio[0] > VANISH_RATIO
 
 
 def rule(ev: Evidence) -> Finding | None:
@@ -26,10 +38,12 @@ def rule(ev: Evidence) -> Finding | None:
     s = shuffled[0] if shuffled else None
     best = min(runs, key=lambda r: score(ev, r))
     batch = ev.family("overfit_batch")
-    # without a run that fits anything, a flat validation loss says nothing about the labels
-    if score(ev, best) > FITS and not (batch and score(ev, batch[0]) <= FITS_BATCH):
-        return None
+    fits = score(ev, best) <= FITS or bool(batch and score(ev, batch[0]) <= FITS_BATCH)
     alike = s is not None and score(ev, s) <= score(ev, b) + SAME_WITHIN
+    # a flat validation loss says nothing about the labels when training itself is broken: it
+    # needs a run that fits something, or shuffled labels doing as well in a sound pipeline
+    if not fits and not (alike and _sound(ev)):
+        return None
     evidence = []
     if ev.n_classes is not None:
         p = min(signal_p(ev, r) for r in runs)

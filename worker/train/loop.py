@@ -123,7 +123,8 @@ def _start(model_spec: ModelSpec, t: TrainingSpec, problem: Problem, start: Trai
     model = copy.deepcopy(start.model)
     optimizer = make_optimizer(model.parameters(), t)
     if optimizer is not None and start.optimizer is not None:
-        optimizer.load_state_dict(start.optimizer.state_dict())
+        # deep copy: load_state_dict may share the moment tensors, and the kept state must not change
+        optimizer.load_state_dict(copy.deepcopy(start.optimizer.state_dict()))
     gen.set_state(start.generator_state.clone())
     return model, optimizer, gen
 
