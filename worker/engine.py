@@ -100,7 +100,8 @@ def run_job(spec: JobSpec, *, on_event: EventSink | None = None, should_stop: Ca
         ctx.extra.update(baseline_score=run_score(baseline, problem),
                          baseline_diverged=diverged(base_ev, base_ev.baseline),
                          baseline_moved=moved(base_ev, base_ev.baseline))
-        trained_well = trained(base_ev, base_ev.baseline) and score(base_ev, base_ev.baseline) <= MIN_GAIN
+        trained_well = (trained(base_ev, base_ev.baseline) and score(base_ev, base_ev.baseline) <= MIN_GAIN
+                        and not any(c.flagged for c in checks.values()))
         families = auto_families(ctx, trained_well) if spec.probes == "auto" else list(spec.probes)
         runs = [run for name in families for run in PROBES[name].plan(ctx)]
         last = baseline.train_loss[-1] if baseline.train_loss else None

@@ -36,7 +36,13 @@ def chance(ev: Evidence, run: RunFacts) -> float:
 
 
 def score(ev: Evidence, run: RunFacts) -> float:
-    """Final train loss over chance; inf when non-finite."""
+    """Final train loss over chance; inf when non-finite or negative.
+
+    Every contract loss is at least 0 when the output fits it; a negative loss (nll on raw
+    outputs, say) is unbounded below, as broken as a non-finite one.
+    """
+    if run.final < 0:
+        return math.inf
     return run.final / chance(ev, run)
 
 
@@ -55,7 +61,7 @@ def recovers(ev: Evidence, probe: RunFacts) -> bool:
     if not math.isfinite(probe.final):
         return False
     below_val = probe.val_best < VAL_BELOW * ev.val_chance if math.isfinite(ev.val_chance) else True
-    ratio_ok = probe.final <= RECOVERY_RATIO * ev.baseline.final
+    ratio_ok = score(ev, probe) <= RECOVERY_RATIO * score(ev, ev.baseline)
     return gain(ev, probe) >= MIN_GAIN and score(ev, probe) <= TRAINED_SCORE and below_val and ratio_ok
 
 
@@ -67,7 +73,7 @@ def best_recovery(ev: Evidence, families: tuple[str, ...]) -> RunFacts | None:
 
 def trained(ev: Evidence, run: RunFacts) -> bool:
     """Cut the loss well below chance and below its value at init, with validation below chance."""
-    if not math.isfinite(run.final):
+    if not math.isfinite(score(ev, run)):
         return False
     start = run.initial if run.initial is not None and math.isfinite(run.initial) else math.inf
     cut = run.final <= TRAINED_CUT * max(start, chance(ev, run)) if math.isfinite(start) else True
