@@ -21,14 +21,15 @@ from worker.checks import CHECKS
 from worker.data import split
 from worker.errors import SpecError
 from worker.evidence import Evidence
-from worker.probes import PROBES, ProbeContext, ProbeOutcome
+from worker.probes import PROBES, Probe, ProbeContext, ProbeRun
 from worker.probes.scoring import run_score
 from worker.result import build_evidence, build_result
-from worker.rules.measures import MIN_GAIN, diverged, moved, score, trained
-from worker.runner import run_probes
+from worker.rules.measures import MIN_GAIN, diverged, falling_rate, moved, score, trained
+from worker.rules.too_few_steps import FALLING
+from worker.runner import run_all
 from worker.shapes import infer_shapes
 from worker.spec import JobSpec
-from worker.train.loop import Stopped, train
+from worker.train.loop import Stopped
 from worker.train.problem import make_problem
 from worker.validate import check_runnable
 
@@ -39,6 +40,9 @@ TRAINING_SHARE = 0.9
 #: Intra-op CPU threads: the probe models are small, so one thread wastes nothing and leaves the
 #: other cores to other jobs.
 CPU_THREADS = 1
+#: Checks whose confirming probes come after the baseline: when one is flagged, a baseline that
+#: trained well still gets them.
+PHASE2_CHECKS = ("non_finite", "output_loss", "label_range", "frozen")
 #: Rounds of follow-up probes (e.g. the lr sweep walking further) at most.
 MAX_FOLLOW_UPS = 4
 
@@ -59,16 +63,14 @@ def pick_device(requested: str) -> torch.device:
     return torch.device("cpu")
 
 
-def auto_families(ctx: ProbeContext, trained_well: bool) -> list[str]:
-    """The probe families "auto" runs, most telling first.
+def auto_families(ctx: ProbeContext) -> list[str]:
+    """Every probe family, most telling first; each decides whether it applies when planned.
 
-    A baseline that already ended within MIN_GAIN of a perfect fit leaves no room for any probe
-    to confirm a cause (each must recover at least MIN_GAIN), so only the families that judge a
-    trained run (is it done?) run then.
+    In phase 2, a baseline that already ended within MIN_GAIN of a perfect fit leaves no room
+    for any probe to confirm a cause (each must recover at least MIN_GAIN), so only the families
+    that judge a trained run (is it done?) run then.
     """
-    fams = [name for name, probe in PROBES.items()
-            if probe.applies(ctx) and (probe.needed_when_trained or not trained_well)]
-    return sorted(fams, key=lambda name: PROBES[name].priority)
+    return sorted(PROBES, key=lambda name: PROBES[name].priority)
 
 
 def run_job(spec: JobSpec, *, on_event: EventSink | None = None, should_stop: Callable[[], bool] | None = None,
@@ -91,39 +93,65 @@ def run_job(spec: JobSpec, *, on_event: EventSink | None = None, should_stop: Ca
     checks = {name: check(spec, parts.x_train, parts.y_train) for name, check in CHECKS.items()}
     emit({"type": "checks_done", "flagged": [n for n, c in checks.items() if c.flagged]})
 
+    explicit = spec.probes != "auto"
+    wanted = list(spec.probes) if explicit else auto_families(ProbeContext(spec=spec, problem=problem, checks=checks))
+    ctx = ProbeContext(spec=spec, problem=problem, checks=checks)
     try:
-        emit({"type": "baseline_started"})
-        baseline = train(spec.model, spec.training, problem, instrumented=True, deadline=deadline,
-                         should_stop=should_stop, keep_state=True)
-        ctx = ProbeContext(spec=spec, problem=problem, checks=checks, baseline=baseline)
+        # phase 1: the baseline and the probes that need nothing from it, trained side by side
+        base_run = ProbeRun(name="baseline", family="baseline", changes={}, model=spec.model, training=spec.training)
+        first = [run for name in wanted if PROBES[name].phase == 1 and (explicit or PROBES[name].applies(ctx))
+                 for run in PROBES[name].plan(ctx)]
+        emit({"type": "baseline_started", "probes_planned": len(first)})
+        done1, ended = run_all([base_run, *first], problem, deadline=deadline, done=0, total=len(first) + 1,
+                               instrument_first=True, should_stop=should_stop, on_event=_without_baseline(emit))
+        baseline, outcomes = done1[0].record, done1[1:]
+        ctx.baseline = baseline
         base_ev = build_evidence(spec, problem, parts, checks, baseline, [])
         ctx.extra.update(baseline_score=run_score(baseline, problem),
                          baseline_diverged=diverged(base_ev, base_ev.baseline),
-                         baseline_moved=moved(base_ev, base_ev.baseline))
-        trained_well = (trained(base_ev, base_ev.baseline) and score(base_ev, base_ev.baseline) <= MIN_GAIN
-                        and not any(c.flagged for c in checks.values()))
-        families = auto_families(ctx, trained_well) if spec.probes == "auto" else list(spec.probes)
-        runs = [run for name in families for run in PROBES[name].plan(ctx)]
+                         baseline_moved=moved(base_ev, base_ev.baseline),
+                         baseline_falling=falling_rate(base_ev.baseline) >= FALLING)
         last = baseline.train_loss[-1] if baseline.train_loss else None
-        emit({"type": "baseline_finished", "final_loss": _finite(last), "probes_planned": len(runs)})
-        outcomes: list[ProbeOutcome] = run_probes(runs, problem, baseline=baseline, deadline=deadline, done=0,
-                                                  total=len(runs), should_stop=should_stop, on_event=emit)
+        emit({"type": "baseline_finished", "final_loss": _finite(last)})
+        # phase 2: the probes chosen from what the baseline did
+        trained_well = (trained(base_ev, base_ev.baseline) and score(base_ev, base_ev.baseline) <= MIN_GAIN
+                        and not any(checks[c].flagged for c in PHASE2_CHECKS))
+        second = [run for name in wanted
+                  if PROBES[name].phase == 2 and (explicit or _wanted(PROBES[name], ctx, trained_well))
+                  for run in PROBES[name].plan(ctx)]
+        more, _ = run_all(second, problem, deadline=deadline, done=len(outcomes), total=len(outcomes) + len(second),
+                          baseline=baseline, ended=ended, should_stop=should_stop, on_event=emit)
+        outcomes += more
         for _ in range(MAX_FOLLOW_UPS):
-            more = [run for name in families for run in PROBES[name].follow_up(ctx, outcomes)]
-            if not more or time.monotonic() >= deadline:
+            extra = [run for name in wanted for run in PROBES[name].follow_up(ctx, outcomes)]
+            if not extra or time.monotonic() >= deadline:
                 break
-            outcomes += run_probes(more, problem, baseline=baseline, deadline=deadline, done=len(outcomes),
-                                   total=len(outcomes) + len(more), should_stop=should_stop, on_event=emit)
+            more, _ = run_all(extra, problem, deadline=deadline, done=len(outcomes),
+                              total=len(outcomes) + len(extra), should_stop=should_stop, on_event=emit)
+            outcomes += more
     except Stopped as exc:
         raise Cancelled("the job was cancelled") from exc
-    baseline.state = None  # the continuation probes are done with it
+    planned = len(first) + len(second)
 
     evidence: Evidence = build_evidence(spec, problem, parts, checks, baseline, outcomes)
     result = build_result(spec, problem, checks, baseline, outcomes, evidence, device,
-                          seconds=time.monotonic() - started, skipped=len(runs) - min(len(runs), len(outcomes)))
+                          seconds=time.monotonic() - started, skipped=max(0, planned - len(outcomes)))
     emit({"type": "diagnosed", "primary_cause": result["diagnosis"]["primary_cause"],
           "healthy": result["diagnosis"]["healthy"]})
     return result
+
+
+def _wanted(probe: Probe, ctx: ProbeContext, trained_well: bool) -> bool:
+    return probe.applies(ctx) and (probe.needed_when_trained or not trained_well)
+
+
+def _without_baseline(emit: EventSink) -> EventSink:
+    """Progress events for probes only, counted without the baseline (which trains first and
+    reports as baseline_started/finished)."""
+    def sink(event: dict[str, Any]) -> None:
+        if event.get("probe") != "baseline":
+            emit({**event, "done": max(0, event["done"] - 1), "total": event["total"] - 1})
+    return sink
 
 
 def _finite(v: float | None) -> float | None:

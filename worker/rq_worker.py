@@ -25,6 +25,7 @@ from rq import Queue, Worker
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
+from worker.limits import limit_memory
 from worker.settings import WorkerSettings
 from worker.store import JobStore
 
@@ -46,12 +47,19 @@ def die_with_parent() -> None:
 
 
 class LossdoctorWorker(Worker):
-    """rq's forking worker, with horses that die with it and jobs failed when their horse is killed."""
+    """rq's forking worker, with horses that die with it, a memory cap on each horse, and jobs failed when
+    their horse is killed."""
+
+    #: MiB of address space a horse may add to the worker's (``LOSSDOCTOR_JOB_MEMORY_LIMIT_MB``); 0: no cap.
+    job_memory_limit_mb: int = 0
 
     def setup_work_horse_signals(self) -> None:
-        """In the horse: rq's signal setup, plus dying with the parent worker."""
+        """In the horse: rq's signal setup, dying with the parent worker, and the job's memory cap."""
         super().setup_work_horse_signals()
         die_with_parent()
+        cap = limit_memory(self.job_memory_limit_mb)
+        if cap is not None:
+            log.info("work horse address space capped at %d MiB", cap // (1024 * 1024))
 
     def handle_work_horse_killed(self, job: Job, retpid: Any, ret_val: Any, rusage: Any) -> None:
         """The horse ended without an outcome: fail the job with what we know, then let rq record it."""
@@ -87,7 +95,7 @@ def build_worker(settings: WorkerSettings, name: str | None = None) -> Lossdocto
     """A worker on ``settings.queue`` with lossdoctor's heartbeat settings and the JSON serializer."""
     connection = Redis.from_url(settings.redis_url)
     queue = Queue(settings.queue, connection=connection, serializer=JSONSerializer)
-    return LossdoctorWorker(
+    worker = LossdoctorWorker(
         [queue],
         connection=connection,
         name=name,
@@ -95,6 +103,8 @@ def build_worker(settings: WorkerSettings, name: str | None = None) -> Lossdocto
         worker_ttl=settings.worker_ttl_seconds,
         job_monitoring_interval=settings.job_monitoring_interval_seconds,
     )
+    worker.job_memory_limit_mb = settings.job_memory_limit_mb
+    return worker
 
 
 def run_worker(settings: WorkerSettings | None = None, *, name: str | None = None, burst: bool = False) -> bool:

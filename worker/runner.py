@@ -1,20 +1,44 @@
-"""The one place probes are trained: each ``ProbeRun`` through the one loop, on its own data.
+"""The one place runs are trained: probes (and the baseline) grouped by architecture and trained
+together as stacks, the rest one by one through the plain loop.
 
-Probes never share a model: each builds its own from its spec parts and seed.
+Runs stack when they share the architecture (layer types, sizes, frozen flags), the optimizer,
+batch size, epochs and data sizes; they may differ in init, seed, lr, momentum, weight decay,
+penalties, gradient clipping and the data itself. Stacked or alone, a run's history is the same
+within float tolerance. No run shares a model with another.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from worker.batched.stack import signature
+from worker.batched.train import Member, StackState, continue_members, train_together
 from worker.probes.base import ProbeOutcome, ProbeRun
 from worker.probes.scoring import final_loss
-from worker.train.loop import RunRecord, train
+from worker.train.loop import RunRecord, TrainState, train
 from worker.train.problem import Problem
 
 EventSink = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class Ended:
+    """Where the first run of a batch (the baseline) ended, to continue it later."""
+
+    solo: TrainState | None = None
+    stack: StackState | None = None
+    member: int = 0
+
+
+def _key(run: ProbeRun, data: Problem) -> tuple[object, ...] | None:
+    sig = signature(run.model, data.sample_shape)
+    if sig is None or run.resume:
+        return None
+    t = run.training
+    return (sig, t.optimizer, t.batch_size, t.epochs, data.n_train, int(data.x_val.shape[0]), data.loss)
 
 
 def _continued(baseline: RunRecord, more: RunRecord) -> RunRecord:
@@ -26,33 +50,73 @@ def _continued(baseline: RunRecord, more: RunRecord) -> RunRecord:
     return more
 
 
-def run_probes(runs: list[ProbeRun], problem: Problem, *, baseline: RunRecord, deadline: float, done: int,
-               total: int, should_stop: Callable[[], bool] | None = None, on_event: EventSink | None = None
-               ) -> list[ProbeOutcome]:
-    """Train ``runs`` in order until ``deadline`` (monotonic seconds); report each as it starts and ends.
+def run_all(runs: list[ProbeRun], problem: Problem, *, deadline: float, done: int, total: int,
+            instrument_first: bool = False, baseline: RunRecord | None = None, ended: Ended | None = None,
+            should_stop: Callable[[], bool] | None = None, on_event: EventSink | None = None
+            ) -> tuple[list[ProbeOutcome], Ended]:
+    """Train ``runs`` (stacked where they can be) until ``deadline``; outcomes in the order of ``runs``.
 
-    ``done``/``total`` count probes across the whole job, for progress events. A run with
-    ``resume`` continues the baseline (which must have kept its state) on a copy.
+    ``instrument_first``: ``runs[0]`` is the baseline, instrumented, and its end state is kept
+    (returned as ``Ended``). A run with ``resume`` continues ``baseline`` from ``ended``.
+    ``done``/``total`` count runs across the whole job, for progress events.
     """
-    outcomes: list[ProbeOutcome] = []
-    for run in runs:
+    emit = on_event or (lambda event: None)
+    datas = [run.data(problem) if run.data is not None else problem for run in runs]
+    groups: dict[object, list[int]] = {}
+    for i, (run, data) in enumerate(zip(runs, datas, strict=True)):
+        key = _key(run, data)
+        groups.setdefault(key if key is not None else ("alone", i), []).append(i)
+    # the baseline's group first, then the rest in plan order
+    order = sorted(groups.values(), key=lambda idx: idx[0])
+    records: dict[int, RunRecord] = {}
+    mine = Ended()
+    for idx in order:
         if time.monotonic() >= deadline:
             break
-        if on_event:
-            on_event({"type": "probe_started", "probe": run.name, "done": done, "total": total})
-        data = run.data(problem) if run.data is not None else problem
-        if run.resume:
-            if baseline.state is None or baseline.stop_reason != "completed":
+        for i in idx:
+            emit({"type": "probe_started", "probe": runs[i].name, "done": done, "total": total})
+        first = instrument_first and idx[0] == 0
+        if runs[idx[0]].resume:
+            rec = _resume(runs[idx[0]], datas[idx[0]], baseline, ended, deadline, should_stop)
+            if rec is None:
                 continue
-            record = _continued(baseline, train(run.model, run.training, data, instrumented=False,
-                                                deadline=deadline, should_stop=should_stop, start=baseline.state))
+            records[idx[0]] = rec
+        elif len(idx) > 1 or _key(runs[idx[0]], datas[idx[0]]) is not None:
+            recs, state = train_together([Member(runs[i].model, runs[i].training, datas[i]) for i in idx],
+                                         instrument_first=first, deadline=deadline, should_stop=should_stop,
+                                         keep_state=first)
+            records.update(zip(idx, recs, strict=True))
+            if first:
+                mine = Ended(stack=state, member=0)
         else:
-            record = train(run.model, run.training, data, instrumented=False, deadline=deadline,
-                           should_stop=should_stop)
-        outcomes.append(ProbeOutcome(run, record, data.chance))
-        done += 1
-        if on_event:
-            final = final_loss(record)
-            on_event({"type": "probe_finished", "probe": run.name, "done": done, "total": total,
-                      "final_loss": final if final != float("inf") else None, "seconds": round(record.seconds, 3)})
-    return outcomes
+            rec = train(runs[idx[0]].model, runs[idx[0]].training, datas[idx[0]], instrumented=first,
+                        deadline=deadline, should_stop=should_stop, keep_state=first)
+            records[idx[0]] = rec
+            if first:
+                mine = Ended(solo=rec.state)
+                rec.state = None
+        for i in idx:
+            if i in records:
+                done += 1
+                final = final_loss(records[i])
+                emit({"type": "probe_finished", "probe": runs[i].name, "done": done, "total": total,
+                      "final_loss": final if final != float("inf") else None,
+                      "seconds": round(records[i].seconds, 3)})
+    outcomes = [ProbeOutcome(runs[i], records[i], datas[i].chance) for i in sorted(records)]
+    return outcomes, mine
+
+
+def _resume(run: ProbeRun, data: Problem, baseline: RunRecord | None, ended: Ended | None, deadline: float,
+            should_stop: Callable[[], bool] | None) -> RunRecord | None:
+    """Continue the baseline for ``run.training.epochs`` more epochs, on a copy of where it ended."""
+    if baseline is None or ended is None or baseline.stop_reason != "completed":
+        return None
+    if ended.stack is not None:
+        state = continue_members(ended.stack, [ended.member], run.training)
+        recs, _ = train_together(state.members, deadline=deadline, should_stop=should_stop, start=state)
+        return _continued(baseline, recs[0])
+    if ended.solo is not None:
+        more = train(run.model, run.training, data, instrumented=False, deadline=deadline, should_stop=should_stop,
+                     start=ended.solo)
+        return _continued(baseline, more)
+    return None

@@ -27,6 +27,9 @@ DEFAULT_ENGINE = "worker.engine.run_job"
 #: Modules the worker imports once before forking work horses, so each job does not pay for them.
 #: Importing torch does not initialize CUDA; only the work horse ever touches a GPU.
 DEFAULT_PRELOAD = ("numpy", "torch", "sklearn.datasets")
+#: MiB of address space a work horse may add to what its worker holds when it forks (``worker.limits``);
+#: 0: no limit. Off by default because CUDA reserves far more address space than it uses.
+DEFAULT_JOB_MEMORY_LIMIT_MB = 0
 
 
 class WorkerSettings(BaseSettings):
@@ -49,3 +52,6 @@ class WorkerSettings(BaseSettings):
     )
     engine: str = Field(default=DEFAULT_ENGINE, description="Dotted path of the engine's run_job function.")
     preload: tuple[str, ...] = Field(default=DEFAULT_PRELOAD, description="Modules imported before forking.")
+    job_memory_limit_mb: int = Field(
+        default=DEFAULT_JOB_MEMORY_LIMIT_MB, ge=0, description="Address space a job may add (MiB); 0: no limit."
+    )

@@ -10,19 +10,24 @@ Keys, under the prefix ``lossdoctor``::
     job:<id>:events       list of JSON events, oldest first; expires with the record
     job:<id>:cancel       present once a cancel was asked for; the task polls it
     jobs:<owner>          sorted set of job ids scored by creation order (newest first in listings)
+    queued:<owner>        set of ids of the owner's queued jobs (the per-key queue limit counts it)
     running               set of ids of running jobs (the sweeper's work list)
     idem:<owner>:<key>    an Idempotency-Key's body hash and job id
     dataset:<id>          canonical .npz bytes of an upload; dataset:<id>:meta its description
     stats:status          current number of jobs per status
     stats:duration        histogram of run times (``DURATION_BUCKETS``), plus ``sum`` and ``count``
 
-Records carry an ``owner`` (``"public"`` until API keys exist); reads take the caller's owner and
-treat another owner's job as absent.
+Records carry an ``owner``: the tenant of the API key that created them (``"public"`` when the service
+runs without keys); reads take the caller's owner and treat another owner's job as absent.
+
+Every JSON value written is strict JSON (RFC 8259): a non-finite float (NaN, inf) becomes ``null``, so
+a result full of diverged losses still reads back and serves as valid JSON.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -48,6 +53,33 @@ Record = dict[str, Any]
 Event = dict[str, Any]
 #: A change to a record: returns the events it causes, or None to leave the record as it is.
 Mutation = Callable[[Record], list[Event] | None]
+
+
+class QueueFull(Exception):
+    """The owner already has ``limit`` jobs queued; nothing was stored."""
+
+    def __init__(self, owner: str, count: int, limit: int) -> None:
+        super().__init__(f"{owner} has {count} jobs queued; the limit is {limit}")
+        self.owner, self.count, self.limit = owner, count, limit
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, inf, -inf) inside it replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
+
+
+def dumps(value: Any) -> str:
+    """Strict JSON text of ``value``: non-finite floats become ``null`` (never ``NaN`` or ``Infinity``)."""
+    try:
+        return json.dumps(value, allow_nan=False)
+    except ValueError:
+        return json.dumps(finite(value), allow_nan=False)
 
 
 def now_iso() -> str:
@@ -100,8 +132,13 @@ class JobStore:
         owner: str = DEFAULT_OWNER,
         retention_seconds: int,
         timeout_seconds: int,
+        max_queued: int | None = None,
     ) -> Record:
-        """Store a new ``queued`` job and its ``queued`` event; the caller enqueues it afterwards."""
+        """Store a new ``queued`` job and its ``queued`` event; the caller enqueues it afterwards.
+
+        With ``max_queued``, raise ``QueueFull`` instead when ``owner`` already has that many jobs queued;
+        the count and the new job are one transaction, so concurrent requests cannot pass the limit.
+        """
         created = now_iso()
         record: Record = {
             "id": job_id,
@@ -121,16 +158,45 @@ class JobStore:
             "timeout_seconds": timeout_seconds,
         }
         seq = self.redis.incr(self._key("seq"))
+        queued_key = self._key("queued", owner)
+        pruned = False
         with self.redis.pipeline() as pipe:
-            pipe.set(self._key("job", job_id), json.dumps(record))
-            pipe.rpush(
-                self._key("job", job_id, "events"),
-                json.dumps({"type": "queued", "at": created, "status": "queued"}),
-            )
-            pipe.zadd(self._key("jobs", owner), {job_id: seq})
-            pipe.hincrby(self._key("stats", "status"), "queued", 1)
-            pipe.execute()
-        return record
+            while True:
+                try:
+                    pipe.watch(queued_key)
+                    count = int(pipe.scard(queued_key))
+                    if max_queued is not None and count >= max_queued:
+                        pipe.unwatch()
+                        if pruned:
+                            raise QueueFull(owner, count, max_queued)
+                        self._prune_queued(owner)
+                        pruned = True
+                        continue
+                    pipe.multi()
+                    pipe.set(self._key("job", job_id), dumps(record))
+                    pipe.rpush(
+                        self._key("job", job_id, "events"),
+                        dumps({"type": "queued", "at": created, "status": "queued"}),
+                    )
+                    pipe.zadd(self._key("jobs", owner), {job_id: seq})
+                    pipe.sadd(queued_key, job_id)
+                    pipe.hincrby(self._key("stats", "status"), "queued", 1)
+                    pipe.execute()
+                    return record
+                except WatchError:
+                    continue
+
+    def _prune_queued(self, owner: str) -> None:
+        """Drop ids from ``owner``'s queued set whose job is gone or no longer queued (a set left behind)."""
+        queued_key = self._key("queued", owner)
+        for raw_id in self.redis.smembers(queued_key):
+            record = self.get_job(text(raw_id))
+            if record is None or record["status"] != "queued":
+                self.redis.srem(queued_key, raw_id)
+
+    def queued_count(self, owner: str) -> int:
+        """How many of ``owner``'s jobs are queued."""
+        return int(self.redis.scard(self._key("queued", owner)))
 
     def get_job(self, job_id: str, owner: str | None = None) -> Record | None:
         """The record, or None when there is none (or it belongs to another owner than ``owner``)."""
@@ -211,12 +277,17 @@ class JobStore:
         """Queue the writes of one change on a MULTI pipeline: record, events, indexes, counters, expiry."""
         job_id, after = record["id"], record["status"]
         key, events_key = self._key("job", job_id), self._key("job", job_id, "events")
-        pipe.set(key, json.dumps(record))
+        pipe.set(key, dumps(record))
         for event in events:
-            pipe.rpush(events_key, json.dumps(event))
+            pipe.rpush(events_key, dumps(event))
         if before != after:
             pipe.hincrby(self._key("stats", "status"), before, -1)
             pipe.hincrby(self._key("stats", "status"), after, 1)
+            queued_key = self._key("queued", str(record.get("owner", DEFAULT_OWNER)))
+            if after == "queued":
+                pipe.sadd(queued_key, job_id)
+            elif before == "queued":
+                pipe.srem(queued_key, job_id)
             if after == "running":
                 pipe.sadd(self._key("running"), job_id)
             else:
@@ -327,11 +398,18 @@ class JobStore:
     ) -> dict[str, str] | None:
         """Bind ``key`` to (``body_hash``, ``job_id``) unless bound already; returns the earlier binding."""
         redis_key = self._key("idem", owner, key)
-        value = json.dumps({"body_hash": body_hash, "job_id": job_id})
+        value = dumps({"body_hash": body_hash, "job_id": job_id})
         if self.redis.set(redis_key, value, nx=True, ex=ttl_seconds):
             return None
         raw = self.redis.get(redis_key)
         return json.loads(raw) if raw is not None else None
+
+    def release_idempotency_key(self, owner: str, key: str, job_id: str) -> None:
+        """Unbind ``key`` if it is still bound to ``job_id`` (its job was refused, so a retry may create it)."""
+        redis_key = self._key("idem", owner, key)
+        raw = self.redis.get(redis_key)
+        if raw is not None and json.loads(raw).get("job_id") == job_id:
+            self.redis.delete(redis_key)
 
     # ---- uploaded data sets -----------------------------------------------------------------------
 
@@ -343,7 +421,7 @@ class JobStore:
         meta = {"id": dataset_id, "owner": owner, "created_at": now_iso(), **description}
         with self.redis.pipeline() as pipe:
             pipe.set(self._key("dataset", dataset_id), content, ex=ttl_seconds)
-            pipe.set(self._key("dataset", dataset_id, "meta"), json.dumps(meta), ex=ttl_seconds)
+            pipe.set(self._key("dataset", dataset_id, "meta"), dumps(meta), ex=ttl_seconds)
             pipe.execute()
         return meta
 

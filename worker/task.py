@@ -10,7 +10,11 @@ Outcomes:
     engine raises SpecError        → failed, error type "spec_error" (the spec cannot run on its data)
     engine raises Cancelled        → cancelled (the API has normally marked it so already)
     rq's time limit fires          → failed, error type "timeout"; re-raised so rq records it too
+    an allocation fails            → failed, error type "out_of_memory", saying what to make smaller
     anything else                  → failed with the exception's type and message; re-raised
+
+Whatever the engine raises, the job ends with a status and the worker goes on to the next job: the
+engine runs in the work horse, a child process that exits after this one job.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
 from worker.errors import SpecError
+from worker.limits import is_out_of_memory
 from worker.settings import WorkerSettings
 from worker.spec import JobSpec
 from worker.store import JobStore
@@ -140,11 +145,29 @@ def run(job_id: str, attempt: int = 1) -> str:
     except Exception as exc:
         if cancelled and isinstance(exc, cancelled):
             return _end(store, job_id, attempt, "cancelled")
+        if is_out_of_memory(exc):
+            log.warning("job %s ran out of memory: %s", job_id, exc)
+            return _end(store, job_id, attempt, "failed", error=out_of_memory_error(exc, settings))
         log.exception("job %s failed", job_id)
         message = f"{type(exc).__name__}: {exc}"
         _end(store, job_id, attempt, "failed", error={"type": "internal_error", "message": message})
         raise
     return _end(store, job_id, attempt, "succeeded", result=result)
+
+
+def out_of_memory_error(exc: BaseException, settings: WorkerSettings) -> dict[str, str]:
+    """The error of a job whose allocation failed: what happened and what to make smaller."""
+    cap = (
+        f"the {settings.job_memory_limit_mb} MiB a job may use on this worker (LOSSDOCTOR_JOB_MEMORY_LIMIT_MB)"
+        if settings.job_memory_limit_mb
+        else "the memory this worker has"
+    )
+    detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+    message = (
+        f"the job needed more memory than {cap} and stopped ({type(exc).__name__}: {detail}); "
+        "use a smaller model (fewer or narrower layers), a smaller training.batch_size or less data"
+    )
+    return {"type": "out_of_memory", "message": message}
 
 
 def _end(store: JobStore, job_id: str, attempt: int, status: str, **fields: Any) -> str:

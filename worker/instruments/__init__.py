@@ -6,7 +6,7 @@ calls them in order. ``INSTRUMENTS`` is the explicit registry the baseline run u
 
 from __future__ import annotations
 
-from worker.instruments.base import Instrument, LayerRef
+from worker.instruments.base import Instrument, StepView
 from worker.instruments.dead_units import DeadUnits
 from worker.instruments.grad_norm import GradNorm
 from worker.instruments.saturation import Saturation
@@ -19,4 +19,7 @@ INSTRUMENTS: dict[str, type[Instrument]] = {
     "saturation": Saturation,
 }
 
-__all__ = ["INSTRUMENTS", "Instrument", "LayerRef"]
+#: Layer kinds whose outputs the instruments look at after each epoch.
+WATCHED_KINDS = ("relu", "sigmoid", "tanh")
+
+__all__ = ["INSTRUMENTS", "WATCHED_KINDS", "Instrument", "StepView"]

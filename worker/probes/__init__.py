@@ -16,6 +16,7 @@ from worker.probes.more_steps import MoreSteps
 from worker.probes.no_regularization import NoRegularization
 from worker.probes.overfit_batch import OverfitBatch
 from worker.probes.relu_activation import ReluActivation
+from worker.probes.reseed import Reseed
 from worker.probes.shuffled_labels import ShuffledLabels
 from worker.probes.smaller_batch import SmallerBatch
 from worker.probes.standard_init import StandardInit
@@ -38,6 +39,7 @@ PROBES: dict[str, Probe] = {
     "unfreeze": Unfreeze(),
     "drop_non_finite": DropNonFinite(),
     "smaller_batch": SmallerBatch(),
+    "reseed": Reseed(),
 }
 
 __all__ = ["PROBES", "Probe", "ProbeContext", "ProbeOutcome", "ProbeRun"]

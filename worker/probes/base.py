@@ -71,6 +71,9 @@ class Probe:
     priority: int = 50
     #: Whether "auto" still runs it when the baseline already trained well (see engine).
     needed_when_trained: bool = False
+    #: 1: planned without the baseline and trained beside it (one stack); 2: planned from the
+    #: baseline's results, after it.
+    phase: int = 2
 
     def applies(self, ctx: ProbeContext) -> bool:
         return True

@@ -11,9 +11,10 @@ CLIP = 1.0
 class GradClip(Probe):
     name = "grad_clip"
     priority = 35
+    phase = 1
 
     def applies(self, ctx: ProbeContext) -> bool:
-        return bool(ctx.extra.get("baseline_diverged", False)) and ctx.spec.training.grad_clip_norm is None
+        return ctx.spec.training.grad_clip_norm is None
 
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
         return [ProbeRun(name="grad_clip", family=self.name, changes={"training.grad_clip_norm": CLIP},

@@ -14,6 +14,8 @@ from worker.probes.scoring import run_score
 
 #: The sweep never goes further than this many factors of 10 from the user's lr.
 MAX_DECADES = 4
+#: The first sweep: three decades down and up, trained beside the baseline.
+FACTORS = (1e-3, 1e-2, 1e-1, 10.0, 1e2, 1e3)
 #: An lr of 0 cannot be scaled: these lrs are tried instead.
 FROM_ZERO = (1e-3, 1e-2)
 #: A run whose final train loss is at most this share of chance needs no further lr.
@@ -30,21 +32,14 @@ def _run(ctx: ProbeContext, factor: float) -> ProbeRun:
 class LrSweep(Probe):
     name = "lr_sweep"
     priority = 10
+    phase = 1
 
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
         t = ctx.spec.training
         if t.lr == 0:
             return [ProbeRun(name=f"lr_{lr:g}", family="lr_sweep", changes={"training.lr": lr},
                              model=ctx.spec.model, training=t.model_copy(update={"lr": lr})) for lr in FROM_ZERO]
-        factors = [0.1, 10.0]
-        b = ctx.baseline
-        if b is not None:
-            moved = ctx.extra.get("baseline_moved", True)
-            if ctx.extra.get("baseline_diverged", False):
-                factors = [0.1, 0.01, 0.001]
-            elif not moved:
-                factors = [0.1, 10.0, 100.0]
-        return [_run(ctx, f) for f in factors]
+        return [_run(ctx, f) for f in FACTORS]
 
     def follow_up(self, ctx: ProbeContext, done: list[ProbeOutcome]) -> list[ProbeRun]:
         lr0 = ctx.spec.training.lr

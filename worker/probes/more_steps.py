@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from worker.probes.base import Probe, ProbeContext, ProbeRun
+from worker.rules.too_few_steps import MIN_GAIN
 
 #: The continued run ends at up to this many times the spec's epochs...
 FACTOR = 4
@@ -26,6 +27,12 @@ class MoreSteps(Probe):
     name = "more_steps"
     priority = 22
     needed_when_trained = True
+
+    def applies(self, ctx: ProbeContext) -> bool:
+        # more steps can only matter for a run that moved, was still falling when it stopped, and
+        # ended far enough above a perfect fit for more steps to win a material share of chance
+        return (bool(ctx.extra.get("baseline_moved", True)) and bool(ctx.extra.get("baseline_falling", True))
+                and ctx.extra.get("baseline_score", 1.0) > MIN_GAIN)
 
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
         t = ctx.spec.training

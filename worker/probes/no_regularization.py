@@ -8,6 +8,7 @@ from worker.probes.base import Probe, ProbeContext, ProbeRun, as_model, init_dic
 class NoRegularization(Probe):
     name = "no_regularization"
     priority = 20
+    phase = 1
 
     def applies(self, ctx: ProbeContext) -> bool:
         t = ctx.spec.training

@@ -20,6 +20,7 @@ def shuffle_labels(p: Problem) -> Problem:
 class ShuffledLabels(Probe):
     name = "shuffled_labels"
     priority = 12
+    phase = 1
 
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
         return [ProbeRun(name="shuffled_labels", family=self.name,

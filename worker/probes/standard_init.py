@@ -16,6 +16,7 @@ def custom_init(m: ModelSpec) -> bool:
 class StandardInit(Probe):
     name = "standard_init"
     priority = 20
+    phase = 1
 
     def applies(self, ctx: ProbeContext) -> bool:
         return custom_init(ctx.spec.model)

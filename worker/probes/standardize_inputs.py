@@ -24,6 +24,7 @@ def standardize(p: Problem) -> Problem:
 class StandardizeInputs(Probe):
     name = "standardize_inputs"
     priority = 15
+    phase = 1
 
     def applies(self, ctx: ProbeContext) -> bool:
         return True

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from worker.instruments import INSTRUMENTS, Instrument, LayerRef
+from worker.instruments import INSTRUMENTS, WATCHED_KINDS, Instrument, StepView
 from worker.instruments.base import as_floats
 from worker.model import build_model
 from worker.spec import ModelSpec, TrainingSpec
@@ -145,18 +145,23 @@ def train(model_spec: ModelSpec, t: TrainingSpec, problem: Problem, *, instrumen
     loss_fn = LOSSES[problem.loss]
     classify = problem.n_classes is not None
 
-    refs = [LayerRef(f"{i}.{_type_name(model_spec, i)}", m, tuple(m.parameters()))
-            for i, m in enumerate(model) if any(True for _ in m.parameters())]
+    owners = [i for i, m in enumerate(model) if any(True for _ in m.parameters())]
+    layer_params = [list(model[i].parameters()) for i in owners]
+    names = [f"{i}.{model_spec.layers[i].type}" for i in owners]
+    kinds = {i: layer.type for i, layer in enumerate(model_spec.layers)}
     instruments: list[Instrument] = (
-        [cls(model, refs) for cls in INSTRUMENTS.values()] if instrumented and refs else [])
+        [cls(names, kinds) for cls in INSTRUMENTS.values()] if instrumented and owners else [])
+    watched = [i for i, k in kinds.items() if k in WATCHED_KINDS]
     probe_x = problem.x_train[:PROBE_BATCH]
 
     init_loss, _ = _evaluate(model, problem.x_train, problem.y_train, loss_fn, classify)
     init_val, _ = _evaluate(model, problem.x_val, problem.y_val, loss_fn, classify)
     rec = RunRecord(initial_loss=init_loss, initial_val_loss=init_val,
                     trainable_params=sum(p.numel() for p in params if p.requires_grad))
-    for ins in instruments:
-        ins.end_epoch(probe_x)
+    if instruments:
+        acts = activations(model, probe_x, watched)
+        for ins in instruments:
+            ins.end_epoch(acts)
 
     n, bs = problem.n_train, min(t.batch_size, problem.n_train)
     stride = max(1, (t.epochs * -(-n // bs)) // INSTRUMENTED_STEPS)
@@ -177,13 +182,14 @@ def train(model_spec: ModelSpec, t: TrainingSpec, problem: Problem, *, instrumen
                 optimizer.zero_grad(set_to_none=True)
                 (data_loss + pen if pen is not None else data_loss).backward()
                 measured = instruments if step % stride == 0 else []
+                view = StepView(layer_params, [[p.grad for p in ps] for ps in layer_params] if measured else [])
                 for ins in measured:
-                    ins.before_step()
+                    ins.before_step(view)
                 if t.grad_clip_norm is not None:
                     torch.nn.utils.clip_grad_norm_(params, t.grad_clip_norm)
                 optimizer.step()
                 for ins in measured:
-                    ins.after_step()
+                    ins.after_step(view)
             step += 1
             batch_losses.append(data_loss.detach())
             if pen is not None:
@@ -196,8 +202,10 @@ def train(model_spec: ModelSpec, t: TrainingSpec, problem: Problem, *, instrumen
         val, acc = _evaluate(model, problem.x_val, problem.y_val, loss_fn, classify)
         rec.val_loss.append(val)
         rec.val_acc.append(acc)
-        for ins in instruments:
-            ins.end_epoch(probe_x)
+        if instruments:
+            acts = activations(model, probe_x, watched)
+            for ins in instruments:
+                ins.end_epoch(acts)
         if not math.isfinite(mean):
             rec.stop_reason = "non_finite"
             break
@@ -212,8 +220,8 @@ def train(model_spec: ModelSpec, t: TrainingSpec, problem: Problem, *, instrumen
         for key, series in ins.steps.items():
             rec.steps[key] = _thin(series)
         rec.instruments.update(ins.summary())
-    rec.layers = [{"name": ref.name, **{k: v for ins in instruments for k, v in ins.per_layer[ref.name].items()}}
-                  for ref in refs]
+    rec.layers = [{"name": name, **{k: v for ins in instruments for k, v in ins.per_layer[name].items()}}
+                  for name in names]
     with torch.no_grad():
         norm = float(torch.stack([p.double().pow(2).sum() for p in params]).sum().sqrt()) if params else 0.0
     rec.param_norm = norm if math.isfinite(norm) else None
@@ -223,5 +231,22 @@ def train(model_spec: ModelSpec, t: TrainingSpec, problem: Problem, *, instrumen
     return rec
 
 
-def _type_name(model_spec: ModelSpec, index: int) -> str:
-    return model_spec.layers[index].type
+def activations(model: torch.nn.Sequential, x: torch.Tensor, indices: list[int]) -> dict[int, torch.Tensor]:
+    """Outputs of the layers at ``indices`` for inputs ``x``, in eval mode, without gradients."""
+    if not indices:
+        return {}
+    outs: dict[int, torch.Tensor] = {}
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            h = x
+            for i, module in enumerate(model):
+                h = module(h)
+                if i in indices:
+                    outs[i] = h
+                if i >= max(indices):
+                    break
+    finally:
+        model.train(was_training)
+    return outs

@@ -1,0 +1,1 @@
+"""Probes trained together: G models of one architecture as one stack, one step for all."""

@@ -1,0 +1,268 @@
+"""Train G runs of one architecture together, each on its own data, lr, penalties and seed.
+
+The loop mirrors ``worker.train.loop.train`` step for step: the same seeded shuffling per
+member, the same batches, each member's loss the mean over its batch, penalties and gradient
+clipping per member, and the optimizer's own update per member. Member g's history is the one it
+would have alone, within float tolerance (tests hold it to that for every optimizer).
+
+Shapes: ``X`` [G, N, *sample], ``Y`` [G, N] (class indices) or [G, N, k]; batches [G, B, ...].
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from worker.batched.optim import KINDS, StackedOptimizer
+from worker.batched.stack import Stack
+from worker.instruments import INSTRUMENTS, WATCHED_KINDS, Instrument, StepView
+from worker.instruments.base import as_floats
+from worker.spec import CLASS_INDEX_LOSSES, ModelSpec, TrainingSpec
+from worker.train.loop import INSTRUMENTED_STEPS, PROBE_BATCH, RunRecord, Stopped, _batches, _thin
+from worker.train.problem import Problem
+
+
+@dataclass(frozen=True)
+class Member:
+    """One run of a stack: its model spec (init and seed), training settings and data."""
+
+    model: ModelSpec
+    training: TrainingSpec
+    problem: Problem
+
+
+@dataclass
+class StackState:
+    """Where a stack ended: enough to continue any subset of its members."""
+
+    stack: Stack
+    optimizer: StackedOptimizer
+    generators: list[torch.Tensor]
+    members: list[Member]
+
+
+def member_losses(loss: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Each member's mean loss over its batch: [G]. ``out`` [G, B, ...], ``y`` [G, B] or [G, B, k]."""
+    g, b = out.shape[:2]
+    if loss in CLASS_INDEX_LOSSES:
+        flat_y = y.reshape(g * b)
+        fn = torch.nn.functional.cross_entropy if loss == "cross_entropy" else torch.nn.functional.nll_loss
+        each = fn(out.reshape(g * b, *out.shape[2:]), flat_y, reduction="none").reshape(g, b)
+        valid = (y != -100).sum(1)
+        return each.sum(1) / valid          # NaN for a batch of ignored labels, as PyTorch's mean
+    if loss == "bce":
+        each = -(y * torch.log(out).clamp(min=-100.0) + (1 - y) * torch.log1p(-out).clamp(min=-100.0))
+    elif loss == "bce_with_logits":
+        each = torch.nn.functional.binary_cross_entropy_with_logits(out, y, reduction="none")
+    elif loss == "mse":
+        each = torch.nn.functional.mse_loss(out, y, reduction="none")
+    elif loss == "l1":
+        each = torch.nn.functional.l1_loss(out, y, reduction="none")
+    else:
+        each = torch.nn.functional.huber_loss(out, y, reduction="none")
+    return each.reshape(g, -1).mean(1)
+
+
+def _penalties(stack: Stack, l1: torch.Tensor, l2: torch.Tensor) -> torch.Tensor:
+    """l1 * sum |p| + l2 * sum p^2 over each member's parameters: [G]."""
+    total = torch.zeros(stack.size, device=l1.device)
+    for p in stack.leaves():
+        flat = p.reshape(stack.size, -1)
+        if bool((l1 != 0).any()):
+            total = total + l1 * flat.abs().sum(1)
+        if bool((l2 != 0).any()):
+            total = total + l2 * flat.pow(2).sum(1)
+    return total
+
+
+def _clip(stack: Stack, max_norm: torch.Tensor) -> None:
+    """Per member, torch.nn.utils.clip_grad_norm_: scale gradients so their joint norm <= max_norm."""
+    grads = [p.grad for p in stack.leaves() if p.grad is not None]
+    if not grads:
+        return
+    norms = torch.stack([g.reshape(stack.size, -1).pow(2).sum(1) for g in grads]).sum(0).sqrt()   # [G]
+    coef = torch.where(torch.isinf(max_norm), torch.ones_like(norms), (max_norm / (norms + 1e-6)).clamp(max=1.0))
+    for g in grads:
+        g.mul_(coef.reshape(-1, *([1] * (g.dim() - 1))))
+
+
+def _evaluate(stack: Stack, x: torch.Tensor, y: torch.Tensor, loss: str, classify: bool
+              ) -> tuple[list[float | None], list[float | None]]:
+    """Each member's mean loss and accuracy over ``x`` [G, N, ...]."""
+    n = x.shape[1]
+    totals = torch.zeros(stack.size, dtype=torch.float64, device=x.device)
+    correct = torch.zeros(stack.size, dtype=torch.float64, device=x.device)
+    with torch.no_grad():
+        for i in range(0, n, 4096):
+            out, _ = stack.forward(x[:, i:i + 4096])
+            yb = y[:, i:i + 4096]
+            totals += member_losses(loss, out, yb).double() * out.shape[1]
+            if classify:
+                correct += (out.argmax(-1) == yb).double().sum(1)
+    losses = as_floats(totals / max(n, 1))
+    accs: list[float | None] = [float(c) / n for c in correct.tolist()] if classify and n else [None] * stack.size
+    return losses, accs
+
+
+def _tensor(values: Sequence[float], device: torch.device) -> torch.Tensor:
+    return torch.tensor(list(values), dtype=torch.float32, device=device)
+
+
+def train_together(members: list[Member], *, instrument_first: bool = False, deadline: float | None = None,
+                   should_stop: Callable[[], bool] | None = None, keep_state: bool = False,
+                   start: StackState | None = None) -> tuple[list[RunRecord], StackState | None]:
+    """Train every member for its (common) epochs and batch size; one record per member.
+
+    ``instrument_first`` attaches the instruments to member 0 (the baseline). ``start``
+    continues a finished stack (members and state from ``StackState``) for ``epochs`` more.
+    """
+    started = time.monotonic()
+    t0, p0 = members[0].training, members[0].problem
+    device = p0.x_train.device
+    g = len(members)
+    loss = p0.loss
+    classify = p0.n_classes is not None
+    if start is None:
+        stack = Stack.build([m.model for m in members], [m.training.seed for m in members], p0.sample_shape, device)
+        optimizer = StackedOptimizer(
+            KINDS[t0.optimizer], stack.leaves(), _tensor([m.training.lr for m in members], device),
+            _tensor([m.training.weight_decay for m in members], device),
+            _tensor([m.training.momentum for m in members], device))
+        gens = [torch.Generator().manual_seed(m.training.seed) for m in members]
+    else:
+        stack, optimizer = start.stack, start.optimizer
+        gens = []
+        for state in start.generators:
+            gen = torch.Generator()
+            gen.set_state(state.clone())
+            gens.append(gen)
+    l1 = _tensor([m.training.l1 for m in members], device)
+    l2 = _tensor([m.training.l2 for m in members], device)
+    clip = _tensor([m.training.grad_clip_norm or math.inf for m in members], device)
+    penalized = bool((l1 != 0).any() or (l2 != 0).any())
+    clipping = bool(torch.isfinite(clip).any())
+
+    x_train = torch.stack([m.problem.x_train for m in members])      # [G, N, *sample]
+    y_train = torch.stack([m.problem.y_train for m in members])
+    x_val = torch.stack([m.problem.x_val for m in members])
+    y_val = torch.stack([m.problem.y_val for m in members])
+    rows = torch.arange(g, device=device).unsqueeze(1)                # [G, 1] for gathering batches
+
+    kinds = {i: layer.type for i, layer in enumerate(members[0].model.layers)}
+    owners = [i for i, ps in enumerate(stack.params) if ps]
+    names = [f"{i}.{kinds[i]}" for i in owners]
+    watched = [i for i, k in kinds.items() if k in WATCHED_KINDS]
+    instruments: list[Instrument] = ([cls(names, kinds) for cls in INSTRUMENTS.values()]
+                                     if instrument_first and owners else [])
+    probe_x = x_train[:1, :PROBE_BATCH]
+
+    def first_view() -> StepView:
+        return StepView([[p[0] for p in stack.params[i]] for i in owners],
+                        [[p.grad[0] if p.grad is not None else None for p in stack.params[i]] for i in owners])
+
+    def observe() -> None:
+        if instruments:
+            with torch.no_grad():
+                _, caught = stack.forward(probe_x, [[p[:1] for p in layer] for layer in stack.params], watched)
+            acts = {i: a[0] for i, a in caught.items()}
+            for ins in instruments:
+                ins.end_epoch(acts)
+
+    init_loss, _ = _evaluate(stack, x_train, y_train, loss, classify)
+    init_val, _ = _evaluate(stack, x_val, y_val, loss, classify)
+    recs = [RunRecord(initial_loss=init_loss[k], initial_val_loss=init_val[k],
+                      trainable_params=sum(p[k].numel() for p in optimizer.leaves)) for k in range(g)]
+    observe()
+
+    n, bs = p0.n_train, min(t0.batch_size, p0.n_train)
+    stride = max(1, (t0.epochs * -(-n // bs)) // INSTRUMENTED_STEPS)
+    step = 0
+    alive = torch.ones(g, dtype=torch.bool, device=device)
+    for _epoch in range(t0.epochs):
+        if should_stop is not None and should_stop():
+            raise Stopped()
+        perms = torch.stack([torch.randperm(n, generator=gen) for gen in gens]).to(device)   # [G, N]
+        batch_losses: list[torch.Tensor] = []
+        penalties: list[torch.Tensor] = []
+        for pos in _batches(torch.arange(n), bs):
+            idx = perms[:, pos.to(device)]                                  # [G, B]
+            out, _ = stack.forward(x_train[rows, idx])                     # [G, B, *out]
+            data = member_losses(loss, out, y_train[rows, idx])           # [G]
+            pen = _penalties(stack, l1, l2) if penalized else None
+            if optimizer.leaves:
+                optimizer.zero_grad()
+                # members are independent: the gradient of the sum is each member's own gradient
+                (data + pen if pen is not None else data).sum().backward()
+                measured = instruments if step % stride == 0 else []
+                view = first_view() if measured else StepView([], [])
+                for ins in measured:
+                    ins.before_step(view)
+                if clipping:
+                    _clip(stack, clip)
+                optimizer.step()
+                for ins in measured:
+                    ins.after_step(view)
+            step += 1
+            batch_losses.append(data.detach())
+            if pen is not None:
+                penalties.append(pen.detach())
+        losses = torch.stack(batch_losses, 1)                              # [G, batches]
+        means = losses.mean(1)
+        pen_means = torch.stack(penalties, 1).mean(1) if penalties else torch.zeros(g, device=device)
+        val, acc = _evaluate(stack, x_val, y_val, loss, classify)
+        finite = torch.isfinite(means)
+        for k in range(g):
+            if not bool(alive[k]):
+                continue
+            rec = recs[k]
+            rec.step_loss.extend(as_floats(losses[k]))
+            rec.train_loss.append(float(means[k]) if bool(finite[k]) else None)
+            rec.penalty.append(float(pen_means[k]))
+            rec.val_loss.append(val[k])
+            rec.val_acc.append(acc[k])
+            if not bool(finite[k]):
+                rec.stop_reason = "non_finite"
+        observe()
+        # a member that went non-finite stops recording; the others go on (its maths is its own)
+        alive &= finite
+        if not bool(alive.any()):
+            break
+        if deadline is not None and time.monotonic() > deadline:
+            for k in range(g):
+                if bool(alive[k]):
+                    recs[k].stop_reason = "deadline"
+            break
+
+    train_acc = _evaluate(stack, x_train, y_train, loss, classify)[1] if classify else [None] * g
+    with torch.no_grad():
+        norms = torch.stack([p.detach().reshape(g, -1).double().pow(2).sum(1) for p in stack.leaves()]).sum(0).sqrt()
+    for k, rec in enumerate(recs):
+        rec.train_acc = train_acc[k]
+        rec.step_loss = _thin(rec.step_loss)
+        rec.param_norm = float(norms[k]) if math.isfinite(float(norms[k])) else None
+        rec.seconds = (time.monotonic() - started) / g
+    if instruments:
+        first = recs[0]
+        for ins in instruments:
+            for key, series in ins.steps.items():
+                first.steps[key] = _thin(series)
+            first.instruments.update(ins.summary())
+        first.layers = [{"name": name, **{k: v for ins in instruments for k, v in ins.per_layer[name].items()}}
+                        for name in names]
+    kept = StackState(stack, optimizer, [gen.get_state() for gen in gens], members) if keep_state else None
+    return recs, kept
+
+
+def continue_members(state: StackState, which: Sequence[int], training: TrainingSpec) -> StackState:
+    """A stack of the members ``which`` of a finished stack, ready to continue with ``training``."""
+    idx = torch.tensor(list(which), device=state.stack.leaves()[0].device)
+    sub = Stack.__new__(Stack)
+    sub.template, sub.kinds, sub.size = state.stack.template, state.stack.kinds, len(which)
+    sub.params = state.stack.select(which)
+    optimizer = state.optimizer.select(idx, [p for p in sub.leaves() if p.requires_grad])
+    members = [Member(state.members[k].model, training, state.members[k].problem) for k in which]
+    return StackState(sub, optimizer, [state.generators[k] for k in which], members)
