@@ -5,13 +5,18 @@
     lossdoctor worker [--name N] [--burst]  one rq worker on LOSSDOCTOR_REDIS_URL
     lossdoctor redis [--port P] [--dir D]   a local Redis-protocol server, in the foreground
     lossdoctor diagnose SPEC.json           run one job in this process, without Redis
+    lossdoctor keys new TENANT              a new API key (line 1) and its LOSSDOCTOR_API_KEYS entry (line 2)
 
 Heavy imports happen inside each subcommand, so ``lossdoctor api`` never imports torch.
+
+``up`` and ``api`` run without API keys (``LOSSDOCTOR_API_KEYS`` empty) only on a loopback address, and
+say so in their log; bound to any other address they refuse to start until keys are configured.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import sys
 
@@ -20,9 +25,55 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 #: Log line format of every lossdoctor process (to stderr).
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+#: Exit code of a command refused for its configuration (no keys on a public address, malformed keys).
+EXIT_CONFIG = 2
+
+log = logging.getLogger("lossdoctor")
+
+
+def is_loopback(host: str) -> bool:
+    """True when ``host`` is ``localhost`` or a loopback address (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def keys_allow_binding(host: str, port: int) -> bool:
+    """Whether the API may listen on ``host``: with keys always; without keys only on loopback, said in the log."""
+    from pydantic import ValidationError
+
+    from service.core.config import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        log.error("the settings are not valid: %s", exc)
+        return False
+    if settings.keys_required:
+        return True
+    if is_loopback(host):
+        log.warning(
+            "running WITHOUT API keys: anyone who can connect to %s:%d acts as tenant %r; "
+            "create keys with `lossdoctor keys new TENANT` and set LOSSDOCTOR_API_KEYS to require them",
+            host,
+            port,
+            settings.default_owner,
+        )
+        return True
+    log.error(
+        "refusing to listen on %s without API keys; only a loopback address (127.0.0.1) may run without "
+        "them. Create a key with `lossdoctor keys new TENANT` and set LOSSDOCTOR_API_KEYS to its second line",
+        host,
+    )
+    return False
 
 
 def _api(args: argparse.Namespace) -> int:
+    if not keys_allow_binding(args.host, args.port):
+        return EXIT_CONFIG
     import uvicorn
 
     uvicorn.run("service.main:app", host=args.host, port=args.port, log_level="info")
@@ -55,9 +106,24 @@ def _redis(args: argparse.Namespace) -> int:
 
 
 def _up(args: argparse.Namespace) -> int:
+    if not keys_allow_binding(args.host, args.port):
+        return EXIT_CONFIG
     from lossdoctor.up import run_up
 
     return run_up(host=args.host, port=args.port, data_dir=args.data_dir)
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from service.core.security import new_key
+
+    try:
+        key, entry = new_key(args.tenant)
+    except ValueError as exc:
+        log.error("%s", exc)
+        return EXIT_CONFIG
+    # the command's output, not a status message: the key, then the entry for LOSSDOCTOR_API_KEYS
+    sys.stdout.write(f"{key}\n{entry}\n")
+    return 0
 
 
 def _diagnose(args: argparse.Namespace, rest: list[str]) -> int:
@@ -83,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--port", type=int, default=6379, help="port (default 6379)")
     r.add_argument("--dir", default="var/redis", help="data directory (default ./var/redis)")
     sub.add_parser("diagnose", help="run one job spec in this process and print the job as JSON", add_help=False)
+    k = sub.add_parser("keys", help="manage API keys")
+    keys_sub = k.add_subparsers(dest="keys_command", required=True)
+    new = keys_sub.add_parser(
+        "new", help="print a new key (line 1) and its TENANT:HASH entry for LOSSDOCTOR_API_KEYS (line 2)"
+    )
+    new.add_argument("tenant", help="the tenant the key acts for (letters, digits, '_', '.', '-')")
     return parser
 
 
@@ -93,5 +165,5 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "diagnose":
         return _diagnose(argparse.Namespace(), argv[1:])
     args = build_parser().parse_args(argv)
-    commands = {"up": _up, "api": _api, "worker": _worker, "redis": _redis}
+    commands = {"up": _up, "api": _api, "worker": _worker, "redis": _redis, "keys": _keys}
     return commands[args.command](args)

@@ -14,9 +14,10 @@ from typing import Any
 
 from service.core.config import Settings
 from service.core.problems import Problem
+from service.limits import check_data, check_spec
 from service.queue import JobQueue
 from worker.spec import JobSpec
-from worker.store import TERMINAL, JobStore, Record, new_job_id
+from worker.store import TERMINAL, JobStore, QueueFull, Record, finite, new_job_id
 from worker.validate import check_runnable
 
 #: The fields of a job as the API shows it (CONTRACT.md), in this order.
@@ -34,6 +35,10 @@ PUBLIC_FIELDS = (
 )
 #: Seconds a repeated request waits for the job its Idempotency-Key's first request is still creating.
 IDEMPOTENCY_WAIT_SECONDS = 2.0
+#: Seconds a client is told to wait (``Retry-After``) when its key has too many jobs queued.
+QUEUE_FULL_RETRY_SECONDS = 10
+#: Spec fields where a non-finite number means something (a missing value in the data); refused elsewhere.
+NON_FINITE_ALLOWED = (("data", "x"), ("data", "y"))
 
 
 def public_job(record: Record, *, with_result: bool = True) -> dict[str, Any]:
@@ -41,7 +46,31 @@ def public_job(record: Record, *, with_result: bool = True) -> dict[str, Any]:
     job = {field: record.get(field) for field in PUBLIC_FIELDS}
     if not with_result:
         del job["result"]
-    return job
+    cleaned: dict[str, Any] = finite(job)  # a NaN in inline data serves as null, never as invalid JSON
+    return cleaned
+
+
+def _non_finite(value: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...] | None:
+    """The location of the first NaN or infinite number in ``value``, outside ``NON_FINITE_ALLOWED``."""
+    if loc[:2] in NON_FINITE_ALLOWED:
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return loc
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _non_finite(item, (*loc, key))
+        if found is not None:
+            return found
+    return None
+
+
+def refuse_non_finite(spec: JobSpec) -> None:
+    """Refuse ``NaN`` or ``Infinity`` (which Python's JSON parser accepts) in a setting of the spec."""
+    loc = _non_finite(spec.model_dump(), ())
+    if loc is not None:
+        message = f"{'.'.join(str(p) for p in loc)} is not a finite number; JSON numbers must be finite"
+        error = {"loc": ["body", *loc], "msg": message, "type": "finite_number"}
+        raise Problem(422, "validation-error", message, errors=[error])
 
 
 def body_hash(spec: JobSpec) -> str:
@@ -81,7 +110,10 @@ def submit_job(
     idempotency_key: str | None = None,
 ) -> tuple[Record, bool]:
     """Check, store and enqueue a job; returns its record and whether it was created now (not repeated)."""
-    check_runnable(spec, fetch_upload=lambda dataset_id: store.get_dataset_bytes(dataset_id, owner))
+    refuse_non_finite(spec)
+    check_spec(spec, settings)
+    raw = check_runnable(spec, fetch_upload=lambda dataset_id: store.get_dataset_bytes(dataset_id, owner))
+    check_data(spec, raw, settings)
     job_id = new_job_id()
     if idempotency_key is not None:
         digest = body_hash(spec)
@@ -95,13 +127,25 @@ def submit_job(
                 )
             return _earlier_job(store, owner, earlier["job_id"]), False
     limit = time_limit(spec, settings)
-    record = store.create_job(
-        job_id,
-        spec.model_dump(mode="json"),
-        owner=owner,
-        retention_seconds=settings.retention_seconds,
-        timeout_seconds=limit,
-    )
+    try:
+        record = store.create_job(
+            job_id,
+            spec.model_dump(mode="json"),
+            owner=owner,
+            retention_seconds=settings.retention_seconds,
+            timeout_seconds=limit,
+            max_queued=settings.max_queued_jobs_per_key,
+        )
+    except QueueFull as exc:
+        if idempotency_key is not None:
+            store.release_idempotency_key(owner, idempotency_key, job_id)
+        raise Problem(
+            429,
+            "too-many-queued-jobs",
+            f"this key already has {exc.count} jobs waiting; the limit is {exc.limit} "
+            "(LOSSDOCTOR_MAX_QUEUED_JOBS_PER_KEY): wait for some to start, or cancel some",
+            headers={"Retry-After": str(QUEUE_FULL_RETRY_SECONDS)},
+        ) from exc
     try:
         queue.enqueue(job_id, 1, limit)
     except Exception as exc:

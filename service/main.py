@@ -16,8 +16,9 @@ from fastapi import FastAPI
 from redis import Redis
 
 from service.api.main import api_router
-from service.core import problems
+from service.core import openapi, problems
 from service.core.config import Settings, get_settings
+from service.core.guard import RequestGuard
 from service.metrics import build_registry
 from service.queue import JobQueue
 from service.sweeper import Sweeper, run_forever
@@ -63,6 +64,8 @@ def create_app(
     app.state.metrics_registry = build_registry(store, queue, settings.worker_dead_after_seconds)
     problems.install(app)
     app.include_router(api_router)
+    app.add_middleware(RequestGuard, settings=settings)
+    openapi.install(app)
     return app
 
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from service.core.config import Settings
+from service.core.problems import Problem
+from service.core.security import Unauthorized, authenticate
 from service.queue import JobQueue
 from worker.store import JobStore
 
@@ -33,9 +36,21 @@ def get_queue(request: Request) -> JobQueue:
     return queue
 
 
-def get_owner(settings: Annotated[Settings, Depends(get_settings)]) -> str:
-    """Whose jobs and data sets a request sees. One owner for now; API keys will map to owners."""
-    return settings.default_owner
+#: Reads ``Authorization: Bearer <key>``; never refuses by itself, so the service also runs without keys.
+bearer = HTTPBearer(auto_error=False, description="An API key from `lossdoctor keys new TENANT`.")
+
+
+def get_owner(
+    request: Request,
+    settings: Annotated[Settings, Depends(get_settings)],
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> str:
+    """The tenant whose jobs and data sets this request sees: the key's tenant, or the default owner when the
+    service runs without keys. A missing or unknown key is a 401 problem."""
+    try:
+        return authenticate(request.headers.get("authorization"), settings.api_keys, settings.default_owner)
+    except Unauthorized as exc:
+        raise Problem(401, "unauthorized", exc.detail, headers={"WWW-Authenticate": exc.challenge}) from exc
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

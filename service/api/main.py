@@ -1,11 +1,18 @@
-"""All routers, included in one place."""
+"""All routers, included in one place.
+
+Every ``/v1`` router is included with the ``get_owner`` dependency, so each of its routes needs a valid
+API key when keys are configured (a new route cannot forget it); health and metrics stay open.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from service.api.deps import get_owner
 from service.api.routes import curves, datasets, health, jobs, metrics, reports
 
 api_router = APIRouter()
-for module in (jobs, reports, datasets, curves, health, metrics):
+for module in (jobs, reports, datasets, curves):
+    api_router.include_router(module.router, dependencies=[Depends(get_owner)])
+for module in (health, metrics):
     api_router.include_router(module.router)

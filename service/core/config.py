@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.core.security import parse_keys
 from worker.settings import DEFAULT_QUEUE, DEFAULT_REDIS_URL
 from worker.store import DEFAULT_OWNER
 
@@ -38,6 +39,25 @@ DEFAULT_PAGE_LIMIT = 20
 MAX_PAGE_LIMIT = 100
 #: Seconds between reloads of the report page of a job that has not ended.
 DEFAULT_REPORT_REFRESH_SECONDS = 2
+#: API keys as comma-separated ``TENANT:SHA256HEX`` entries (``lossdoctor keys new TENANT``); empty: no keys.
+DEFAULT_API_KEYS = ""
+#: Largest request body in bytes on every route but the upload (which has ``max_upload_bytes``): 4 MiB,
+#: room for about 200,000 inline numbers in a job spec.
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+#: Most samples (rows) in a job's data set or an upload.
+DEFAULT_MAX_DATASET_ROWS = 1_000_000
+#: Most values per sample (features; channels x height x width for images).
+DEFAULT_MAX_DATASET_FEATURES = 100_000
+#: Most values in a whole data set (rows x features): 10 million, 40 MB as float32.
+DEFAULT_MAX_DATASET_VALUES = 10_000_000
+#: Most trainable parameters in a job's model: 10 million, 40 MB as float32 (about 160 MB with Adam's state).
+DEFAULT_MAX_MODEL_PARAMETERS = 10_000_000
+#: Most samples x epochs a job may ask for (its baseline's passes over single samples).
+DEFAULT_MAX_SAMPLE_EPOCHS = 100_000_000
+#: Largest ``budget_seconds`` a job may ask for: 10 minutes.
+DEFAULT_MAX_BUDGET_SECONDS = 600.0
+#: Jobs of one key (tenant) that may wait on the queue at once; more are refused with 429.
+DEFAULT_MAX_QUEUED_JOBS_PER_KEY = 100
 
 
 class Settings(BaseSettings):
@@ -82,6 +102,28 @@ class Settings(BaseSettings):
         description="Report page reload period while a job runs (s).",
     )
     sweeper: bool = Field(default=True, description="Run the lost-job sweeper in this API process.")
+    api_keys: str = Field(default=DEFAULT_API_KEYS, description="TENANT:HASH entries, comma-separated.")
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024, description="Largest body (bytes).")
+    max_dataset_rows: int = Field(default=DEFAULT_MAX_DATASET_ROWS, ge=2, description="Most samples.")
+    max_dataset_features: int = Field(default=DEFAULT_MAX_DATASET_FEATURES, ge=1, description="Most values/sample.")
+    max_dataset_values: int = Field(default=DEFAULT_MAX_DATASET_VALUES, ge=2, description="Most values in all.")
+    max_model_parameters: int = Field(default=DEFAULT_MAX_MODEL_PARAMETERS, ge=1, description="Most parameters.")
+    max_sample_epochs: int = Field(default=DEFAULT_MAX_SAMPLE_EPOCHS, ge=1, description="Most samples x epochs.")
+    max_budget_seconds: float = Field(default=DEFAULT_MAX_BUDGET_SECONDS, gt=0.0, description="Largest budget (s).")
+    max_queued_jobs_per_key: int = Field(
+        default=DEFAULT_MAX_QUEUED_JOBS_PER_KEY, ge=1, description="Queued jobs per key."
+    )
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys_parse(cls, value: str) -> str:
+        parse_keys(value)  # a malformed entry stops the process at start, naming the entry
+        return value
+
+    @property
+    def keys_required(self) -> bool:
+        """True when API keys are configured, so every /v1 request needs one."""
+        return bool(parse_keys(self.api_keys))
 
 
 @lru_cache

@@ -2,7 +2,8 @@
 
     Problem                  an error the application raises on purpose (409, 404, 413, 422, 503 …)
     RequestValidationError   FastAPI's: a body, query or header that does not fit its model → 422
-    StarletteHTTPException   routing's own 404 and 405 (the ``Allow`` header is kept)
+    StarletteHTTPException   routing's own 404 and 405 (the ``Allow`` header is kept), and a body that
+                             passes its size limit while it is read (``service.core.guard``) → 413
     SpecError                the engine's: a spec that validates field by field but cannot run → 422
     Exception                anything else → 500, logged with its traceback
 
@@ -13,6 +14,7 @@ Each body has ``type``, ``title``, ``status``, ``detail``; validation errors add
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -107,14 +109,37 @@ async def _spec_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(422, summarize([error]), type_=TYPE_PREFIX + "spec-not-runnable", errors=[error])
 
 
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method the app's OpenAPI document lists for ``path`` (plus HEAD where GET is), sorted.
+
+    Routing answers a 405 from the first route whose path matches, so its ``Allow`` names only that
+    route's methods even when other routes serve the same path with other methods.
+    """
+    methods: set[str] = set()
+    for template, item in app.openapi().get("paths", {}).items():
+        pattern = "^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, path):
+            methods |= {m.upper() for m in item if m in ("get", "put", "post", "delete", "patch")}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
 async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).description
+    type_ = "about:blank"
+    headers = dict(exc.headers or {})
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"there is no resource at {request.url.path}"
     elif exc.status_code == 405:
         detail = f"{request.method} is not allowed on {request.url.path}"
-    return problem_response(exc.status_code, detail, headers=dict(exc.headers or {}))
+        allowed = allowed_methods(request.app, request.url.path)
+        if allowed:
+            headers["Allow"] = ", ".join(allowed)
+    elif exc.status_code == 413:
+        type_ = TYPE_PREFIX + "body-too-large"
+    return problem_response(exc.status_code, detail, type_=type_, headers=headers)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 from service.queue import WorkerInfo
-from worker.store import STATUSES, TERMINAL, JobStore, Mutation, Record, Update, now_iso
+from worker.store import STATUSES, TERMINAL, JobStore, Mutation, QueueFull, Record, Update, now_iso
 
 
 class MemoryJobStore(JobStore):
@@ -35,7 +35,11 @@ class MemoryJobStore(JobStore):
         owner: str = "public",
         retention_seconds: int,
         timeout_seconds: int,
+        max_queued: int | None = None,
     ) -> Record:
+        count = self.queued_count(owner)
+        if max_queued is not None and count >= max_queued:
+            raise QueueFull(owner, count, max_queued)
         record: Record = {
             "id": job_id,
             "owner": owner,
@@ -107,6 +111,13 @@ class MemoryJobStore(JobStore):
             return self.idem[(owner, key)]
         self.idem[(owner, key)] = {"body_hash": body_hash, "job_id": job_id}
         return None
+
+    def release_idempotency_key(self, owner: str, key: str, job_id: str) -> None:
+        if self.idem.get((owner, key), {}).get("job_id") == job_id:
+            del self.idem[(owner, key)]
+
+    def queued_count(self, owner: str) -> int:
+        return sum(1 for r in self.records.values() if r["owner"] == owner and r["status"] == "queued")
 
     def put_dataset(
         self, content: bytes, description: dict[str, Any], *, owner: str = "public", ttl_seconds: int

@@ -7,7 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, UploadFile
 
 from service.api.deps import OwnerDep, SettingsDep, StoreDep
+from service.core.openapi import problem_responses
 from service.core.problems import Problem
+from service.limits import check_upload
 from worker.data.upload import UploadError, parse_upload
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
@@ -44,8 +46,15 @@ def upload_dataset(
     Use it in a job with ``"data": {"source": "dataset", "id": "<id>"}``.
     """
     content = read_limited(file, settings.max_upload_bytes)
+    check_upload(file.filename or "", content, settings)
     try:
-        canonical, description = parse_upload(file.filename or "", content, label_column=label_column)
+        canonical, description = parse_upload(
+            file.filename or "",
+            content,
+            label_column=label_column,
+            max_rows=settings.max_dataset_rows,
+            max_features=settings.max_dataset_features,
+        )
     except UploadError as exc:
         loc = ["body", "label_column"] if "label" in str(exc) and label_column else ["body", "file"]
         raise Problem(
@@ -60,7 +69,7 @@ def upload_dataset(
     return {k: v for k, v in meta.items() if k != "owner"}
 
 
-@router.get("/{dataset_id}", summary="Describe an uploaded data set")
+@router.get("/{dataset_id}", summary="Describe an uploaded data set", responses=problem_responses(404))
 def get_dataset(dataset_id: str, store: StoreDep, owner: OwnerDep) -> dict[str, Any]:
     """The data set's id, file name, shapes and dtypes."""
     meta = store.get_dataset_meta(dataset_id, owner)

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from redis.exceptions import RedisError
 
 from service.api.deps import QueueDep, SettingsDep, StoreDep
+from service.core.openapi import problem_responses
 from service.core.problems import Problem
 
 router = APIRouter(tags=["health"])
@@ -19,7 +20,7 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness")
+@router.get("/readyz", summary="Readiness", responses=problem_responses(503))
 def readyz(store: StoreDep, queue: QueueDep, settings: SettingsDep) -> dict[str, Any]:
     """``200`` when Redis answers and a worker sent a heartbeat recently; else a ``503`` problem."""
     try:

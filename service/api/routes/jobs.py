@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Query, Response
 
 from service.api.deps import OwnerDep, QueueDep, SettingsDep, StoreDep
 from service.core.config import MAX_PAGE_LIMIT
+from service.core.openapi import problem_responses
 from service.core.problems import Problem
 from service.jobs import cancel_job, public_job, submit_job
 from worker.spec import JobSpec
@@ -26,7 +27,15 @@ def load_job(store: JobStore, job_id: str, owner: str) -> Record:
     return record
 
 
-@router.post("", status_code=202, summary="Submit a job spec")
+@router.post(
+    "",
+    status_code=202,
+    summary="Submit a job spec",
+    responses={
+        200: {"description": "The job an earlier request with the same Idempotency-Key and body created"},
+        **problem_responses(409, 429),
+    },
+)
 def create_job(
     spec: JobSpec,
     response: Response,
@@ -70,7 +79,7 @@ def get_job(job_id: str, store: StoreDep, owner: OwnerDep) -> dict[str, Any]:
     return public_job(load_job(store, job_id, owner))
 
 
-@router.post("/{job_id}/cancel", summary="Cancel a queued or running job")
+@router.post("/{job_id}/cancel", summary="Cancel a queued or running job", responses=problem_responses(409))
 def cancel(job_id: str, store: StoreDep, queue: QueueDep, owner: OwnerDep) -> dict[str, Any]:
     """Cancel at once; a running job's worker stops within about a second. A job that ended: ``409``."""
     return public_job(cancel_job(load_job(store, job_id, owner), store=store, queue=queue))

@@ -1,0 +1,97 @@
+"""The request guard: a pure ASGI middleware that checks a request before any route reads its body.
+
+In order, for every HTTP request:
+
+1. under ``/v1/``, when API keys are configured, the ``Authorization: Bearer`` key must be valid,
+   else ``401`` with ``WWW-Authenticate`` (so a caller without a key never gets its body read);
+2. a declared ``Content-Length`` above the route's limit is a ``413`` at once;
+3. a body sent without a length (chunked) is counted while the route reads it, and the read fails with
+   a ``413`` as soon as it passes the limit, so no more of it is buffered.
+
+The limit is ``LOSSDOCTOR_MAX_UPLOAD_BYTES`` (plus room for the multipart framing) for data set
+uploads and ``LOSSDOCTOR_MAX_BODY_BYTES`` for everything else. The routes still authenticate
+(``service.api.deps.get_owner``) to learn the caller's tenant; this guard only refuses early.
+"""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.core.config import Settings
+from service.core.problems import TYPE_PREFIX, problem_response
+from service.core.security import Unauthorized, authenticate
+
+#: Bytes of multipart framing (boundaries, part headers, the label_column field) allowed on top of
+#: ``LOSSDOCTOR_MAX_UPLOAD_BYTES`` for an upload.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+#: Path of the data set upload, whose body limit is the upload limit.
+UPLOAD_PATH = "/v1/datasets"
+#: Paths under this prefix need an API key when keys are configured; the rest (health, metrics, docs) do not.
+PROTECTED_PREFIX = "/v1/"
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """Raised from ``receive`` once a body passes its limit; rendered as a 413 problem."""
+
+    def __init__(self, limit: int, setting: str) -> None:
+        super().__init__(413, f"the request body is larger than {limit} bytes ({setting})")
+
+
+def body_limit(path: str, settings: Settings) -> tuple[int, str]:
+    """The largest body in bytes that ``path`` accepts, and the setting that sets it."""
+    if path.rstrip("/") == UPLOAD_PATH:
+        return settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES, "LOSSDOCTOR_MAX_UPLOAD_BYTES"
+    return settings.max_body_bytes, "LOSSDOCTOR_MAX_BODY_BYTES"
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    """The first value of header ``name`` (lowercase bytes), decoded as latin-1, or None."""
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+class RequestGuard:
+    """API keys and body-size limits, enforced before the application sees the request."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app, self.settings = app, settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if path.startswith(PROTECTED_PREFIX) or path == PROTECTED_PREFIX.rstrip("/"):
+            try:
+                authenticate(_header(scope, b"authorization"), self.settings.api_keys, self.settings.default_owner)
+            except Unauthorized as exc:
+                response = problem_response(
+                    401, exc.detail, type_=TYPE_PREFIX + "unauthorized", headers={"WWW-Authenticate": exc.challenge}
+                )
+                await response(scope, receive, send)
+                return
+        limit, setting = body_limit(path, self.settings)
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+            response = problem_response(
+                413,
+                f"the request body has {int(declared)} bytes; the limit is {limit} bytes ({setting})",
+                type_=TYPE_PREFIX + "body-too-large",
+            )
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit, setting)
+            return message
+
+        await self.app(scope, counted, send)

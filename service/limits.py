@@ -1,0 +1,151 @@
+"""The size limits a job or an upload must keep, each a setting, each refusal naming it.
+
+    LOSSDOCTOR_MAX_BUDGET_SECONDS        budget_seconds of a job                              422
+    LOSSDOCTOR_MAX_DATASET_ROWS          samples in a job's data or an upload                 422 / 413
+    LOSSDOCTOR_MAX_DATASET_FEATURES      values per sample                                    422 / 413
+    LOSSDOCTOR_MAX_DATASET_VALUES        samples x values per sample                          422 / 413
+    LOSSDOCTOR_MAX_MODEL_PARAMETERS      trainable parameters of the model (worker.params)    422
+    LOSSDOCTOR_MAX_SAMPLE_EPOCHS         samples x training.epochs                            422
+
+A job is checked twice: on its spec before any data is generated or loaded (a synthetic data set's
+declared size, the number of inline rows), then on the loaded data. An upload is checked on the sizes
+its file declares (``.npz`` array headers, CSV lines and columns) before it is parsed. Body sizes are the
+request guard's (``service.core.guard``); queued jobs per key are counted by the store.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import zipfile
+from pathlib import PurePosixPath
+from typing import Any
+
+import numpy as np
+
+from service.core.config import Settings
+from service.core.problems import Problem
+from worker.data import RawData
+from worker.params import count_parameters
+from worker.spec import InlineData, JobSpec, SyntheticData
+
+#: Problem type slug of every refusal here.
+SLUG = "limit-exceeded"
+
+
+def refuse(status: int, setting: str, loc: list[str | int], message: str) -> Problem:
+    """A problem naming the bad field and the setting whose limit it passes."""
+    text = f"{message} (LOSSDOCTOR_{setting})"
+    return Problem(status, SLUG, text, errors=[{"loc": loc, "msg": text, "type": "limit_exceeded"}])
+
+
+def check_table(rows: int, per_sample: int, settings: Settings, *, status: int, loc: list[str | int]) -> None:
+    """Refuse a data set of ``rows`` samples of ``per_sample`` values each beyond the data set limits."""
+    if rows > settings.max_dataset_rows:
+        message = f"the data set has {rows} samples; the limit is {settings.max_dataset_rows}"
+        raise refuse(status, "MAX_DATASET_ROWS", loc, message)
+    if per_sample > settings.max_dataset_features:
+        raise refuse(
+            status,
+            "MAX_DATASET_FEATURES",
+            loc,
+            f"the data set has {per_sample} values per sample; the limit is {settings.max_dataset_features}",
+        )
+    if rows * per_sample > settings.max_dataset_values:
+        raise refuse(
+            status,
+            "MAX_DATASET_VALUES",
+            loc,
+            f"the data set has {rows} x {per_sample} = {rows * per_sample} values; "
+            f"the limit is {settings.max_dataset_values}",
+        )
+
+
+def check_spec(spec: JobSpec, settings: Settings) -> None:
+    """Refuse a job whose spec alone passes a limit, before its data is generated or loaded."""
+    if spec.budget_seconds > settings.max_budget_seconds:
+        raise refuse(
+            422,
+            "MAX_BUDGET_SECONDS",
+            ["body", "budget_seconds"],
+            f"budget_seconds is {spec.budget_seconds:g}; the limit is {settings.max_budget_seconds:g}",
+        )
+    data = spec.data
+    if isinstance(data, SyntheticData):
+        rows = data.n_samples or 0
+        check_table(rows, data.n_features or 1, settings, status=422, loc=["body", "data", "n_samples"])
+    elif isinstance(data, InlineData):
+        check_table(len(data.x), 1, settings, status=422, loc=["body", "data", "x"])
+
+
+def check_data(spec: JobSpec, raw: RawData, settings: Settings) -> None:
+    """Refuse a job whose loaded data or model passes a limit (rows, features, parameters, samples x epochs)."""
+    rows, per_sample = int(raw.x.shape[0]), math.prod(raw.sample_shape)
+    check_table(rows, per_sample, settings, status=422, loc=["body", "data"])
+    parameters = count_parameters(spec.model, raw.sample_shape)
+    if parameters > settings.max_model_parameters:
+        raise refuse(
+            422,
+            "MAX_MODEL_PARAMETERS",
+            ["body", "model", "layers"],
+            f"the model has {parameters} trainable parameters on this data; "
+            f"the limit is {settings.max_model_parameters}",
+        )
+    passes = rows * spec.training.epochs
+    if passes > settings.max_sample_epochs:
+        raise refuse(
+            422,
+            "MAX_SAMPLE_EPOCHS",
+            ["body", "training", "epochs"],
+            f"{rows} samples x {spec.training.epochs} epochs = {passes}; the limit is {settings.max_sample_epochs}",
+        )
+
+
+def _npz_shapes(content: bytes) -> dict[str, tuple[int, ...]]:
+    """The shapes the ``x`` and ``y`` members of an ``.npz`` declare in their headers (no data is read).
+
+    A member that is missing or unreadable is skipped: parsing the upload then says what is wrong with it.
+    """
+    shapes: dict[str, tuple[int, ...]] = {}
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            for key in ("x", "y"):
+                try:
+                    with archive.open(f"{key}.npy") as f:
+                        version = np.lib.format.read_magic(f)
+                        read_header: Any = (
+                            np.lib.format.read_array_header_1_0
+                            if version == (1, 0)
+                            else np.lib.format.read_array_header_2_0
+                        )
+                        shape, _, _ = read_header(f)
+                    shapes[key] = tuple(int(d) for d in shape)
+                except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile):
+                    continue
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return {}
+    return shapes
+
+
+def _csv_size(content: bytes) -> tuple[int, int]:
+    """An upper bound on a CSV's data rows and its feature columns, from its lines and header."""
+    text = content[: 1024 * 1024].decode("utf-8-sig", errors="replace")
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    columns = len(next(csv.reader([first]), [])) if first else 0
+    lines = content.count(b"\n") + (0 if content.endswith(b"\n") else 1)
+    return max(lines - 1, 0), max(columns - 1, 1)
+
+
+def check_upload(filename: str, content: bytes, settings: Settings) -> None:
+    """Refuse an upload whose declared size passes the data set limits (413), before it is parsed."""
+    suffix = PurePosixPath(filename.replace("\\", "/")).suffix.lower()
+    loc: list[str | int] = ["body", "file"]
+    if suffix == ".npz":
+        shapes = _npz_shapes(content)
+        for shape in shapes.values():
+            if shape:
+                check_table(shape[0], math.prod(shape[1:]), settings, status=413, loc=loc)
+    elif suffix == ".csv":
+        rows, columns = _csv_size(content)
+        check_table(rows, columns, settings, status=413, loc=loc)
