@@ -40,17 +40,33 @@ class Stack:
         self.queue = JobQueue(self.redis, settings.queue)
         self.workers: list[subprocess.Popen[bytes]] = []
         self._names = itertools.count(1)
-        port = free_port()
-        self.base_url = f"http://127.0.0.1:{port}"
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self._start_api()
+        self.client = httpx.Client(base_url=self.base_url, timeout=30)
+
+    def _start_api(self) -> None:
+        """Serve a fresh app (new store and queue clients, new sweeper) on ``self.port``."""
+        config = uvicorn.Config(create_app(self.settings), host="127.0.0.1", port=self.port, log_level="warning")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
-        self.client = httpx.Client(base_url=self.base_url, timeout=30)
         deadline = time.monotonic() + 20
         while not self._server.started:
+            assert self._thread.is_alive(), "the API exited during start (is the port taken?)"
             assert time.monotonic() < deadline, "the API did not start"
             time.sleep(0.05)
+
+    def stop_api(self) -> None:
+        """Stop the API server (its in-flight requests finish first)."""
+        self._server.should_exit = True
+        self._thread.join(10)
+        assert not self._thread.is_alive(), "the API did not stop"
+
+    def restart_api(self) -> None:
+        """Stop the API and serve a new one on the same port, as a redeploy would."""
+        self.stop_api()
+        self._start_api()
 
     def start_worker(self, **env: str) -> subprocess.Popen[bytes]:
         """Start ``lossdoctor worker`` with ``LOSSDOCTOR_*`` overrides and wait until it registers."""
