@@ -50,6 +50,13 @@ def test_api_and_workers_run_lossdoctor_commands(compose: dict[str, Any]) -> Non
         assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
 
 
+def test_compose_will_not_start_the_api_without_keys(compose: dict[str, Any]) -> None:
+    keys = compose["services"]["api"]["environment"]["LOSSDOCTOR_API_KEYS"]
+    # compose's ${VAR:?message} refuses to start when VAR is unset or empty
+    assert keys.startswith("${LOSSDOCTOR_API_KEYS:?") and keys.endswith("}")
+    assert "0.0.0.0" in compose["services"]["api"]["command"]
+
+
 def test_gpu_worker_reserves_an_nvidia_gpu_and_a_cpu_worker_is_a_profile(compose: dict[str, Any]) -> None:
     services = compose["services"]
     devices = services["worker"]["deploy"]["resources"]["reservations"]["devices"]

@@ -1,0 +1,54 @@
+"""The OpenAPI document describes every problem answer, and a 405 names every method of its path."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from worker.limits import is_out_of_memory
+from worker.store import dumps, finite
+
+PROBLEM = "application/problem+json"
+
+
+def test_every_operation_documents_its_problem_answers(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    assert schema["components"]["schemas"]["Problem"]["required"] == ["type", "title", "status", "detail"]
+    assert "HTTPValidationError" not in schema["components"]["schemas"]
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            responses = operation["responses"]
+            expected = {"500"} | ({"401"} if path.startswith("/v1") else set())
+            if "requestBody" in operation:
+                expected |= {"400", "413", "422"}
+            if "{" in path:
+                expected |= {"404", "422"}
+            assert expected <= set(responses), (method, path)
+            for status in expected:
+                assert set(responses[status]["content"]) == {PROBLEM}, (method, path, status)
+            if path.startswith("/v1"):
+                assert "WWW-Authenticate" in responses["401"]["headers"]
+    assert {"409", "429"} <= set(schema["paths"]["/v1/jobs"]["post"]["responses"])
+    assert "503" in schema["paths"]["/readyz"]["get"]["responses"]
+
+
+def test_405_allow_names_every_method_of_the_path(client: TestClient) -> None:
+    response = client.request("OPTIONS", "/v1/jobs")
+    assert response.status_code == 405 and response.headers["content-type"] == PROBLEM
+    assert set(response.headers["allow"].split(", ")) == {"GET", "HEAD", "POST"}
+    other = client.delete("/v1/jobs/job_x")
+    assert other.status_code == 405 and set(other.headers["allow"].split(", ")) == {"GET", "HEAD"}
+
+
+def test_stored_json_is_strict() -> None:
+    value = {"a": [float("nan"), 1.5, {"b": float("inf")}], "c": (float("-inf"),), "d": "NaN"}
+    assert dumps(value) == '{"a": [null, 1.5, {"b": null}], "c": [null], "d": "NaN"}'
+    assert finite(2.0) == 2.0 and finite(float("nan")) is None
+
+
+def test_failed_allocations_are_recognised() -> None:
+    assert is_out_of_memory(MemoryError())
+    assert is_out_of_memory(
+        RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory")
+    )
+    assert is_out_of_memory(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    assert not is_out_of_memory(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
