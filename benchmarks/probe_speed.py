@@ -1,0 +1,197 @@
+"""What a full diagnosis costs against one plain training run of the same config.
+
+    .venv/bin/python benchmarks/probe_speed.py [--repeat 3] [--device cpu]
+
+For each case, in a fresh process each (so peak memory is the run's own): (a) one plain PyTorch
+training of the spec's config, written the way a user would (a loop over shuffled mini-batches,
+the validation loss after each epoch), and (b) a full ``"probes": "auto"`` diagnosis through
+``worker.engine.run_job``. Both are warmed up with a one-epoch run first; times exclude imports.
+Prints a table (case, probe trainings run, plain seconds, diagnosis seconds, ratio, peak memory)
+and rewrites its section of ``benchmarks/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+START, END = "<!-- probe_speed:start -->", "<!-- probe_speed:end -->"
+#: The issue's target: a diagnosis costs at most this many plain runs...
+TARGET_RATIO = 1.5
+#: ...with at least this many probe trainings.
+TARGET_PROBES = 12
+
+
+def _mlp(hidden: list[int], out: int) -> list[dict[str, Any]]:
+    layers: list[dict[str, Any]] = []
+    for h in hidden:
+        layers += [{"type": "linear", "out_features": h}, {"type": "relu"}]
+    return layers + [{"type": "linear", "out_features": out}]
+
+
+def cases() -> dict[str, dict[str, Any]]:
+    """The benchmark's job specs by name."""
+    examples = {f"example {p.stem}": json.loads(p.read_text())
+                for p in sorted((ROOT / "examples").glob("*.json")) if p.stem in ("lr_1e-3", "init_zeros", "l2_1")}
+    train = {"loss": "cross_entropy", "optimizer": "adam", "lr": 0.001, "batch_size": 32, "seed": 0}
+    return {
+        **examples,
+        "digits MLP 64, 30 epochs": {
+            "data": {"source": "builtin", "name": "digits"}, "model": {"layers": _mlp([64], 10)},
+            "training": {**train, "epochs": 30}},
+        "digits CNN": {
+            "data": {"source": "builtin", "name": "digits", "shape": [1, 8, 8]},
+            "model": {"layers": [{"type": "conv2d", "out_channels": 8, "kernel_size": 3, "padding": 1},
+                                 {"type": "relu"}, {"type": "maxpool2d", "kernel_size": 2}, {"type": "flatten"},
+                                 {"type": "linear", "out_features": 10}]},
+            "training": {**train, "epochs": 10}},
+        "wide MLP 256x2, 20k samples": {
+            "data": {"source": "synthetic", "name": "classification", "n_samples": 20000, "n_features": 20,
+                     "n_classes": 4, "seed": 0},
+            "model": {"layers": _mlp([256, 256], 4)},
+            "training": {**train, "batch_size": 128, "epochs": 8}},
+    }
+
+
+PLAIN = r'''
+import json, resource, sys, time
+import numpy as np, torch
+from worker.data import load, split
+from worker.model import build_model
+from worker.spec import JobSpec
+from worker.train.problem import make_problem
+
+spec = JobSpec.model_validate(json.loads(sys.argv[1]))
+device = torch.device(sys.argv[2])
+raw = load(spec.data)
+parts = split(raw, spec.data.validation_fraction, spec.data.seed)
+xt, yt = torch.tensor(parts.x_train, device=device), torch.tensor(parts.y_train, device=device)
+xv, yv = torch.tensor(parts.x_val, device=device), torch.tensor(parts.y_val, device=device)
+t = spec.training
+
+def run(epochs):
+    torch.manual_seed(t.seed)
+    model = build_model(spec.model, tuple(xt.shape[1:]), seed=t.seed).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=t.lr)
+    for _ in range(epochs):
+        perm = torch.randperm(len(xt), device=device)
+        for i in range(0, len(xt), t.batch_size):
+            idx = perm[i:i + t.batch_size]
+            loss = torch.nn.functional.cross_entropy(model(xt[idx]), yt[idx])
+            if t.l2:
+                loss = loss + t.l2 * sum(p.pow(2).sum() for p in model.parameters())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            val = torch.nn.functional.cross_entropy(model(xv), yv).item()
+    return val
+
+run(1)
+if device.type == "cuda":
+    torch.cuda.synchronize()
+t0 = time.perf_counter()
+run(t.epochs)
+if device.type == "cuda":
+    torch.cuda.synchronize()
+print(json.dumps({"seconds": time.perf_counter() - t0, "probes": 0,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "threads": torch.get_num_threads()}))
+'''
+
+DIAGNOSE = r'''
+import json, resource, sys, time
+import torch
+from worker.engine import run_job
+from worker.spec import JobSpec
+
+payload = json.loads(sys.argv[1])
+payload["device"] = sys.argv[2]
+warm = dict(payload, training=dict(payload["training"], epochs=1), probes=["shuffled_labels"])
+run_job(JobSpec.model_validate(warm))
+spec = JobSpec.model_validate(payload)
+t0 = time.perf_counter()
+result = run_job(spec)
+print(json.dumps({"seconds": time.perf_counter() - t0, "probes": len(result["probes"]),
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "threads": torch.get_num_threads(), "primary": result["diagnosis"]["primary_cause"]}))
+'''
+
+
+def measure(code: str, spec: dict[str, Any], device: str) -> dict[str, Any]:
+    """Run ``code`` in a fresh interpreter on ``spec``; its one JSON line of figures."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(spec), device], capture_output=True, text=True,
+                         env=env, cwd=ROOT, timeout=900, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each measurement; the median is reported")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md alone")
+    args = ap.parse_args(argv)
+    rows = []
+    for name, spec in cases().items():
+        plain = [measure(PLAIN, spec, args.device) for _ in range(args.repeat)]
+        diag = [measure(DIAGNOSE, spec, args.device) for _ in range(args.repeat)]
+        p = statistics.median(r["seconds"] for r in plain)
+        d = statistics.median(r["seconds"] for r in diag)
+        rows.append({"case": name, "probes": diag[0]["probes"], "plain_s": p, "diagnosis_s": d, "ratio": d / p,
+                     "plain_mb": max(r["peak_mb"] for r in plain), "diagnosis_mb": max(r["peak_mb"] for r in diag),
+                     "primary": diag[0]["primary"], "threads": (plain[0]["threads"], diag[0]["threads"])})
+        r = rows[-1]
+        print(f"{name:32s} probes {r['probes']:3d}  plain {p:7.3f}s  diagnosis {d:7.3f}s  ratio {r['ratio']:5.2f}  "
+              f"peak {r['plain_mb']:.0f}/{r['diagnosis_mb']:.0f} MB  ({r['primary']})", flush=True)
+    met = all(r["ratio"] <= TARGET_RATIO and r["probes"] >= TARGET_PROBES for r in rows)
+    table = [
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {cpu_name()} ({os.cpu_count()} cores), device "
+        f"{args.device}, median of {args.repeat}. Plain run: torch's default threads ({rows[0]['threads'][0]}); "
+        f"diagnosis: {rows[0]['threads'][1]} thread(s). Target: ratio <= {TARGET_RATIO} with >= {TARGET_PROBES} "
+        f"probe trainings: {'met' if met else 'not met'} on every case.",
+        "",
+        "| case | probe trainings | plain s | diagnosis s | ratio | peak MB plain / diagnosis | primary cause |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        *[f"| {r['case']} | {r['probes']} | {r['plain_s']:.3f} | {r['diagnosis_s']:.3f} | {r['ratio']:.2f} | "
+          f"{r['plain_mb']:.0f} / {r['diagnosis_mb']:.0f} | {r['primary'] or 'healthy'} |" for r in rows],
+    ]
+    print("\n".join(table))
+    if not args.no_write:
+        write_section(f"## Probe speed ({args.device})\n\n" + "\n".join(table) + "\n")
+    return 0
+
+
+def write_section(body: str) -> None:
+    """Replace this script's section of RESULTS.md, leaving the rest of the file as it is."""
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    block = f"{START}\n{body}{END}"
+    if START in text and END in text:
+        text = text[:text.index(START)] + block + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    RESULTS.write_text(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
