@@ -67,14 +67,14 @@ def member_losses(loss: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor
     return each.reshape(g, -1).mean(1)
 
 
-def _penalties(stack: Stack, l1: torch.Tensor, l2: torch.Tensor) -> torch.Tensor:
-    """l1 * sum |p| + l2 * sum p^2 over each member's parameters: [G]."""
-    total = torch.zeros(stack.size, device=l1.device)
+def _penalties(stack: Stack, l1: torch.Tensor | None, l2: torch.Tensor | None) -> torch.Tensor:
+    """l1 * sum |p| + l2 * sum p^2 over each member's parameters: [G] (None: that penalty is 0 for all)."""
+    total = torch.zeros(stack.size, device=stack.leaves()[0].device)
     for p in stack.leaves():
         flat = p.reshape(stack.size, -1)
-        if bool((l1 != 0).any()):
+        if l1 is not None:
             total = total + l1 * flat.abs().sum(1)
-        if bool((l2 != 0).any()):
+        if l2 is not None:
             total = total + l2 * flat.pow(2).sum(1)
     return total
 
@@ -143,7 +143,10 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
     l1 = _tensor([m.training.l1 for m in members], device)
     l2 = _tensor([m.training.l2 for m in members], device)
     clip = _tensor([m.training.grad_clip_norm or math.inf for m in members], device)
-    penalized = bool((l1 != 0).any() or (l2 != 0).any())
+    # decided once, here: a check inside the loop would wait for the GPU at every step
+    l1_on = l1 if bool((l1 != 0).any()) else None
+    l2_on = l2 if bool((l2 != 0).any()) else None
+    penalized = l1_on is not None or l2_on is not None
     clipping = bool(torch.isfinite(clip).any())
 
     x_train = torch.stack([m.problem.x_train for m in members])      # [G, N, *sample]
@@ -192,7 +195,7 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
             idx = perms[:, pos.to(device)]                                  # [G, B]
             out, _ = stack.forward(x_train[rows, idx])                     # [G, B, *out]
             data = member_losses(loss, out, y_train[rows, idx])           # [G]
-            pen = _penalties(stack, l1, l2) if penalized else None
+            pen = _penalties(stack, l1_on, l2_on) if penalized else None
             if optimizer.leaves:
                 optimizer.zero_grad()
                 # members are independent: the gradient of the sum is each member's own gradient
