@@ -45,15 +45,19 @@ class StackState:
     members: list[Member]
 
 
-def member_losses(loss: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Each member's mean loss over its batch: [G]. ``out`` [G, B, ...], ``y`` [G, B] or [G, B, k]."""
+def member_losses(loss: str, out: torch.Tensor, y: torch.Tensor, ignored: bool = True) -> torch.Tensor:
+    """Each member's mean loss over its batch: [G]. ``out`` [G, B, ...], ``y`` [G, B] or [G, B, k].
+
+    ``ignored``: some class labels may be -100 (missing), which the mean leaves out.
+    """
     g, b = out.shape[:2]
     if loss in CLASS_INDEX_LOSSES:
         flat_y = y.reshape(g * b)
         fn = torch.nn.functional.cross_entropy if loss == "cross_entropy" else torch.nn.functional.nll_loss
         each = fn(out.reshape(g * b, *out.shape[2:]), flat_y, reduction="none").reshape(g, b)
-        valid = (y != -100).sum(1)
-        return each.sum(1) / valid          # NaN for a batch of ignored labels, as PyTorch's mean
+        if not ignored:
+            return each.mean(1)
+        return each.sum(1) / (y != -100).sum(1)     # NaN for a batch of ignored labels, as PyTorch's mean
     if loss == "bce":
         each = -(y * torch.log(out).clamp(min=-100.0) + (1 - y) * torch.log1p(-out).clamp(min=-100.0))
     elif loss == "bce_with_logits":
@@ -182,6 +186,8 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
     observe()
 
     n, bs = p0.n_train, min(t0.batch_size, p0.n_train)
+    ignored = loss in CLASS_INDEX_LOSSES and bool((y_train == -100).any())
+    bounds = [(int(b[0]), int(b[-1]) + 1) for b in _batches(torch.arange(n), bs)]   # contiguous positions
     stride = max(1, (t0.epochs * -(-n // bs)) // INSTRUMENTED_STEPS)
     step = 0
     alive = torch.ones(g, dtype=torch.bool, device=device)
@@ -191,10 +197,10 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
         perms = torch.stack([torch.randperm(n, generator=gen) for gen in gens]).to(device)   # [G, N]
         batch_losses: list[torch.Tensor] = []
         penalties: list[torch.Tensor] = []
-        for pos in _batches(torch.arange(n), bs):
-            idx = perms[:, pos.to(device)]                                  # [G, B]
+        for lo, hi in bounds:
+            idx = perms[:, lo:hi]                                           # [G, B]
             out, _ = stack.forward(x_train[rows, idx])                     # [G, B, *out]
-            data = member_losses(loss, out, y_train[rows, idx])           # [G]
+            data = member_losses(loss, out, y_train[rows, idx], ignored)  # [G]
             pen = _penalties(stack, l1_on, l2_on) if penalized else None
             if optimizer.leaves:
                 optimizer.zero_grad()
