@@ -151,7 +151,7 @@ def test_200_concurrent_jobs_on_2_workers_each_succeed_exactly_once(make_stack: 
     served_by = set()
     for job_id in ids:
         record = stack.store.get_job(job_id)
-        assert record is not None and record["status"] == "succeeded", record
+        assert record is not None and record["status"] == "succeeded", (job_id, record and record["error"])
         assert record["attempt"] == 1
         types = [e["type"] for e in stack.store.events(job_id)]
         assert types.count("started") == 1 and types.count("succeeded") == 1, types

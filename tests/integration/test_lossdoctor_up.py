@@ -63,6 +63,7 @@ def test_up_serves_a_job_and_stops_cleanly_on_sigint(tmp_path: Path, spec: dict[
         log.close()
     text = (tmp_path / "up.log").read_text()
     assert "lossdoctor is up" in text and "curl" in text
+    assert "running WITHOUT API keys" in text  # loopback without keys is allowed, and said
     with pytest.raises(httpx.TransportError):
         httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
     assert any((tmp_path / "var" / "redis").iterdir())

@@ -52,3 +52,17 @@ def test_failed_allocations_are_recognised() -> None:
     )
     assert is_out_of_memory(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"))
     assert not is_out_of_memory(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
+
+
+def test_a_validator_error_carrying_an_exception_is_still_json(client: TestClient) -> None:
+    # the model validator raises ValueError; pydantic keeps the exception object in the error's ctx
+    spec = {
+        "data": {"source": "inline", "x": [[1.0], [2.0], [3.0]], "y": [0, 1]},
+        "model": {"layers": [{"type": "linear", "out_features": 2}]},
+        "training": {"loss": "cross_entropy"},
+    }
+    response = client.post("/v1/jobs", json=spec)
+    assert response.status_code == 422 and response.headers["content-type"] == PROBLEM
+    errors = response.json()["errors"]
+    assert errors and all(set(e) == {"loc", "msg", "type"} for e in errors)
+    assert any("3 rows" in e["msg"] for e in errors)
