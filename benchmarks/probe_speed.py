@@ -41,29 +41,48 @@ def _mlp(hidden: list[int], out: int) -> list[dict[str, Any]]:
 
 def cases() -> dict[str, dict[str, Any]]:
     """The benchmark's job specs by name."""
-    examples = {f"example {p.stem}": json.loads(p.read_text())
-                for p in sorted((ROOT / "examples").glob("*.json")) if p.stem in ("lr_1e-3", "init_zeros", "l2_1")}
+    examples = {
+        f"example {p.stem}": json.loads(p.read_text())
+        for p in sorted((ROOT / "examples").glob("*.json"))
+        if p.stem in ("lr_1e-3", "init_zeros", "l2_1")
+    }
     train = {"loss": "cross_entropy", "optimizer": "adam", "lr": 0.001, "batch_size": 32, "seed": 0}
     return {
         **examples,
         "digits MLP 64, 30 epochs": {
-            "data": {"source": "builtin", "name": "digits"}, "model": {"layers": _mlp([64], 10)},
-            "training": {**train, "epochs": 30}},
+            "data": {"source": "builtin", "name": "digits"},
+            "model": {"layers": _mlp([64], 10)},
+            "training": {**train, "epochs": 30},
+        },
         "digits CNN": {
             "data": {"source": "builtin", "name": "digits", "shape": [1, 8, 8]},
-            "model": {"layers": [{"type": "conv2d", "out_channels": 8, "kernel_size": 3, "padding": 1},
-                                 {"type": "relu"}, {"type": "maxpool2d", "kernel_size": 2}, {"type": "flatten"},
-                                 {"type": "linear", "out_features": 10}]},
-            "training": {**train, "epochs": 10}},
+            "model": {
+                "layers": [
+                    {"type": "conv2d", "out_channels": 8, "kernel_size": 3, "padding": 1},
+                    {"type": "relu"},
+                    {"type": "maxpool2d", "kernel_size": 2},
+                    {"type": "flatten"},
+                    {"type": "linear", "out_features": 10},
+                ]
+            },
+            "training": {**train, "epochs": 10},
+        },
         "wide MLP 256x2, 20k samples": {
-            "data": {"source": "synthetic", "name": "classification", "n_samples": 20000, "n_features": 20,
-                     "n_classes": 4, "seed": 0},
+            "data": {
+                "source": "synthetic",
+                "name": "classification",
+                "n_samples": 20000,
+                "n_features": 20,
+                "n_classes": 4,
+                "seed": 0,
+            },
             "model": {"layers": _mlp([256, 256], 4)},
-            "training": {**train, "batch_size": 128, "epochs": 8}},
+            "training": {**train, "batch_size": 128, "epochs": 8},
+        },
     }
 
 
-PLAIN = r'''
+PLAIN = r"""
 import json, resource, sys, time
 import numpy as np, torch
 from worker.data import load, split
@@ -73,6 +92,7 @@ from worker.train.problem import make_problem
 
 spec = JobSpec.model_validate(json.loads(sys.argv[1]))
 device = torch.device(sys.argv[2])
+torch.set_num_threads(int(sys.argv[3]))
 raw = load(spec.data)
 parts = split(raw, spec.data.validation_fraction, spec.data.seed)
 xt, yt = torch.tensor(parts.x_train, device=device), torch.tensor(parts.y_train, device=device)
@@ -107,9 +127,9 @@ if device.type == "cuda":
 print(json.dumps({"seconds": time.perf_counter() - t0, "probes": 0,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "threads": torch.get_num_threads()}))
-'''
+"""
 
-DIAGNOSE = r'''
+DIAGNOSE = r"""
 import json, resource, sys, time
 import torch
 from worker.engine import run_job
@@ -117,22 +137,30 @@ from worker.spec import JobSpec
 
 payload = json.loads(sys.argv[1])
 payload["device"] = sys.argv[2]
+torch.set_num_threads(int(sys.argv[3]))
 warm = dict(payload, training=dict(payload["training"], epochs=1), probes=["shuffled_labels"])
 run_job(JobSpec.model_validate(warm))
 spec = JobSpec.model_validate(payload)
 t0 = time.perf_counter()
-result = run_job(spec)
+result = run_job(spec, cpu_threads=int(sys.argv[3]))
 print(json.dumps({"seconds": time.perf_counter() - t0, "probes": len(result["probes"]),
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "threads": torch.get_num_threads(), "primary": result["diagnosis"]["primary_cause"]}))
-'''
+"""
 
 
-def measure(code: str, spec: dict[str, Any], device: str) -> dict[str, Any]:
+def measure(code: str, spec: dict[str, Any], device: str, threads: int) -> dict[str, Any]:
     """Run ``code`` in a fresh interpreter on ``spec``; its one JSON line of figures."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-c", code, json.dumps(spec), device], capture_output=True, text=True,
-                         env=env, cwd=ROOT, timeout=900, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(spec), device, str(threads)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=900,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -150,31 +178,47 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeat", type=int, default=3, help="runs of each measurement; the median is reported")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads, the same for both runs")
     ap.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md alone")
     args = ap.parse_args(argv)
     rows = []
     for name, spec in cases().items():
-        plain = [measure(PLAIN, spec, args.device) for _ in range(args.repeat)]
-        diag = [measure(DIAGNOSE, spec, args.device) for _ in range(args.repeat)]
+        plain = [measure(PLAIN, spec, args.device, args.threads) for _ in range(args.repeat)]
+        diag = [measure(DIAGNOSE, spec, args.device, args.threads) for _ in range(args.repeat)]
         p = statistics.median(r["seconds"] for r in plain)
         d = statistics.median(r["seconds"] for r in diag)
-        rows.append({"case": name, "probes": diag[0]["probes"], "plain_s": p, "diagnosis_s": d, "ratio": d / p,
-                     "plain_mb": max(r["peak_mb"] for r in plain), "diagnosis_mb": max(r["peak_mb"] for r in diag),
-                     "primary": diag[0]["primary"], "threads": (plain[0]["threads"], diag[0]["threads"])})
+        rows.append(
+            {
+                "case": name,
+                "probes": diag[0]["probes"],
+                "plain_s": p,
+                "diagnosis_s": d,
+                "ratio": d / p,
+                "plain_mb": max(r["peak_mb"] for r in plain),
+                "diagnosis_mb": max(r["peak_mb"] for r in diag),
+                "primary": diag[0]["primary"],
+                "threads": (plain[0]["threads"], diag[0]["threads"]),
+            }
+        )
         r = rows[-1]
-        print(f"{name:32s} probes {r['probes']:3d}  plain {p:7.3f}s  diagnosis {d:7.3f}s  ratio {r['ratio']:5.2f}  "
-              f"peak {r['plain_mb']:.0f}/{r['diagnosis_mb']:.0f} MB  ({r['primary']})", flush=True)
+        print(
+            f"{name:32s} probes {r['probes']:3d}  plain {p:7.3f}s  diagnosis {d:7.3f}s  ratio {r['ratio']:5.2f}  "
+            f"peak {r['plain_mb']:.0f}/{r['diagnosis_mb']:.0f} MB  ({r['primary']})",
+            flush=True,
+        )
     met = all(r["ratio"] <= TARGET_RATIO and r["probes"] >= TARGET_PROBES for r in rows)
     table = [
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {cpu_name()} ({os.cpu_count()} cores), device "
-        f"{args.device}, median of {args.repeat}. Plain run: torch's default threads ({rows[0]['threads'][0]}); "
-        f"diagnosis: {rows[0]['threads'][1]} thread(s). Target: ratio <= {TARGET_RATIO} with >= {TARGET_PROBES} "
-        f"probe trainings: {'met' if met else 'not met'} on every case.",
+        f"{args.device}, median of {args.repeat}, {args.threads} torch thread(s) for both. Target: ratio <= "
+        f"{TARGET_RATIO} with >= {TARGET_PROBES} probe trainings: {'met' if met else 'not met'} on every case.",
         "",
         "| case | probe trainings | plain s | diagnosis s | ratio | peak MB plain / diagnosis | primary cause |",
         "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
-        *[f"| {r['case']} | {r['probes']} | {r['plain_s']:.3f} | {r['diagnosis_s']:.3f} | {r['ratio']:.2f} | "
-          f"{r['plain_mb']:.0f} / {r['diagnosis_mb']:.0f} | {r['primary'] or 'healthy'} |" for r in rows],
+        *[
+            f"| {r['case']} | {r['probes']} | {r['plain_s']:.3f} | {r['diagnosis_s']:.3f} | {r['ratio']:.2f} | "
+            f"{r['plain_mb']:.0f} / {r['diagnosis_mb']:.0f} | {r['primary'] or 'healthy'} |"
+            for r in rows
+        ],
     ]
     print("\n".join(table))
     if not args.no_write:
@@ -187,7 +231,7 @@ def write_section(body: str) -> None:
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
     block = f"{START}\n{body}{END}"
     if START in text and END in text:
-        text = text[:text.index(START)] + block + text[text.index(END) + len(END):]
+        text = text[: text.index(START)] + block + text[text.index(END) + len(END) :]
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     RESULTS.write_text(text)

@@ -25,8 +25,10 @@ DEFAULT_CANCEL_POLL_SECONDS = 0.5
 #: ``run_job(spec, *, on_event, should_stop, fetch_upload) -> result``.
 DEFAULT_ENGINE = "worker.engine.run_job"
 #: Modules the worker imports once before forking work horses, so each job does not pay for them.
-#: Importing torch does not initialize CUDA; only the work horse ever touches a GPU.
-DEFAULT_PRELOAD = ("numpy", "torch", "sklearn.datasets")
+#: Importing torch does not initialize CUDA; only the work horse ever touches a GPU. The task and the
+#: engine are imported here too: a horse would otherwise import them for every job (about 150 ms).
+#: torch._dynamo is what the first ``torch.optim`` optimizer imports lazily (about 1.5 s).
+DEFAULT_PRELOAD = ("numpy", "torch", "torch._dynamo", "sklearn.datasets", "worker.task", "worker.engine")
 #: MiB of address space a work horse may add to what its worker holds when it forks (``worker.limits``);
 #: 0: no limit. Off by default because CUDA reserves far more address space than it uses.
 DEFAULT_JOB_MEMORY_LIMIT_MB = 0
