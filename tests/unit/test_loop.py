@@ -97,3 +97,17 @@ def test_frozen_model_never_changes() -> None:
     rec = train(frozen, _training(batch_size=1000), _problem(), instrumented=True)   # one full batch an epoch
     assert rec.trainable_params == 0
     assert math.isclose(rec.train_loss[0], rec.train_loss[-1], rel_tol=1e-6)
+
+
+def test_bce_matches_pytorch_in_range_and_is_nan_outside() -> None:
+    from worker.train.losses import LOSSES
+
+    p = torch.tensor([0.0, 0.3, 1.0, 0.9], requires_grad=True)   # saturated sigmoids give exact 0 and 1
+    y = torch.tensor([0.0, 1.0, 1.0, 0.0])
+    mine = LOSSES["bce"](p, y)
+    mine.backward()
+    q = p.detach().clone().requires_grad_()
+    ref = torch.nn.functional.binary_cross_entropy(q, y)
+    ref.backward()
+    assert torch.isclose(mine, ref) and p.grad is not None and torch.allclose(p.grad, q.grad)
+    assert torch.isnan(LOSSES["bce"](torch.tensor([1.5, 0.2]), torch.tensor([1.0, 0.0])))

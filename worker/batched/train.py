@@ -23,6 +23,7 @@ from worker.instruments import INSTRUMENTS, WATCHED_KINDS, Instrument, StepView
 from worker.instruments.base import as_floats
 from worker.spec import CLASS_INDEX_LOSSES, ModelSpec, TrainingSpec
 from worker.train.loop import INSTRUMENTED_STEPS, PROBE_BATCH, RunRecord, Stopped, _batches, _thin
+from worker.train.losses import bce_each
 from worker.train.problem import Problem
 
 
@@ -59,7 +60,7 @@ def member_losses(loss: str, out: torch.Tensor, y: torch.Tensor, ignored: bool =
             return each.mean(1)
         return each.sum(1) / (y != -100).sum(1)     # NaN for a batch of ignored labels, as PyTorch's mean
     if loss == "bce":
-        each = -(y * torch.log(out).clamp(min=-100.0) + (1 - y) * torch.log1p(-out).clamp(min=-100.0))
+        each = bce_each(out, y)
     elif loss == "bce_with_logits":
         each = torch.nn.functional.binary_cross_entropy_with_logits(out, y, reduction="none")
     elif loss == "mse":

@@ -15,12 +15,19 @@ import torch.nn.functional as F
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+def bce_each(probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Elementwise binary cross-entropy, NaN where an input lies outside [0, 1].
+
+    PyTorch's own function raises on such inputs; here raw outputs fed to "bce" become a NaN loss
+    (a finding), while inputs in range get exactly PyTorch's values and safe gradients.
+    """
+    outside = (probs < 0) | (probs > 1) | torch.isnan(probs)
+    each = F.binary_cross_entropy(probs.clamp(0.0, 1.0).nan_to_num(0.5), target, reduction="none")
+    return torch.where(outside, torch.full_like(each, float("nan")), each)
+
+
 def _bce(probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    # Written out rather than F.binary_cross_entropy, which raises on inputs outside [0, 1]:
-    # raw outputs fed to "bce" are a finding (a NaN loss), not a crash.
-    log_p = torch.log(probs).clamp(min=-100.0)
-    log_q = torch.log1p(-probs).clamp(min=-100.0)
-    return -(target * log_p + (1.0 - target) * log_q).mean()
+    return bce_each(probs, target).mean()
 
 
 LOSSES: dict[str, LossFn] = {
