@@ -22,7 +22,15 @@ from worker.batched.stack import Stack
 from worker.instruments import INSTRUMENTS, WATCHED_KINDS, Instrument, StepView
 from worker.instruments.base import as_floats
 from worker.spec import CLASS_INDEX_LOSSES, ModelSpec, TrainingSpec
-from worker.train.loop import INSTRUMENTED_STEPS, PROBE_BATCH, RunRecord, Stopped, _batches, _thin
+from worker.train.loop import (
+    INSTRUMENTED_STEPS,
+    PROBE_BATCH,
+    RunRecord,
+    Stopped,
+    batch_indices,
+    thin,
+    record_instruments,
+)
 from worker.train.losses import bce_each
 from worker.train.problem import Problem
 
@@ -188,7 +196,7 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
 
     n, bs = p0.n_train, min(t0.batch_size, p0.n_train)
     ignored = loss in CLASS_INDEX_LOSSES and bool((y_train == -100).any())
-    bounds = [(int(b[0]), int(b[-1]) + 1) for b in _batches(torch.arange(n), bs)]   # contiguous positions
+    bounds = [(int(b[0]), int(b[-1]) + 1) for b in batch_indices(torch.arange(n), bs)]   # contiguous positions
     stride = max(1, (t0.epochs * -(-n // bs)) // INSTRUMENTED_STEPS)
     step = 0
     alive = torch.ones(g, dtype=torch.bool, device=device)
@@ -252,17 +260,11 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
         norms = torch.stack([p.detach().reshape(g, -1).double().pow(2).sum(1) for p in stack.leaves()]).sum(0).sqrt()
     for k, rec in enumerate(recs):
         rec.train_acc = train_acc[k]
-        rec.step_loss = _thin(rec.step_loss)
+        rec.step_loss = thin(rec.step_loss)
         rec.param_norm = float(norms[k]) if math.isfinite(float(norms[k])) else None
         rec.seconds = (time.monotonic() - started) / g
     if instruments:
-        first = recs[0]
-        for ins in instruments:
-            for key, series in ins.steps.items():
-                first.steps[key] = _thin(series)
-            first.instruments.update(ins.summary())
-        first.layers = [{"name": name, **{k: v for ins in instruments for k, v in ins.per_layer[name].items()}}
-                        for name in names]
+        record_instruments(recs[0], instruments, names)
     kept = StackState(stack, optimizer, [gen.get_state() for gen in gens], members) if keep_state else None
     return recs, kept
 

@@ -96,7 +96,17 @@ def _evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn:
     return (loss if math.isfinite(loss) else None), (correct / n if classify and n else None)
 
 
-def _batches(perm: torch.Tensor, bs: int) -> list[torch.Tensor]:
+def record_instruments(rec: RunRecord, instruments: list[Instrument], names: list[str]) -> None:
+    """Put what ``instruments`` measured into ``rec``: per-step series, summaries, per-layer series."""
+    for ins in instruments:
+        for key, series in ins.steps.items():
+            rec.steps[key] = thin(series)
+        rec.instruments.update(ins.summary())
+    rec.layers = [{"name": name, **{k: v for ins in instruments for k, v in ins.per_layer[name].items()}}
+                  for name in names]
+
+
+def batch_indices(perm: torch.Tensor, bs: int) -> list[torch.Tensor]:
     """Index batches of ``bs``; a last batch of one sample joins the one before (batchnorm needs two)."""
     parts = list(torch.split(perm, bs))
     if len(parts) > 1 and len(parts[-1]) == 1:
@@ -104,7 +114,7 @@ def _batches(perm: torch.Tensor, bs: int) -> list[torch.Tensor]:
     return parts
 
 
-def _thin(values: list[float | None]) -> list[float | None]:
+def thin(values: list[float | None]) -> list[float | None]:
     if len(values) <= MAX_STEP_POINTS:
         return values
     stride = len(values) / MAX_STEP_POINTS
@@ -173,7 +183,7 @@ def train(model_spec: ModelSpec, t: TrainingSpec, problem: Problem, *, instrumen
         perm = torch.randperm(n, generator=gen).to(device)
         batch_losses: list[torch.Tensor] = []
         penalties: list[torch.Tensor] = []
-        for idx in _batches(perm, bs):
+        for idx in batch_indices(perm, bs):
             xb, yb = problem.x_train[idx], problem.y_train[idx]
             out = model(xb)                                 # [B, *out_shape]
             data_loss = loss_fn(out, yb)
@@ -215,13 +225,8 @@ def train(model_spec: ModelSpec, t: TrainingSpec, problem: Problem, *, instrumen
 
     if classify:
         _, rec.train_acc = _evaluate(model, problem.x_train, problem.y_train, loss_fn, classify)
-    rec.step_loss = _thin(rec.step_loss)
-    for ins in instruments:
-        for key, series in ins.steps.items():
-            rec.steps[key] = _thin(series)
-        rec.instruments.update(ins.summary())
-    rec.layers = [{"name": name, **{k: v for ins in instruments for k, v in ins.per_layer[name].items()}}
-                  for name in names]
+    rec.step_loss = thin(rec.step_loss)
+    record_instruments(rec, instruments, names)
     with torch.no_grad():
         norm = float(torch.stack([p.double().pow(2).sum() for p in params]).sum().sqrt()) if params else 0.0
     rec.param_norm = norm if math.isfinite(norm) else None
