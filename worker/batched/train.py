@@ -28,8 +28,8 @@ from worker.train.loop import (
     RunRecord,
     Stopped,
     batch_indices,
-    thin,
     record_instruments,
+    thin,
 )
 from worker.train.losses import bce_each
 from worker.train.problem import Problem
