@@ -47,11 +47,20 @@ def diagnose(ev: Evidence) -> dict[str, Any]:
         notes = [f"{f.cause}: {'; '.join(f.evidence)}" for f in ranked]
         ranked = []
     primary = ranked[0] if ranked else None
+    b = ev.baseline
+    cut_short = not b.nonfinite and len(b.train_loss) < b.epochs_planned
+    summary = summarize(ev, primary, ranked, healthy)
+    if cut_short:
+        # a verdict on part of the run: say so first, so nobody acts on it unawares
+        summary = (f"The budget ran out after {len(b.train_loss)} of {b.epochs_planned} epochs, so this covers "
+                   f"only part of the run; raise budget_seconds for a full diagnosis. " + summary)
+        notes.append(f"baseline stopped at the budget after {len(b.train_loss)} of {b.epochs_planned} epochs")
     return {
         "healthy": healthy,
         "primary_cause": primary.cause if primary else None,
         "findings": [f.as_dict() for f in ranked],
-        "summary": summarize(ev, primary, ranked, healthy),
+        "summary": summary,
+        "complete": not cut_short,
         "notes": notes,
         "chance_loss": ev.chance,
         "baseline_final_loss": ev.baseline.final if ev.baseline.final != float("inf") else None,

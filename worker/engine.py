@@ -63,7 +63,7 @@ def pick_device(requested: str) -> torch.device:
     return torch.device("cpu")
 
 
-def auto_families(ctx: ProbeContext) -> list[str]:
+def auto_families() -> list[str]:
     """Every probe family, most telling first; each decides whether it applies when planned.
 
     In phase 2, a baseline that already ended within MIN_GAIN of a perfect fit leaves no room
@@ -94,7 +94,7 @@ def run_job(spec: JobSpec, *, on_event: EventSink | None = None, should_stop: Ca
     emit({"type": "checks_done", "flagged": [n for n, c in checks.items() if c.flagged]})
 
     explicit = spec.probes != "auto"
-    wanted = list(spec.probes) if explicit else auto_families(ProbeContext(spec=spec, problem=problem, checks=checks))
+    wanted = list(spec.probes) if explicit else auto_families()
     ctx = ProbeContext(spec=spec, problem=problem, checks=checks)
     try:
         # phase 1: the baseline and the probes that need nothing from it, trained side by side
