@@ -45,9 +45,9 @@ def rule(ev: Evidence) -> Finding | None:
     if not fits and not (alike and _sound(ev)):
         return None
     evidence = []
-    if ev.n_classes is not None:
+    accs = [r.val_acc_final for r in runs if r.val_acc_final is not None]
+    if ev.n_classes is not None and accs and ev.val_majority is not None:
         p = min(signal_p(ev, r) for r in runs)
-        accs = [r.val_acc_final for r in runs if r.val_acc_final is not None]
         evidence.append(f"across {len(runs)} runs on the real labels the validation accuracy stayed between "
                         f"{min(accs):.2f} and {max(accs):.2f} against {ev.val_majority:.2f} for always predicting "
                         f"the majority class (best p = {p:.2g}, n = {ev.n_val})")
