@@ -12,7 +12,7 @@ from typing import Any
 
 from worker.evidence import Evidence
 from worker.rules import RULES, Finding
-from worker.rules.measures import fmt, trained
+from worker.rules.measures import trained
 from worker.summary import summarize
 
 #: Confirmed findings whose recovery is within this share of chance of the best count as equal.
@@ -63,8 +63,6 @@ def diagnose(ev: Evidence) -> dict[str, Any]:
         "complete": not cut_short,
         "notes": notes,
         "chance_loss": ev.chance,
-        "baseline_final_loss": ev.baseline.final if ev.baseline.final != float("inf") else None,
         "verdict_basis": "intervention" if primary and primary.confirmed else (
             "symptoms" if primary else ("trained" if healthy else "inconclusive")),
-        "baseline_description": f"final train loss {fmt(ev.baseline.final)}, chance {fmt(ev.chance)}",
     }

@@ -22,11 +22,10 @@ from worker.data import split
 from worker.errors import SpecError
 from worker.evidence import Evidence
 from worker.probes import PROBES, Probe, ProbeContext, ProbeRun
-from worker.probes.scoring import run_score
 from worker.result import build_evidence, build_result
 from worker.rules.measures import MIN_GAIN, diverged, falling_rate, moved, score, trained
 from worker.rules.too_few_steps import FALLING
-from worker.runner import run_all
+from worker.runner import EventSink, run_all
 from worker.shapes import infer_shapes
 from worker.spec import JobSpec
 from worker.train.loop import Stopped
@@ -47,7 +46,6 @@ PHASE2_CHECKS = ("non_finite", "output_loss", "label_range", "frozen")
 MAX_FOLLOW_UPS = 4
 
 FetchUpload = Callable[[str], bytes | None]
-EventSink = Callable[[dict[str, Any]], None]
 
 
 class Cancelled(Exception):
@@ -102,19 +100,20 @@ def run_job(spec: JobSpec, *, on_event: EventSink | None = None, should_stop: Ca
         first = [run for name in wanted if PROBES[name].phase == 1 and (explicit or PROBES[name].applies(ctx))
                  for run in PROBES[name].plan(ctx)]
         emit({"type": "baseline_started", "probes_planned": len(first)})
-        done1, ended = run_all([base_run, *first], problem, deadline=deadline, done=0, total=len(first) + 1,
-                               instrument_first=True, should_stop=should_stop, on_event=_without_baseline(emit))
+        done1, ended = run_all([base_run, *first], problem, deadline=deadline, done=0, total=len(first),
+                               instrument_first=True, should_stop=should_stop, on_event=emit)
         baseline, outcomes = done1[0].record, done1[1:]
         ctx.baseline = baseline
         base_ev = build_evidence(spec, problem, parts, checks, baseline, [])
-        ctx.extra.update(baseline_score=run_score(baseline, problem),
+        baseline_score = score(base_ev, base_ev.baseline)
+        ctx.extra.update(baseline_score=baseline_score,
                          baseline_diverged=diverged(base_ev, base_ev.baseline),
                          baseline_moved=moved(base_ev, base_ev.baseline),
                          baseline_falling=falling_rate(base_ev.baseline) >= FALLING)
         last = baseline.train_loss[-1] if baseline.train_loss else None
         emit({"type": "baseline_finished", "final_loss": _finite(last)})
         # phase 2: the probes chosen from what the baseline did
-        trained_well = (trained(base_ev, base_ev.baseline) and score(base_ev, base_ev.baseline) <= MIN_GAIN
+        trained_well = (trained(base_ev, base_ev.baseline) and baseline_score <= MIN_GAIN
                         and not any(checks[c].flagged for c in PHASE2_CHECKS))
         second = [run for name in wanted
                   if PROBES[name].phase == 2 and (explicit or _wanted(PROBES[name], ctx, trained_well))
@@ -143,15 +142,6 @@ def run_job(spec: JobSpec, *, on_event: EventSink | None = None, should_stop: Ca
 
 def _wanted(probe: Probe, ctx: ProbeContext, trained_well: bool) -> bool:
     return probe.applies(ctx) and (probe.needed_when_trained or not trained_well)
-
-
-def _without_baseline(emit: EventSink) -> EventSink:
-    """Progress events for probes only, counted without the baseline (which trains first and
-    reports as baseline_started/finished)."""
-    def sink(event: dict[str, Any]) -> None:
-        if event.get("probe") != "baseline":
-            emit({**event, "done": max(0, event["done"] - 1), "total": event["total"] - 1})
-    return sink
 
 
 def _finite(v: float | None) -> float | None:

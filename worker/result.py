@@ -14,6 +14,7 @@ from worker.diagnose import diagnose
 from worker.evidence import Evidence, RunFacts
 from worker.probes import ProbeOutcome
 from worker.probes.standard_init import custom_init
+from worker.rules.measures import diverged
 from worker.spec import JobSpec
 from worker.train.loop import RunRecord
 from worker.train.problem import Problem
@@ -96,8 +97,6 @@ def _layers(rec: RunRecord) -> list[dict[str, Any]]:
 
 
 def _summary(f: RunFacts, ev: Evidence) -> dict[str, Any]:
-    from worker.rules.measures import diverged
-
     initial = f.initial
     final = f.final if math.isfinite(f.final) else None
     rel = (initial - final) / initial if initial and final is not None and initial > 0 else None

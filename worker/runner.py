@@ -57,15 +57,17 @@ def run_all(runs: list[ProbeRun], problem: Problem, *, deadline: float, done: in
     """Train ``runs`` (stacked where they can be) until ``deadline``; outcomes in the order of ``runs``.
 
     ``instrument_first``: ``runs[0]`` is the baseline, instrumented, and its end state is kept
-    (returned as ``Ended``). A run with ``resume`` continues ``baseline`` from ``ended``.
-    ``done``/``total`` count runs across the whole job, for progress events.
+    (returned as ``Ended``); it reports no probe events and is not counted. A run with ``resume``
+    continues ``baseline`` from ``ended``. ``done``/``total`` count probes across the whole job,
+    for progress events.
     """
     emit = on_event or (lambda event: None)
     datas = [run.data(problem) if run.data is not None else problem for run in runs]
+    keys = [_key(run, data) for run, data in zip(runs, datas, strict=True)]
     groups: dict[object, list[int]] = {}
-    for i, (run, data) in enumerate(zip(runs, datas, strict=True)):
-        key = _key(run, data)
+    for i, key in enumerate(keys):
         groups.setdefault(key if key is not None else ("alone", i), []).append(i)
+    probes = [i for i in range(len(runs)) if not (instrument_first and i == 0)]
     # the baseline's group first, then the rest in plan order
     order = sorted(groups.values(), key=lambda idx: idx[0])
     records: dict[int, RunRecord] = {}
@@ -75,14 +77,15 @@ def run_all(runs: list[ProbeRun], problem: Problem, *, deadline: float, done: in
         if time.monotonic() >= deadline and not (instrument_first and idx[0] == 0):
             break
         for i in idx:
-            emit({"type": "probe_started", "probe": runs[i].name, "done": done, "total": total})
+            if i in probes:
+                emit({"type": "probe_started", "probe": runs[i].name, "done": done, "total": total})
         first = instrument_first and idx[0] == 0
         if runs[idx[0]].resume:
             rec = _resume(runs[idx[0]], datas[idx[0]], baseline, ended, deadline, should_stop)
             if rec is None:
                 continue
             records[idx[0]] = rec
-        elif len(idx) > 1 or _key(runs[idx[0]], datas[idx[0]]) is not None:
+        elif len(idx) > 1 or keys[idx[0]] is not None:
             recs, state = train_together([Member(runs[i].model, runs[i].training, datas[i]) for i in idx],
                                          instrument_first=first, deadline=deadline, should_stop=should_stop,
                                          keep_state=first)
@@ -97,7 +100,7 @@ def run_all(runs: list[ProbeRun], problem: Problem, *, deadline: float, done: in
                 mine = Ended(solo=rec.state)
                 rec.state = None
         for i in idx:
-            if i in records:
+            if i in records and i in probes:
                 done += 1
                 final = final_loss(records[i])
                 emit({"type": "probe_finished", "probe": runs[i].name, "done": done, "total": total,

@@ -216,14 +216,16 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
                 # members are independent: the gradient of the sum is each member's own gradient
                 (data + pen if pen is not None else data).sum().backward()
                 measured = instruments if step % stride == 0 else []
-                view = first_view() if measured else StepView([], [])
-                for ins in measured:
-                    ins.before_step(view)
+                view = first_view() if measured else None
+                if view is not None:
+                    for ins in measured:
+                        ins.before_step(view)
                 if clipping:
                     _clip(stack, clip)
                 optimizer.step()
-                for ins in measured:
-                    ins.after_step(view)
+                if view is not None:
+                    for ins in measured:
+                        ins.after_step(view)
             step += 1
             batch_losses.append(data.detach())
             if pen is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from worker.rules.measures import share_of_chance
 from worker.train.loop import RunRecord
 from worker.train.problem import Problem
 
@@ -16,6 +17,6 @@ def final_loss(rec: RunRecord) -> float:
 
 
 def run_score(rec: RunRecord, problem: Problem) -> float:
-    """Final train loss as a share of chance: 0 fits perfectly, 1 is a constant guess, inf diverged."""
-    chance = problem.chance if problem.chance and math.isfinite(problem.chance) and problem.chance > 0 else 1.0
-    return final_loss(rec) / chance
+    """Final train loss as a share of chance, as the rules score a run: 0 fits perfectly, 1 is a
+    constant guess, inf diverged."""
+    return share_of_chance(final_loss(rec), problem.chance)

@@ -30,20 +30,27 @@ SIGNAL_P = 1e-3
 REGRESSION_SIGNAL = 0.8
 
 
+def share_of_chance(final: float, chance_loss: float | None) -> float:
+    """A final train loss over the chance level; inf when non-finite or negative.
+
+    Every contract loss is at least 0 when the output fits it; a negative loss (nll on raw
+    outputs, say) is unbounded below, as broken as a non-finite one. An unusable chance level
+    counts as 1.
+    """
+    if final < 0:
+        return math.inf
+    usable = chance_loss if chance_loss and math.isfinite(chance_loss) and chance_loss > 0 else 1.0
+    return final / usable
+
+
 def chance(ev: Evidence, run: RunFacts) -> float:
     c = run.chance if run.chance else ev.chance
     return c if c and math.isfinite(c) and c > 0 else 1.0
 
 
 def score(ev: Evidence, run: RunFacts) -> float:
-    """Final train loss over chance; inf when non-finite or negative.
-
-    Every contract loss is at least 0 when the output fits it; a negative loss (nll on raw
-    outputs, say) is unbounded below, as broken as a non-finite one.
-    """
-    if run.final < 0:
-        return math.inf
-    return run.final / chance(ev, run)
+    """Final train loss over chance (``share_of_chance``)."""
+    return share_of_chance(run.final, chance(ev, run))
 
 
 def capped(ev: Evidence, run: RunFacts) -> float:

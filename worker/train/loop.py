@@ -192,14 +192,16 @@ def train(model_spec: ModelSpec, t: TrainingSpec, problem: Problem, *, instrumen
                 optimizer.zero_grad(set_to_none=True)
                 (data_loss + pen if pen is not None else data_loss).backward()
                 measured = instruments if step % stride == 0 else []
-                view = StepView(layer_params, [[p.grad for p in ps] for ps in layer_params] if measured else [])
-                for ins in measured:
-                    ins.before_step(view)
+                view = StepView(layer_params, [[p.grad for p in ps] for ps in layer_params]) if measured else None
+                if view is not None:
+                    for ins in measured:
+                        ins.before_step(view)
                 if t.grad_clip_norm is not None:
                     torch.nn.utils.clip_grad_norm_(params, t.grad_clip_norm)
                 optimizer.step()
-                for ins in measured:
-                    ins.after_step(view)
+                if view is not None:
+                    for ins in measured:
+                        ins.after_step(view)
             step += 1
             batch_losses.append(data_loss.detach())
             if pen is not None:
