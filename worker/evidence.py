@@ -7,7 +7,7 @@ rule can be tested with a table of hand-written evidence in microseconds.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -89,6 +89,3 @@ class Evidence:
 
     def family(self, name: str) -> list[RunFacts]:
         return [p for p in self.probes if p.family == name]
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)

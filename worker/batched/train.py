@@ -21,6 +21,7 @@ from worker.batched.optim import KINDS, StackedOptimizer
 from worker.batched.stack import Stack
 from worker.instruments import INSTRUMENTS, WATCHED_KINDS, Instrument, StepView
 from worker.instruments.base import as_floats
+from worker.model import layer_names
 from worker.spec import CLASS_INDEX_LOSSES, ModelSpec, TrainingSpec
 from worker.train.loop import (
     INSTRUMENTED_STEPS,
@@ -170,7 +171,8 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
 
     kinds = {i: layer.type for i, layer in enumerate(members[0].model.layers)}
     owners = [i for i, ps in enumerate(stack.params) if ps]
-    names = [f"{i}.{kinds[i]}" for i in owners]
+    all_names = layer_names(members[0].model)
+    names = [all_names[i] for i in owners]
     watched = [i for i, k in kinds.items() if k in WATCHED_KINDS]
     instruments: list[Instrument] = ([cls(names, kinds) for cls in INSTRUMENTS.values()]
                                      if instrument_first and owners else [])

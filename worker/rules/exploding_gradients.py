@@ -7,7 +7,7 @@ import math
 
 from worker.evidence import Evidence
 from worker.rules.base import Finding
-from worker.rules.measures import best_recovery, diverged, fmt, gain, recovers, trained
+from worker.rules.measures import best_recovery, diverged, fmt, gain, recovers, trained, weight_grads
 
 #: First-layer over last-layer gradient norm at the first step above which gradients "explode".
 EXPLODE_RATIO = 1e2
@@ -25,7 +25,7 @@ def rule(ev: Evidence) -> Finding | None:
         return None  # a smaller lr tames it: the lr finding, not an explosion of its own
     lr_independent = sum(diverged(ev, p) for p in smaller) >= 2 and all(
         diverged(ev, p) for p in smaller if p.changes["training.lr"] >= lr / 10.5)
-    weights = [(n, v) for n, v in ev.first_step_grad_norm.items() if n.split(".", 1)[1] in ("linear", "conv2d")]
+    weights = weight_grads(ev)
     growth = None
     if len(weights) >= 3 and weights[0][1] is not None and weights[-1][1]:
         growth = weights[0][1] / weights[-1][1]

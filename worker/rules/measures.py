@@ -156,6 +156,12 @@ def signal_run(ev: Evidence) -> RunFacts | None:
     return None
 
 
+def weight_grads(ev: Evidence) -> list[tuple[str, float | None]]:
+    """The baseline's first-step gradient norm of each weight layer (linear, conv2d), input side
+    first, with the layer's name; None where it was non-finite."""
+    return [(name, v) for name, v in ev.first_step_grad_norm.items() if name.split(".", 1)[1] in ("linear", "conv2d")]
+
+
 def fmt(v: float | None) -> str:
     """A loss for a sentence: 3 significant digits, 'non-finite' for None/inf/NaN."""
     if v is None or not math.isfinite(v):

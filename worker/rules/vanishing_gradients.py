@@ -6,7 +6,7 @@ from __future__ import annotations
 from worker.evidence import Evidence
 from worker.rules.base import Finding
 from worker.rules.dead_relus import DEAD_SHARE
-from worker.rules.measures import best_recovery, fmt, gain, trained
+from worker.rules.measures import best_recovery, fmt, gain, trained, weight_grads
 
 #: First-layer over last-layer gradient norm at the first step below which gradients "vanish".
 VANISH_RATIO = 1e-2
@@ -14,8 +14,7 @@ VANISH_RATIO = 1e-2
 
 def grad_ratio(ev: Evidence) -> tuple[float, str, str] | None:
     """First weight layer's gradient norm over the last one's at the first step, with their names."""
-    norms = [(name, v) for name, v in ev.first_step_grad_norm.items()
-             if v is not None and name.split(".", 1)[1] in ("linear", "conv2d")]
+    norms = [(name, v) for name, v in weight_grads(ev) if v is not None]
     if len(norms) < 3:
         return None
     (first, g0), (last, g1) = norms[0], norms[-1]

@@ -18,7 +18,7 @@ import torch
 
 from worker.instruments import INSTRUMENTS, WATCHED_KINDS, Instrument, StepView
 from worker.instruments.base import as_floats
-from worker.model import build_model
+from worker.model import build_model, layer_names, param_layer_indices
 from worker.spec import ModelSpec, TrainingSpec
 from worker.train.losses import LOSSES
 from worker.train.optim import make_optimizer
@@ -155,9 +155,10 @@ def train(model_spec: ModelSpec, t: TrainingSpec, problem: Problem, *, instrumen
     loss_fn = LOSSES[problem.loss]
     classify = problem.n_classes is not None
 
-    owners = [i for i, m in enumerate(model) if any(True for _ in m.parameters())]
+    owners = param_layer_indices(model)
     layer_params = [list(model[i].parameters()) for i in owners]
-    names = [f"{i}.{model_spec.layers[i].type}" for i in owners]
+    all_names = layer_names(model_spec)
+    names = [all_names[i] for i in owners]
     kinds = {i: layer.type for i, layer in enumerate(model_spec.layers)}
     instruments: list[Instrument] = (
         [cls(names, kinds) for cls in INSTRUMENTS.values()] if instrumented and owners else [])
