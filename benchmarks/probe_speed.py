@@ -144,6 +144,7 @@ spec = JobSpec.model_validate(payload)
 t0 = time.perf_counter()
 result = run_job(spec, cpu_threads=int(sys.argv[3]))
 print(json.dumps({"seconds": time.perf_counter() - t0, "probes": len(result["probes"]),
+                  "settled": sum(p["stop_reason"] == "settled" for p in result["probes"]),
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "threads": torch.get_num_threads(), "primary": result["diagnosis"]["primary_cause"]}))
 """
@@ -191,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "case": name,
                 "probes": diag[0]["probes"],
+                "settled": diag[0]["settled"],
                 "plain_s": p,
                 "diagnosis_s": d,
                 "ratio": d / p,
@@ -202,8 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         r = rows[-1]
         print(
-            f"{name:32s} probes {r['probes']:3d}  plain {p:7.3f}s  diagnosis {d:7.3f}s  ratio {r['ratio']:5.2f}  "
-            f"peak {r['plain_mb']:.0f}/{r['diagnosis_mb']:.0f} MB  ({r['primary']})",
+            f"{name:32s} probes {r['probes']:3d} ({r['settled']} settled)  plain {p:7.3f}s  diagnosis {d:7.3f}s  "
+            f"ratio {r['ratio']:5.2f}  peak {r['plain_mb']:.0f}/{r['diagnosis_mb']:.0f} MB  ({r['primary']})",
             flush=True,
         )
     met = all(r["ratio"] <= TARGET_RATIO and r["probes"] >= TARGET_PROBES for r in rows)
@@ -212,11 +214,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.device}, median of {args.repeat}, {args.threads} torch thread(s) for both. Target: ratio <= "
         f"{TARGET_RATIO} with >= {TARGET_PROBES} probe trainings: {'met' if met else 'not met'} on every case.",
         "",
-        "| case | probe trainings | plain s | diagnosis s | ratio | peak MB plain / diagnosis | primary cause |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| case | probe trainings | of them stopped early (settled) | plain s | diagnosis s | ratio | "
+        "peak MB plain / diagnosis | primary cause |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
         *[
-            f"| {r['case']} | {r['probes']} | {r['plain_s']:.3f} | {r['diagnosis_s']:.3f} | {r['ratio']:.2f} | "
-            f"{r['plain_mb']:.0f} / {r['diagnosis_mb']:.0f} | {r['primary'] or 'healthy'} |"
+            f"| {r['case']} | {r['probes']} | {r['settled']} | {r['plain_s']:.3f} | {r['diagnosis_s']:.3f} | "
+            f"{r['ratio']:.2f} | {r['plain_mb']:.0f} / {r['diagnosis_mb']:.0f} | {r['primary'] or 'healthy'} |"
             for r in rows
         ],
     ]

@@ -23,12 +23,12 @@ from worker.errors import SpecError
 from worker.evidence import Evidence
 from worker.probes import PROBES, Probe, ProbeContext, ProbeRun
 from worker.result import build_evidence, build_result
-from worker.rules.measures import MIN_GAIN, diverged, falling_rate, moved, score, trained
+from worker.rules.measures import diverged, falling_rate, moved, score, settled
 from worker.rules.too_few_steps import FALLING
-from worker.runner import EventSink, run_all
+from worker.runner import EventSink, resume_parked, run_all
 from worker.shapes import infer_shapes
 from worker.spec import JobSpec
-from worker.train.loop import Stopped
+from worker.train.loop import RunRecord, Stopped
 from worker.train.problem import make_problem
 from worker.validate import check_runnable
 
@@ -64,9 +64,10 @@ def pick_device(requested: str) -> torch.device:
 def auto_families() -> list[str]:
     """Every probe family, most telling first; each decides whether it applies when planned.
 
-    In phase 2, a baseline that already ended within MIN_GAIN of a perfect fit leaves no room
-    for any probe to confirm a cause (each must recover at least MIN_GAIN), so only the families
-    that judge a trained run (is it done?) run then.
+    A baseline whose verdict is settled (``worker.rules.measures.settled``: it trained to within
+    MIN_GAIN of a perfect fit, with signal) leaves no room for any probe to confirm a cause, so
+    the phase-1 probes stop as soon as it gets there, and in phase 2 only the families that judge
+    a trained run (is it done?) run.
     """
     return sorted(PROBES, key=lambda name: PROBES[name].priority)
 
@@ -94,17 +95,28 @@ def run_job(spec: JobSpec, *, on_event: EventSink | None = None, should_stop: Ca
     explicit = spec.probes != "auto"
     wanted = list(spec.probes) if explicit else auto_families()
     ctx = ProbeContext(spec=spec, problem=problem, checks=checks)
+    flagged = any(checks[c].flagged for c in PHASE2_CHECKS)
+
+    def baseline_settled(rec: RunRecord) -> bool:
+        # a flagged check still wants its phase-2 probe, so nothing is settled then
+        return not flagged and settled(build_evidence(spec, problem, parts, checks, rec, []))
+
     try:
-        # phase 1: the baseline and the probes that need nothing from it, trained side by side
+        # phase 1: the baseline and the probes that need nothing from it, trained side by side;
+        # once the baseline's verdict is settled, they stop there (parked, in case it unsettles)
         base_run = ProbeRun(name="baseline", family="baseline", changes={}, model=spec.model, training=spec.training)
         first = [run for name in wanted if PROBES[name].phase == 1 and (explicit or PROBES[name].applies(ctx))
                  for run in PROBES[name].plan(ctx)]
         emit({"type": "baseline_started", "probes_planned": len(first)})
         done1, ended = run_all([base_run, *first], problem, deadline=deadline, done=0, total=len(first),
-                               instrument_first=True, should_stop=should_stop, on_event=emit)
+                               instrument_first=True, settled=None if explicit else baseline_settled,
+                               should_stop=should_stop, on_event=emit)
         baseline, outcomes = done1[0].record, done1[1:]
         ctx.baseline = baseline
         base_ev = build_evidence(spec, problem, parts, checks, baseline, [])
+        trained_well = baseline_settled(baseline)
+        if ended.parked is not None and not trained_well:
+            outcomes = resume_parked([base_run, *first], outcomes, ended.parked, deadline, should_stop)
         baseline_score = score(base_ev, base_ev.baseline)
         ctx.extra.update(baseline_score=baseline_score,
                          baseline_diverged=diverged(base_ev, base_ev.baseline),
@@ -113,15 +125,13 @@ def run_job(spec: JobSpec, *, on_event: EventSink | None = None, should_stop: Ca
         last = baseline.train_loss[-1] if baseline.train_loss else None
         emit({"type": "baseline_finished", "final_loss": _finite(last)})
         # phase 2: the probes chosen from what the baseline did
-        trained_well = (trained(base_ev, base_ev.baseline) and baseline_score <= MIN_GAIN
-                        and not any(checks[c].flagged for c in PHASE2_CHECKS))
         second = [run for name in wanted
                   if PROBES[name].phase == 2 and (explicit or _wanted(PROBES[name], ctx, trained_well))
                   for run in PROBES[name].plan(ctx)]
         more, _ = run_all(second, problem, deadline=deadline, done=len(outcomes), total=len(outcomes) + len(second),
                           baseline=baseline, ended=ended, should_stop=should_stop, on_event=emit)
         outcomes += more
-        for _ in range(MAX_FOLLOW_UPS):
+        for _ in range(MAX_FOLLOW_UPS if explicit or not trained_well else 0):
             extra = [run for name in wanted for run in PROBES[name].follow_up(ctx, outcomes)]
             if not extra or time.monotonic() >= deadline:
                 break

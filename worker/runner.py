@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from worker.batched.stack import signature
-from worker.batched.train import Member, StackState, continue_members, train_together
+from worker.batched.train import Member, Parked, Settled, StackState, continue_members, train_together
 from worker.probes.base import ProbeOutcome, ProbeRun
 from worker.probes.scoring import final_loss
+from worker.spec import TrainingSpec
 from worker.train.loop import RunRecord, TrainState, train
 from worker.train.problem import Problem
 
@@ -26,11 +27,13 @@ EventSink = Callable[[dict[str, Any]], None]
 
 @dataclass
 class Ended:
-    """Where the first run of a batch (the baseline) ended, to continue it later."""
+    """Where the first run of a batch (the baseline) ended, to continue it later; and the probes
+    that stopped beside it once its verdict was settled (``parked``, by index into the runs)."""
 
     solo: TrainState | None = None
     stack: StackState | None = None
     member: int = 0
+    parked: Parked | None = None
 
 
 def _key(run: ProbeRun, data: Problem) -> tuple[object, ...] | None:
@@ -52,14 +55,17 @@ def _continued(baseline: RunRecord, more: RunRecord) -> RunRecord:
 
 def run_all(runs: list[ProbeRun], problem: Problem, *, deadline: float, done: int, total: int,
             instrument_first: bool = False, baseline: RunRecord | None = None, ended: Ended | None = None,
-            should_stop: Callable[[], bool] | None = None, on_event: EventSink | None = None
-            ) -> tuple[list[ProbeOutcome], Ended]:
+            settled: Settled | None = None, should_stop: Callable[[], bool] | None = None,
+            on_event: EventSink | None = None) -> tuple[list[ProbeOutcome], Ended]:
     """Train ``runs`` (stacked where they can be) until ``deadline``; outcomes in the order of ``runs``.
 
     ``instrument_first``: ``runs[0]`` is the baseline, instrumented, and its end state is kept
-    (returned as ``Ended``); it reports no probe events and is not counted. A run with ``resume``
-    continues ``baseline`` from ``ended``. ``done``/``total`` count probes across the whole job,
-    for progress events.
+    (returned as ``Ended``); it reports no probe events and is not counted. ``settled`` (with
+    ``instrument_first``): asked of the baseline's record at each epoch end; once it holds, the
+    probes trained beside the baseline stop there (kept in ``Ended.parked``), and the runs trained
+    after it train only as many epochs as it took to settle. A run with ``resume`` continues
+    ``baseline`` from ``ended``. ``done``/``total`` count probes across the whole job, for
+    progress events.
     """
     emit = on_event or (lambda event: None)
     datas = [run.data(problem) if run.data is not None else problem for run in runs]
@@ -72,6 +78,7 @@ def run_all(runs: list[ProbeRun], problem: Problem, *, deadline: float, done: in
     order = sorted(groups.values(), key=lambda idx: idx[0])
     records: dict[int, RunRecord] = {}
     mine = Ended()
+    settled_at: int | None = None     # epochs the baseline took to settle, once it did
     for idx in order:
         # the baseline always trains (it stops itself at the deadline); probes past it are skipped
         if time.monotonic() >= deadline and not (instrument_first and idx[0] == 0):
@@ -86,19 +93,26 @@ def run_all(runs: list[ProbeRun], problem: Problem, *, deadline: float, done: in
                 continue
             records[idx[0]] = rec
         elif len(idx) > 1 or keys[idx[0]] is not None:
-            recs, state = train_together([Member(runs[i].model, runs[i].training, datas[i]) for i in idx],
-                                         instrument_first=first, deadline=deadline, should_stop=should_stop,
-                                         keep_state=first)
+            members = [Member(runs[i].model, _capped(runs[i], settled_at), datas[i]) for i in idx]
+            recs, state, parked = train_together(members, instrument_first=first, deadline=deadline,
+                                                 should_stop=should_stop, keep_state=first,
+                                                 settled=settled if first else None)
             records.update(zip(idx, recs, strict=True))
             if first:
-                mine = Ended(stack=state, member=0)
+                mine = Ended(stack=state, member=0, parked=parked)
         else:
-            rec = train(runs[idx[0]].model, runs[idx[0]].training, datas[idx[0]], instrumented=first,
+            rec = train(runs[idx[0]].model, _capped(runs[idx[0]], settled_at), datas[idx[0]], instrumented=first,
                         deadline=deadline, should_stop=should_stop, keep_state=first)
             records[idx[0]] = rec
             if first:
                 mine = Ended(solo=rec.state)
                 rec.state = None
+        if first and settled is not None and records[0].stop_reason == "completed" and settled(records[0]):
+            settled_at = _settled_at(records[0], settled)
+        if settled_at is not None and not first:
+            for i in idx:
+                if len(records[i].train_loss) < runs[i].training.epochs and records[i].stop_reason == "completed":
+                    records[i].stop_reason = "settled"
         for i in idx:
             if i in records and i in probes:
                 done += 1
@@ -110,14 +124,52 @@ def run_all(runs: list[ProbeRun], problem: Problem, *, deadline: float, done: in
     return outcomes, mine
 
 
+def _capped(run: ProbeRun, epochs: int | None) -> TrainingSpec:
+    """The run's training, cut to ``epochs`` when the baseline's verdict settled after that many."""
+    t = run.training
+    return t if epochs is None or epochs >= t.epochs else t.model_copy(update={"epochs": epochs})
+
+
+def _settled_at(baseline: RunRecord, settled: Settled) -> int | None:
+    """The first epoch count at which ``settled`` held for the baseline's history so far, if any."""
+    for k in range(1, len(baseline.train_loss)):
+        part = RunRecord(initial_loss=baseline.initial_loss, initial_val_loss=baseline.initial_val_loss,
+                         train_loss=baseline.train_loss[:k], val_loss=baseline.val_loss[:k],
+                         val_acc=baseline.val_acc[:k], penalty=baseline.penalty[:k])
+        if settled(part):
+            return k
+    return None
+
+
+def resume_parked(runs: list[ProbeRun], outcomes: list[ProbeOutcome], parked: Parked, deadline: float,
+                  should_stop: Callable[[], bool] | None = None) -> list[ProbeOutcome]:
+    """Train the parked probes on to their planned epochs: ``outcomes`` with their records completed.
+
+    ``runs`` are the runs ``run_all`` trained, ``parked`` what it parked beside the baseline.
+    """
+    which = [k for k, i in enumerate(parked.which) if i < len(runs)]
+    spot = {id(o.run): n for n, o in enumerate(outcomes)}
+    which = [k for k in which if id(runs[parked.which[k]]) in spot]
+    if not which:
+        return outcomes
+    left = runs[parked.which[which[0]]].training.epochs - parked.epochs
+    state = continue_members(parked.state, which, left)
+    recs, _, _ = train_together(state.members, deadline=deadline, should_stop=should_stop, start=state)
+    out = list(outcomes)
+    for k, rec in zip(which, recs, strict=True):
+        n = spot[id(runs[parked.which[k]])]
+        out[n] = ProbeOutcome(out[n].run, _continued(out[n].record, rec), out[n].chance)
+    return out
+
+
 def _resume(run: ProbeRun, data: Problem, baseline: RunRecord | None, ended: Ended | None, deadline: float,
             should_stop: Callable[[], bool] | None) -> RunRecord | None:
     """Continue the baseline for ``run.training.epochs`` more epochs, on a copy of where it ended."""
     if baseline is None or ended is None or baseline.stop_reason != "completed":
         return None
     if ended.stack is not None:
-        state = continue_members(ended.stack, [ended.member], run.training)
-        recs, _ = train_together(state.members, deadline=deadline, should_stop=should_stop, start=state)
+        state = continue_members(ended.stack, [ended.member], run.training.epochs)
+        recs, _, _ = train_together(state.members, deadline=deadline, should_stop=should_stop, start=state)
         return _continued(baseline, recs[0])
     if ended.solo is not None:
         more = train(run.model, run.training, data, instrumented=False, deadline=deadline, should_stop=should_stop,

@@ -62,7 +62,7 @@ def _assert_same(stacked, alone) -> None:
 def test_each_member_of_a_stack_trains_as_it_would_alone(optimizer: str) -> None:
     p = _problem()
     members = _members(MLP, optimizer, p)
-    stacked, _ = train_together(members, instrument_first=True)
+    stacked, _, _ = train_together(members, instrument_first=True)
     for member, rec in zip(members, stacked, strict=True):
         _assert_same(rec, train(member.model, member.training, member.problem, instrumented=False))
     alone = train(members[0].model, members[0].training, p, instrumented=True)
@@ -74,7 +74,7 @@ def test_conv_stack_and_regression_loss_match_alone() -> None:
     for model, p in ((CNN, _problem(image=True)), (MLP, _problem(loss="mse"))):
         members = _members(model, "adam", p)[:4] if p.loss == "cross_entropy" else [
             m for i, m in enumerate(_members(model, "adam", p)) if i != 2]
-        stacked, _ = train_together(members)
+        stacked, _, _ = train_together(members)
         for member, rec in zip(members, stacked, strict=True):
             _assert_same(rec, train(member.model, member.training, member.problem, instrumented=False))
 
@@ -83,7 +83,7 @@ def test_a_diverging_member_leaves_the_others_untouched() -> None:
     p = _problem()
     members = _members(MLP, "sgd", p)[:2]
     wild = Member(MLP, members[0].training.model_copy(update={"lr": 1e6}), p)
-    stacked, _ = train_together([members[0], wild, members[1]])
+    stacked, _, _ = train_together([members[0], wild, members[1]])
     assert stacked[1].stop_reason == "non_finite"
     _assert_same(stacked[0], train(MLP, members[0].training, p, instrumented=False))
     _assert_same(stacked[2], train(MLP, members[1].training, p, instrumented=False))
@@ -92,10 +92,63 @@ def test_a_diverging_member_leaves_the_others_untouched() -> None:
 def test_a_member_continued_from_a_stack_equals_training_it_longer() -> None:
     p = _problem()
     members = _members(MLP, "adam", p)[:3]
-    first, state = train_together(members, keep_state=True)
+    first, state, _ = train_together(members, keep_state=True)
     assert state is not None
-    more_t = members[0].training.model_copy(update={"epochs": 2})
-    sub = continue_members(state, [0], more_t)
-    more, _ = train_together(sub.members, start=sub)
+    sub = continue_members(state, [0], 2)
+    more, _, _ = train_together(sub.members, start=sub)
     whole = train(MLP, members[0].training.model_copy(update={"epochs": 5}), p, instrumented=False)
     assert np.allclose(first[0].train_loss + more[0].train_loss, whole.train_loss, rtol=RTOL)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_members_parked_when_settled_continue_as_if_never_stopped(optimizer: str) -> None:
+    p = _problem()
+    members = [Member(m.model, m.training.model_copy(update={"epochs": 5}), m.problem)
+               for m in _members(MLP, optimizer, p)]
+    asked: list[int] = []
+
+    def settled(rec) -> bool:
+        asked.append(len(rec.train_loss))
+        return len(rec.train_loss) == 2
+
+    recs, _, parked = train_together(members, instrument_first=True, settled=settled)
+    assert parked is not None and parked.epochs == 2 and parked.which == list(range(1, len(members)))
+    # the first member trains on to the end, as it would alone; the others stopped at 2 epochs
+    assert len(recs[0].train_loss) == 5 and recs[0].stop_reason == "completed"
+    _assert_same(recs[0], train(MLP, members[0].training, p, instrumented=False))
+    assert asked[:2] == [1, 2] and all(len(r.train_loss) == 2 and r.stop_reason == "settled" for r in recs[1:])
+    for k in (1, 4, 5):
+        _assert_same(recs[k], train(members[k].model, members[k].training.model_copy(update={"epochs": 2}),
+                                    members[k].problem, instrumented=False))
+    # continued, every parked member ends where its whole run ends, with its own settings
+    state = continue_members(parked.state, list(range(len(parked.which))), 3)
+    more, _, _ = train_together(state.members, start=state)
+    for j, k in enumerate(parked.which):
+        whole = train(members[k].model, members[k].training, members[k].problem, instrumented=False)
+        joined = recs[k].train_loss + more[j].train_loss
+        assert np.allclose(joined, whole.train_loss, rtol=RTOL, atol=1e-7), (k, joined, whole.train_loss)
+
+
+
+def test_parked_probes_are_trained_on_when_the_baseline_unsettles() -> None:
+    from worker.probes.base import ProbeRun
+    from worker.runner import resume_parked, run_all
+
+    p = _problem()
+    members = _members(MLP, "adam", p)
+    t = members[0].training.model_copy(update={"epochs": 4})
+    runs = [ProbeRun(name="baseline", family="baseline", changes={}, model=MLP, training=t)]
+    runs += [ProbeRun(name=f"lr_{lr:g}", family="lr_sweep", changes={"training.lr": lr}, model=MLP,
+                      training=t.model_copy(update={"lr": lr})) for lr in (0.001, 0.1)]
+    runs += [ProbeRun(name="no_regularization", family="no_regularization", changes={"training.l2": 0.0},
+                      model=MLP, training=t.model_copy(update={"l2": 0.0, "weight_decay": 0.0}))]
+    # settled after 2 epochs, but no longer at the end: what stopped must train on
+    done, ended = run_all(runs, p, deadline=float("inf"), done=0, total=3, instrument_first=True,
+                          settled=lambda rec: len(rec.train_loss) == 2)
+    assert ended.parked is not None and ended.parked.epochs == 2
+    assert all(o.record.stop_reason == "settled" and len(o.record.train_loss) == 2 for o in done[1:])
+    full = resume_parked(runs, done[1:], ended.parked, float("inf"))
+    for outcome, run in zip(full, runs[1:], strict=True):
+        whole = train(run.model, run.training, p, instrumented=False)
+        assert outcome.run is run and outcome.record.stop_reason == "completed"
+        assert np.allclose(outcome.record.train_loss, whole.train_loss, rtol=RTOL, atol=1e-7)

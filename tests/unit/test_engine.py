@@ -11,6 +11,7 @@ import pytest
 
 from worker.engine import Cancelled, run_job
 from worker.errors import SpecError
+from worker.rules.measures import MIN_GAIN
 from worker.spec import CAUSES, JobSpec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,6 +42,8 @@ def test_result_follows_the_contract_and_is_strict_json() -> None:
     for probe in result["probes"]:
         assert set(probe["summary"]) >= {"initial_loss", "final_loss", "relative_decrease", "diverged"}
         assert probe["changes"]
+        # probes asked for by name train their full length, settled baseline or not
+        assert probe["stop_reason"] != "settled"
     d = result["diagnosis"]
     assert set(d) >= {"healthy", "primary_cause", "findings", "summary"}
     assert d["primary_cause"] is None or d["primary_cause"] in CAUSES
@@ -51,8 +54,29 @@ def test_result_follows_the_contract_and_is_strict_json() -> None:
 
 
 def test_a_healthy_run_is_called_healthy() -> None:
-    d = run_job(JobSpec.model_validate(_spec()))["diagnosis"]
+    result = run_job(JobSpec.model_validate(_spec()))
+    d = result["diagnosis"]
     assert d["healthy"] is True and d["primary_cause"] is None and d["findings"] == []
+    # once the baseline was within MIN_GAIN of a perfect fit no probe could confirm a cause, so
+    # the probes stopped there while the baseline trained on
+    base = result["baseline"]["history"]["train_loss"]
+    assert len(base) == 15 and result["baseline"]["stop_reason"] == "completed"
+    stopped = {len(p["history"]["train_loss"]) for p in result["probes"]}
+    assert len(result["probes"]) >= 12 and len(stopped) == 1
+    k = stopped.pop()
+    assert k < 15 and base[k - 1] < MIN_GAIN * d["chance_loss"]
+    assert all(p["stop_reason"] == "settled" for p in result["probes"])
+
+
+def test_probes_trained_one_by_one_also_stop_where_the_baseline_settled() -> None:
+    spec = _spec()
+    spec["model"]["layers"].insert(2, {"type": "dropout", "p": 0.1})     # dropout runs do not stack
+    result = run_job(JobSpec.model_validate(spec))
+    assert result["diagnosis"]["healthy"] is True
+    base = result["baseline"]["history"]["train_loss"]
+    stopped = {len(p["history"]["train_loss"]) for p in result["probes"]}
+    assert len(base) == 15 and len(stopped) == 1 and stopped.pop() < 15
+    assert all(p["stop_reason"] == "settled" for p in result["probes"])
 
 
 def test_a_diverging_lr_is_named_and_proven_by_a_smaller_lr() -> None:

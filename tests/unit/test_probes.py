@@ -82,7 +82,7 @@ def test_each_probe_changes_one_thing() -> None:
     noreg = PROBES["no_regularization"].plan(ctx)[0]
     assert noreg.training.l2 == 0 and noreg.model == spec.model
     lr = PROBES["lr_sweep"].plan(ctx)
-    assert sorted(r.training.lr for r in lr) == pytest.approx([1e-5, 1e-4, 1e-3, 0.1, 1.0, 10.0])
+    assert sorted(r.training.lr for r in lr) == pytest.approx([1e-5, 1e-4, 1e-3, 3e-3, 0.03, 0.1, 1.0, 10.0])
     assert all(r.model == spec.model for r in lr)
 
 

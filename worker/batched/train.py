@@ -55,6 +55,22 @@ class StackState:
     members: list[Member]
 
 
+@dataclass
+class Parked:
+    """Members that stopped early because their verdict was settled, kept so they can go on.
+
+    ``which``: their positions in the stack's member list; ``epochs``: the epochs they trained.
+    """
+
+    state: StackState
+    which: list[int]
+    epochs: int
+
+
+#: Asked at each epoch end with the first member's record so far: may the others stop now?
+Settled = Callable[[RunRecord], bool]
+
+
 def member_losses(loss: str, out: torch.Tensor, y: torch.Tensor, ignored: bool = True) -> torch.Tensor:
     """Each member's mean loss over its batch: [G]. ``out`` [G, B, ...], ``y`` [G, B] or [G, B, k].
 
@@ -122,17 +138,33 @@ def _evaluate(stack: Stack, x: torch.Tensor, y: torch.Tensor, loss: str, classif
     return losses, accs
 
 
+def _evaluate_some(stack: Stack, idx: torch.Tensor, x: torch.Tensor, y: torch.Tensor, loss: str, classify: bool
+                   ) -> tuple[list[float | None], list[float | None]]:
+    """``_evaluate`` for the members at positions ``idx`` only."""
+    if len(idx) == stack.size:
+        return _evaluate(stack, x, y, loss, classify)
+    sub = Stack.__new__(Stack)
+    sub.template, sub.kinds, sub.size = stack.template, stack.kinds, len(idx)
+    sub.params = [[p.detach()[idx] for p in layer] for layer in stack.params]
+    return _evaluate(sub, x[idx], y[idx], loss, classify)
+
+
 def _tensor(values: Sequence[float], device: torch.device) -> torch.Tensor:
     return torch.tensor(list(values), dtype=torch.float32, device=device)
 
 
 def train_together(members: list[Member], *, instrument_first: bool = False, deadline: float | None = None,
                    should_stop: Callable[[], bool] | None = None, keep_state: bool = False,
-                   start: StackState | None = None) -> tuple[list[RunRecord], StackState | None]:
+                   start: StackState | None = None, settled: Settled | None = None,
+                   ) -> tuple[list[RunRecord], StackState | None, Parked | None]:
     """Train every member for its (common) epochs and batch size; one record per member.
 
     ``instrument_first`` attaches the instruments to member 0 (the baseline). ``start``
     continues a finished stack (members and state from ``StackState``) for ``epochs`` more.
+    ``settled``: once it says yes for member 0 at an epoch end, the other members stop there
+    (``stop_reason`` ``settled``) and come back as ``Parked``, to be continued if need be.
+    A member that went non-finite leaves the stack at that epoch's end. Either way the stack
+    shrinks, so the members left train at the cost of their own number.
     """
     started = time.monotonic()
     t0, p0 = members[0].training, members[0].problem
@@ -157,17 +189,21 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
     l1 = _tensor([m.training.l1 for m in members], device)
     l2 = _tensor([m.training.l2 for m in members], device)
     clip = _tensor([m.training.grad_clip_norm or math.inf for m in members], device)
-    # decided once, here: a check inside the loop would wait for the GPU at every step
-    l1_on = l1 if bool((l1 != 0).any()) else None
-    l2_on = l2 if bool((l2 != 0).any()) else None
-    penalized = l1_on is not None or l2_on is not None
-    clipping = bool(torch.isfinite(clip).any())
-
     x_train = torch.stack([m.problem.x_train for m in members])      # [G, N, *sample]
     y_train = torch.stack([m.problem.y_train for m in members])
     x_val = torch.stack([m.problem.x_val for m in members])
     y_val = torch.stack([m.problem.y_val for m in members])
-    rows = torch.arange(g, device=device).unsqueeze(1)                # [G, 1] for gathering batches
+    live = list(range(g))        # the member at each position of the stack, as it shrinks
+    alive = torch.ones(g, dtype=torch.bool, device=device)
+
+    def setup() -> tuple[torch.Tensor | None, torch.Tensor | None, bool, bool, torch.Tensor]:
+        # decided once per stack, here: a check inside the loop would wait for the GPU at every step
+        l1_on = l1 if bool((l1 != 0).any()) else None
+        l2_on = l2 if bool((l2 != 0).any()) else None
+        rows = torch.arange(len(live), device=device).unsqueeze(1)    # [G, 1] for gathering batches
+        return l1_on, l2_on, l1_on is not None or l2_on is not None, bool(torch.isfinite(clip).any()), rows
+
+    l1_on, l2_on, penalized, clipping, rows = setup()
 
     kinds = {i: layer.type for i, layer in enumerate(members[0].model.layers)}
     owners = [i for i, ps in enumerate(stack.params) if ps]
@@ -183,7 +219,7 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
                         [[p.grad[0] if p.grad is not None else None for p in stack.params[i]] for i in owners])
 
     def observe() -> None:
-        if instruments:
+        if instruments and live[0] == 0:
             with torch.no_grad():
                 _, caught = stack.forward(probe_x, [[p[:1] for p in layer] for layer in stack.params], watched)
             acts = {i: a[0] for i, a in caught.items()}
@@ -196,13 +232,42 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
                       trainable_params=sum(p[k].numel() for p in optimizer.leaves)) for k in range(g)]
     observe()
 
+    def finish(positions: list[int]) -> None:
+        """Final accuracy, parameter norm and time of the members at ``positions``."""
+        idx = torch.tensor(positions, device=device)
+        train_acc = (_evaluate_some(stack, idx, x_train, y_train, loss, classify)[1] if classify
+                     else [None] * len(positions))
+        with torch.no_grad():
+            norms = torch.stack([p.detach()[idx].reshape(len(positions), -1).double().pow(2).sum(1)
+                                 for p in stack.leaves()]).sum(0).sqrt() if stack.leaves() else None
+        for j, pos in enumerate(positions):
+            rec = recs[live[pos]]
+            rec.train_acc = train_acc[j]
+            rec.step_loss = thin(rec.step_loss)
+            norm = float(norms[j]) if norms is not None else math.nan
+            rec.param_norm = norm if math.isfinite(norm) else None
+            rec.seconds = (time.monotonic() - started) / g
+
+    def shrink(keep: list[int]) -> None:
+        """Go on with the members at positions ``keep`` only."""
+        nonlocal stack, optimizer, x_train, y_train, x_val, y_val, l1, l2, clip, gens, live, alive
+        nonlocal l1_on, l2_on, penalized, clipping, rows, probe_x
+        stack, optimizer = _select(stack, optimizer, keep)
+        idx = torch.tensor(keep, device=device)
+        x_train, y_train, x_val, y_val = x_train[idx], y_train[idx], x_val[idx], y_val[idx]
+        l1, l2, clip, alive = l1[idx], l2[idx], clip[idx], alive[idx]
+        gens = [gens[k] for k in keep]
+        live = [live[k] for k in keep]
+        l1_on, l2_on, penalized, clipping, rows = setup()
+        probe_x = x_train[:1, :PROBE_BATCH]
+
     n, bs = p0.n_train, min(t0.batch_size, p0.n_train)
     ignored = loss in CLASS_INDEX_LOSSES and bool((y_train == -100).any())
     bounds = [(int(b[0]), int(b[-1]) + 1) for b in batch_indices(torch.arange(n), bs)]   # contiguous positions
     stride = max(1, (t0.epochs * -(-n // bs)) // INSTRUMENTED_STEPS)
     step = 0
-    alive = torch.ones(g, dtype=torch.bool, device=device)
-    for _epoch in range(t0.epochs):
+    parked: Parked | None = None
+    for epoch in range(t0.epochs):
         if should_stop is not None and should_stop():
             raise Stopped()
         perms = torch.stack([torch.randperm(n, generator=gen) for gen in gens]).to(device)   # [G, N]
@@ -217,7 +282,7 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
                 optimizer.zero_grad()
                 # members are independent: the gradient of the sum is each member's own gradient
                 (data + pen if pen is not None else data).sum().backward()
-                measured = instruments if step % stride == 0 else []
+                measured = instruments if step % stride == 0 and live[0] == 0 else []
                 view = first_view() if measured else None
                 if view is not None:
                     for ins in measured:
@@ -234,51 +299,68 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
                 penalties.append(pen.detach())
         losses = torch.stack(batch_losses, 1)                              # [G, batches]
         means = losses.mean(1)
-        pen_means = torch.stack(penalties, 1).mean(1) if penalties else torch.zeros(g, device=device)
+        pen_means = torch.stack(penalties, 1).mean(1) if penalties else torch.zeros(len(live), device=device)
         val, acc = _evaluate(stack, x_val, y_val, loss, classify)
         finite = torch.isfinite(means)
-        for k in range(g):
-            if not bool(alive[k]):
-                continue
+        for pos, k in enumerate(live):
             rec = recs[k]
-            rec.step_loss.extend(as_floats(losses[k]))
-            rec.train_loss.append(float(means[k]) if bool(finite[k]) else None)
-            rec.penalty.append(float(pen_means[k]))
-            rec.val_loss.append(val[k])
-            rec.val_acc.append(acc[k])
-            if not bool(finite[k]):
+            rec.step_loss.extend(as_floats(losses[pos]))
+            rec.train_loss.append(float(means[pos]) if bool(finite[pos]) else None)
+            rec.penalty.append(float(pen_means[pos]))
+            rec.val_loss.append(val[pos])
+            rec.val_acc.append(acc[pos])
+            if not bool(finite[pos]):
                 rec.stop_reason = "non_finite"
         observe()
-        # a member that went non-finite stops recording; the others go on (its maths is its own)
         alive &= finite
         if not bool(alive.any()):
             break
         if deadline is not None and time.monotonic() > deadline:
-            for k in range(g):
-                if bool(alive[k]):
+            for k in live:
+                if recs[k].stop_reason == "completed":
                     recs[k].stop_reason = "deadline"
             break
+        last = epoch == t0.epochs - 1
+        # a member that went non-finite leaves (its maths is its own); once the first member's
+        # verdict is settled, the others stop and are parked
+        gone = [pos for pos in range(len(live)) if not bool(alive[pos])]
+        settle = (settled is not None and not last and parked is None and live[0] == 0 and len(live) > 1
+                  and bool(alive[0]) and settled(recs[0]))
+        stopping = [pos for pos in range(1, len(live)) if bool(alive[pos])] if settle else []
+        if stopping:
+            for pos in stopping:
+                recs[live[pos]].stop_reason = "settled"
+            finish(stopping)
+            sub_stack, sub_opt = _select(stack, optimizer, stopping)
+            parked = Parked(StackState(sub_stack, sub_opt, [gens[pos].get_state() for pos in stopping],
+                                       [members[live[pos]] for pos in stopping]),
+                            [live[pos] for pos in stopping], epoch + 1)
+        if gone and not last:
+            finish(gone)
+        if (gone or stopping) and not last:
+            shrink([pos for pos in range(len(live)) if pos not in gone and pos not in stopping])
 
-    train_acc = _evaluate(stack, x_train, y_train, loss, classify)[1] if classify else [None] * g
-    with torch.no_grad():
-        norms = torch.stack([p.detach().reshape(g, -1).double().pow(2).sum(1) for p in stack.leaves()]).sum(0).sqrt()
-    for k, rec in enumerate(recs):
-        rec.train_acc = train_acc[k]
-        rec.step_loss = thin(rec.step_loss)
-        rec.param_norm = float(norms[k]) if math.isfinite(float(norms[k])) else None
-        rec.seconds = (time.monotonic() - started) / g
+    finish(list(range(len(live))))
     if instruments:
         record_instruments(recs[0], instruments, names)
-    kept = StackState(stack, optimizer, [gen.get_state() for gen in gens], members) if keep_state else None
-    return recs, kept
+    kept = StackState(stack, optimizer, [gen.get_state() for gen in gens], [members[k] for k in live]
+                      ) if keep_state else None
+    return recs, kept, parked
 
 
-def continue_members(state: StackState, which: Sequence[int], training: TrainingSpec) -> StackState:
-    """A stack of the members ``which`` of a finished stack, ready to continue with ``training``."""
-    idx = torch.tensor(list(which), device=state.stack.leaves()[0].device)
+def _select(stack: Stack, optimizer: StackedOptimizer, positions: Sequence[int]) -> tuple[Stack, StackedOptimizer]:
+    """Copies of the stack and its optimizer for the members at ``positions`` only."""
+    idx = torch.tensor(list(positions), device=stack.leaves()[0].device if stack.leaves() else None)
     sub = Stack.__new__(Stack)
-    sub.template, sub.kinds, sub.size = state.stack.template, state.stack.kinds, len(which)
-    sub.params = state.stack.select(which)
-    optimizer = state.optimizer.select(idx, [p for p in sub.leaves() if p.requires_grad])
-    members = [Member(state.members[k].model, training, state.members[k].problem) for k in which]
+    sub.template, sub.kinds, sub.size = stack.template, stack.kinds, len(positions)
+    sub.params = stack.select(positions)
+    return sub, optimizer.select(idx, [p for p in sub.leaves() if p.requires_grad])
+
+
+def continue_members(state: StackState, which: Sequence[int], epochs: int) -> StackState:
+    """A stack of the members ``which`` of a stopped stack, ready to train ``epochs`` more, each with
+    its own settings."""
+    sub, optimizer = _select(state.stack, state.optimizer, which)
+    members = [Member(state.members[k].model, state.members[k].training.model_copy(update={"epochs": epochs}),
+                      state.members[k].problem) for k in which]
     return StackState(sub, optimizer, [state.generators[k] for k in which], members)

@@ -1,8 +1,9 @@
 """Learning rate down and up by factors of 10, walking on in the direction that helps.
 
-The first runs bracket the user's lr (x0.1 and x10; further down when the baseline diverged,
-further up when it did not move); ``follow_up`` extends the sweep past its best end while the
-loss keeps improving, up to ``MAX_DECADES`` decades from the user's lr.
+The first runs span three decades each way from the user's lr, with x0.3 and x3 beside it so
+that the advice can be finer than a factor of 10 where a nearby lr is the better one;
+``follow_up`` extends the sweep past its best end, a decade at a time, while the loss keeps
+improving, up to ``MAX_DECADES`` decades from the user's lr.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from worker.probes.scoring import run_score
 
 #: The sweep never goes further than this many factors of 10 from the user's lr.
 MAX_DECADES = 4
-#: The first sweep: three decades down and up, trained beside the baseline.
-FACTORS = (1e-3, 1e-2, 1e-1, 10.0, 1e2, 1e3)
+#: The first sweep, trained beside the baseline: three decades down and up, and half a decade
+#: (about x0.3 and x3) each side of the user's lr.
+FACTORS = (1e-3, 1e-2, 1e-1, 0.3, 3.0, 10.0, 1e2, 1e3)
 #: An lr of 0 cannot be scaled: these lrs are tried instead.
 FROM_ZERO = (1e-3, 1e-2)
 #: A run whose final train loss is at most this share of chance needs no further lr.
@@ -43,11 +45,15 @@ class LrSweep(Probe):
 
     def follow_up(self, ctx: ProbeContext, done: list[ProbeOutcome]) -> list[ProbeRun]:
         lr0 = ctx.spec.training.lr
-        mine = [o for o in done if o.run.family == "lr_sweep"]
-        if not mine or lr0 == 0:
+        decades = {}
+        for o in done:
+            if o.run.family == "lr_sweep" and lr0 != 0:
+                d = math.log10(o.run.changes["training.lr"] / lr0)
+                if abs(d - round(d)) < 1e-6:        # whole decades only: the walk goes a decade at a time
+                    decades[round(d)] = o
+        if not decades:
             return []
-        scored = {round(math.log10(o.run.changes["training.lr"] / lr0)): run_score(o.record, ctx.problem)
-                  for o in mine}
+        scored = {d: run_score(o.record, ctx.problem) for d, o in decades.items()}
         best = min(scored, key=lambda d: scored[d])
         improving = scored[best] < ctx.extra.get("baseline_score", math.inf) * 0.98
         # walk on only from an end of the tried range, while it helps and is not already near perfect

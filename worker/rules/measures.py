@@ -145,15 +145,29 @@ def real_label_runs(ev: Evidence) -> list[RunFacts]:
     return [ev.baseline] + [p for p in ev.probes if p.family not in REAL_LABEL_EXCLUDED]
 
 
+def shows_signal(ev: Evidence, run: RunFacts) -> bool:
+    """The run's validation result shows that the inputs predict the labels."""
+    if ev.n_classes is not None:
+        return signal_p(ev, run) < SIGNAL_P
+    return math.isfinite(run.val_final) and run.val_final <= REGRESSION_SIGNAL * ev.val_chance
+
+
 def signal_run(ev: Evidence) -> RunFacts | None:
     """A run on the real labels whose validation result shows the inputs predict the labels."""
-    for run in real_label_runs(ev):
-        if ev.n_classes is not None:
-            if signal_p(ev, run) < SIGNAL_P:
-                return run
-        elif math.isfinite(run.val_final) and run.val_final <= REGRESSION_SIGNAL * ev.val_chance:
-            return run
-    return None
+    return next((run for run in real_label_runs(ev) if shows_signal(ev, run)), None)
+
+
+def settled(ev: Evidence) -> bool:
+    """No probe can confirm a cause against this baseline, whatever the probes do.
+
+    The baseline trained, ended less than MIN_GAIN of chance above a perfect fit, and its own
+    validation result shows signal. Every confirmed finding needs a probe that wins at least
+    MIN_GAIN of chance over the baseline, except three: label noise needs a baseline stalled at a
+    larger share of chance, no learnable signal needs no run to show signal, and too few steps
+    weighs the baseline against its own continuation (``more_steps``), not against a probe.
+    """
+    b = ev.baseline
+    return trained(ev, b) and score(ev, b) < MIN_GAIN and shows_signal(ev, b)
 
 
 def weight_grads(ev: Evidence) -> list[tuple[str, float | None]]:

@@ -63,7 +63,7 @@ class RunRecord:
     instruments: dict[str, Any] = field(default_factory=dict)
     train_acc: float | None = None
     trainable_params: int = 0
-    stop_reason: str = "completed"    # completed | non_finite | deadline
+    stop_reason: str = "completed"    # completed | non_finite | deadline | settled (stopped early: decided)
     seconds: float = 0.0
     param_norm: float | None = None   # L2 norm of all parameters at the end
     state: TrainState | None = None
