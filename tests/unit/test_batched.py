@@ -152,3 +152,16 @@ def test_parked_probes_are_trained_on_when_the_baseline_unsettles() -> None:
         whole = train(run.model, run.training, p, instrumented=False)
         assert outcome.run is run and outcome.record.stop_reason == "completed"
         assert np.allclose(outcome.record.train_loss, whole.train_loss, rtol=RTOL, atol=1e-7)
+
+
+def test_batches_gathered_a_few_at_a_time_give_the_same_histories(monkeypatch: pytest.MonkeyPatch) -> None:
+    import worker.batched.train as together
+
+    p = _problem()
+    members = _members(MLP, "adam", p)[:4]
+    whole, _, _ = train_together(members)
+    monkeypatch.setattr(together, "GATHER_BYTES", 1)       # one batch per gather
+    few, _, _ = train_together(members)
+    for a, b in zip(whole, few, strict=True):
+        assert a.train_loss == b.train_loss and a.val_loss == b.val_loss
+    _assert_same(few[1], train(MLP, members[1].training, p, instrumented=False))

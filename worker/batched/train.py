@@ -67,6 +67,9 @@ class Parked:
     epochs: int
 
 
+#: Bytes of shuffled training data gathered at once (all members); batches are slices of it.
+GATHER_BYTES = 64 * 2**20
+
 #: Asked at each epoch end with the first member's record so far: may the others stop now?
 Settled = Callable[[RunRecord], bool]
 
@@ -273,10 +276,17 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
         perms = torch.stack([torch.randperm(n, generator=gen) for gen in gens]).to(device)   # [G, N]
         batch_losses: list[torch.Tensor] = []
         penalties: list[torch.Tensor] = []
-        for lo, hi in bounds:
-            idx = perms[:, lo:hi]                                           # [G, B]
-            out, _ = stack.forward(x_train[rows, idx])                     # [G, B, *out]
-            data = member_losses(loss, out, y_train[rows, idx], ignored)  # [G]
+        sample_bytes = len(live) * (x_train[0, 0].numel() * x_train.element_size()
+                                    + y_train[0, 0].numel() * y_train.element_size())
+        block = max(1, GATHER_BYTES // (sample_bytes * bs))
+        for b_i, (lo, hi) in enumerate(bounds):
+            if b_i % block == 0:
+                # the shuffled data of the next batches in one gather; each batch is then a slice
+                first = lo
+                last = bounds[min(b_i + block, len(bounds)) - 1][1]
+                xs, ys = x_train[rows, perms[:, first:last]], y_train[rows, perms[:, first:last]]
+            out, _ = stack.forward(xs[:, lo - first:hi - first])                     # [G, B, *out]
+            data = member_losses(loss, out, ys[:, lo - first:hi - first], ignored)  # [G]
             pen = _penalties(stack, l1_on, l2_on) if penalized else None
             if optimizer.leaves:
                 optimizer.zero_grad()
@@ -302,14 +312,17 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
         pen_means = torch.stack(penalties, 1).mean(1) if penalties else torch.zeros(len(live), device=device)
         val, acc = _evaluate(stack, x_val, y_val, loss, classify)
         finite = torch.isfinite(means)
+        # one copy to Python per epoch: a float() per member and value would wait on each
+        steps_now, means_now, pens_now = losses.double().tolist(), means.tolist(), pen_means.tolist()
         for pos, k in enumerate(live):
             rec = recs[k]
-            rec.step_loss.extend(as_floats(losses[pos]))
-            rec.train_loss.append(float(means[pos]) if bool(finite[pos]) else None)
-            rec.penalty.append(float(pen_means[pos]))
+            rec.step_loss.extend(v if math.isfinite(v) else None for v in steps_now[pos])
+            ok = math.isfinite(means_now[pos])
+            rec.train_loss.append(means_now[pos] if ok else None)
+            rec.penalty.append(pens_now[pos])
             rec.val_loss.append(val[pos])
             rec.val_acc.append(acc[pos])
-            if not bool(finite[pos]):
+            if not ok:
                 rec.stop_reason = "non_finite"
         observe()
         alive &= finite

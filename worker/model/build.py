@@ -1,6 +1,6 @@
 """Build the user's model as a ``torch.nn.Sequential``, one module per spec layer.
 
-Input sizes come from ``worker.shapes``; weights are drawn under ``torch.manual_seed(seed)``
+Input sizes come from ``worker.shapes``; weights are drawn from the CPU generator seeded with ``seed``
 inside a forked RNG, so a seed always gives the same weights and the caller's RNG is untouched.
 """
 
@@ -72,7 +72,9 @@ def build_model(model: ModelSpec, sample_shape: tuple[int, ...], *, seed: int) -
     out_shapes = infer_shapes(model.layers, sample_shape)
     in_shapes = [tuple(sample_shape), *out_shapes[:-1]]
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        # the CPU generator only: the model is built on the CPU, and torch.manual_seed would also
+        # queue a seeding of every accelerator, recording a stack trace each time (about 1 ms)
+        torch.default_generator.manual_seed(seed)
         modules: list[nn.Module] = []
         for index, (layer, in_shape) in enumerate(zip(model.layers, in_shapes, strict=True)):
             module = make_module(layer, in_shape)
