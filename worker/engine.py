@@ -23,7 +23,7 @@ from worker.errors import SpecError
 from worker.evidence import Evidence
 from worker.probes import PROBES, Probe, ProbeContext, ProbeRun
 from worker.result import build_evidence, build_result
-from worker.rules.measures import diverged, falling_rate, moved, score, settled
+from worker.rules.measures import diverged, falling_rate, moved, score, settled, shows_signal
 from worker.rules.too_few_steps import FALLING
 from worker.runner import EventSink, resume_parked, run_all
 from worker.shapes import infer_shapes
@@ -119,6 +119,7 @@ def run_job(spec: JobSpec, *, on_event: EventSink | None = None, should_stop: Ca
             outcomes = resume_parked([base_run, *first], outcomes, ended.parked, deadline, should_stop)
         baseline_score = score(base_ev, base_ev.baseline)
         ctx.extra.update(baseline_score=baseline_score,
+                         baseline_signal=shows_signal(base_ev, base_ev.baseline),
                          baseline_diverged=diverged(base_ev, base_ev.baseline),
                          baseline_moved=moved(base_ev, base_ev.baseline),
                          baseline_falling=falling_rate(base_ev.baseline) >= FALLING)

@@ -54,6 +54,14 @@ def test_a_wide_mlp_overfits_one_batch() -> None:
     assert rec.train_loss[-1] < 0.2 * rec.train_loss[0]   # random labels, but only 16 of them
 
 
+def test_one_batch_is_memorized_only_while_the_labels_might_be_unlearnable() -> None:
+    ctx = _ctx(_spec(), _problem())
+    ctx.extra.update(baseline_signal=False)
+    assert PROBES["overfit_batch"].applies(ctx)
+    ctx.extra.update(baseline_signal=True)
+    assert not PROBES["overfit_batch"].applies(ctx)
+
+
 def test_shuffled_labels_keep_the_label_counts_and_stay_near_chance() -> None:
     p = _problem()
     s = shuffle_labels(p)

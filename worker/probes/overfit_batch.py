@@ -20,6 +20,11 @@ class OverfitBatch(Probe):
     name = "overfit_batch"
     priority = 30
 
+    def applies(self, ctx: ProbeContext) -> bool:
+        # memorizing a batch speaks only to whether the labels can be learned at all: a baseline
+        # whose validation result already shows signal has answered that
+        return not ctx.extra.get("baseline_signal", False)
+
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
         t = ctx.spec.training
         return [ProbeRun(name="overfit_batch", family=self.name,
