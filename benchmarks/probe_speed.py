@@ -8,9 +8,8 @@ the validation loss after each epoch), and (b) a full ``"probes": "auto"`` diagn
 ``worker.engine.run_job``. Both are warmed up with a one-epoch run first; times exclude imports.
 The plain run and the diagnosis alternate, so that both see the same spells of load from other
 work on the machine. Prints a table (case, probe trainings run and how many of them stopped early,
-plain seconds, diagnosis seconds, ratio of the medians, the same ratio of process CPU time, which
-time stolen by other virtual machines does not inflate, peak memory) and rewrites its section of
-``benchmarks/RESULTS.md``.
+plain seconds, diagnosis seconds, the ratio of the medians, the same ratio in process CPU time,
+peak memory) and rewrites its section of ``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -221,8 +220,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     met = all(r["ratio"] <= TARGET_RATIO and r["probes"] >= TARGET_PROBES for r in rows)
     table = [
-        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {cpu_name()} ({os.cpu_count()} cores), device "
-        f"{args.device}, median of {args.repeat}, {args.threads} torch thread(s) for both. Target: ratio <= "
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {cpu_name()} ({os.cpu_count()} cores), code "
+        f"{code_version()}, device {args.device}, median of {args.repeat}, {args.threads} torch thread(s) for "
+        f"both, load average {os.getloadavg()[0]:.2f} at the end. Target: ratio <= "
         f"{TARGET_RATIO} with >= {TARGET_PROBES} probe trainings: {'met' if met else 'not met'} on every case.",
         "",
         "| case | probe trainings | of them stopped early (settled) | plain s | diagnosis s | ratio | "
@@ -239,6 +239,18 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write:
         write_section(f"## Probe speed ({args.device})\n\n" + "\n".join(table) + "\n")
     return 0
+
+
+def code_version() -> str:
+    """The measured commit, and whether worker/ differs from it in the working tree."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        changed = subprocess.run(["git", "status", "--porcelain", "--", "worker"], cwd=ROOT, capture_output=True,
+                                 text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return f"`{commit}`" + (" with uncommitted changes to worker/" if changed else "")
 
 
 def write_section(body: str) -> None:
