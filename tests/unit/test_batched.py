@@ -165,3 +165,12 @@ def test_batches_gathered_a_few_at_a_time_give_the_same_histories(monkeypatch: p
     for a, b in zip(whole, few, strict=True):
         assert a.train_loss == b.train_loss and a.val_loss == b.val_loss
     _assert_same(few[1], train(MLP, members[1].training, p, instrumented=False))
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw", "rmsprop", "adagrad"])
+def test_members_sharing_one_lr_train_as_they_would_alone(optimizer: str) -> None:
+    p = _problem()
+    members = [m for m in _members(MLP, optimizer, p) if m.training.lr == 0.01][:4]
+    stacked, _, _ = train_together(members)
+    for rec, m in zip(stacked, members, strict=True):
+        _assert_same(rec, train(m.model, m.training, m.problem, instrumented=False))

@@ -40,6 +40,8 @@ class StackedOptimizer:
         self.lr, self.weight_decay, self.momentum = lr, weight_decay, momentum
         self._lr, self._wd, self._mom = (_views(v, self.leaves) for v in (lr, weight_decay, momentum))
         self._decays = bool((weight_decay != 0).any())
+        # one lr for every member (always so for a stack of one): the update takes it as a number
+        self._one_lr = float(lr[0]) if len(lr) and bool((lr == lr[0]).all()) else None
         self.steps = 0
         self.state: dict[str, Tensors] = {}
 
@@ -73,6 +75,9 @@ class StackedOptimizer:
             buf = self.state["buf"]
             torch._foreach_mul_(buf, self._mom)
             torch._foreach_add_(buf, d)
+        if self._one_lr is not None:
+            torch._foreach_add_(ps, buf, alpha=-self._one_lr)
+            return
         torch._foreach_sub_(ps, torch._foreach_mul(buf, self._lr))
 
     def _adam(self, ps: Tensors, gs: Tensors, decoupled: bool = False) -> None:
@@ -90,6 +95,9 @@ class StackedOptimizer:
         denom = torch._foreach_sqrt(v)
         torch._foreach_div_(denom, bc2_sqrt)
         torch._foreach_add_(denom, ADAM_EPS)
+        if self._one_lr is not None:
+            torch._foreach_addcdiv_(ps, m, denom, value=-self._one_lr / bc1)    # as torch.optim.Adam
+            return
         update = torch._foreach_div(m, denom)
         torch._foreach_mul_(update, [lr / bc1 for lr in self._lr])
         torch._foreach_sub_(ps, update)

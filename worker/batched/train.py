@@ -80,6 +80,10 @@ def member_losses(loss: str, out: torch.Tensor, y: torch.Tensor, ignored: bool =
     ``ignored``: some class labels may be -100 (missing), which the mean leaves out.
     """
     g, b = out.shape[:2]
+    if g == 1 and loss in CLASS_INDEX_LOSSES:
+        # one member: PyTorch's own mean, which leaves out ignored labels the same way
+        fn = torch.nn.functional.cross_entropy if loss == "cross_entropy" else torch.nn.functional.nll_loss
+        return fn(out[0], y[0]).reshape(1)
     if loss in CLASS_INDEX_LOSSES:
         flat_y = y.reshape(g * b)
         fn = torch.nn.functional.cross_entropy if loss == "cross_entropy" else torch.nn.functional.nll_loss
