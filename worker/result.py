@@ -14,7 +14,7 @@ from worker.diagnose import diagnose
 from worker.evidence import Evidence, RunFacts
 from worker.probes import ProbeOutcome
 from worker.probes.standard_init import custom_init
-from worker.rules.measures import diverged
+from worker.rules.measures import MIN_GAIN, diverged
 from worker.spec import JobSpec
 from worker.train.loop import RunRecord
 from worker.train.problem import Problem
@@ -109,6 +109,7 @@ def build_result(spec: JobSpec, problem: Problem, checks: dict[str, CheckResult]
                  outcomes: list[ProbeOutcome], ev: Evidence, device: torch.device, *, seconds: float,
                  skipped: int) -> dict[str, Any]:
     """The contract's result object, JSON-safe."""
+    diagnosis = diagnose(ev)
     result = {
         "baseline": {
             "config": spec.training.model_dump(),
@@ -127,10 +128,18 @@ def build_result(spec: JobSpec, problem: Problem, checks: dict[str, CheckResult]
              "stop_reason": o.record.stop_reason, "seconds": round(o.record.seconds, 3)}
             for o, f in zip(outcomes, ev.probes, strict=True)
         ],
-        "diagnosis": diagnose(ev),
+        "diagnosis": diagnosis,
         "timing": {"seconds": round(seconds, 3), "device": str(device), "probes_run": len(outcomes),
-                   "probes_skipped_for_budget": skipped},
+                   "probes_skipped_for_budget": skipped,
+                   "probes_stopped_settled": sum(o.record.stop_reason == "settled" for o in outcomes)},
         "data": {"n_train": problem.n_train, "n_val": ev.n_val, "sample_shape": list(problem.sample_shape),
                  "n_classes": problem.n_classes},
     }
+    stopped = [len(o.record.train_loss) for o in outcomes if o.record.stop_reason == "settled"]
+    if stopped:
+        when = f"{min(stopped)}" if min(stopped) == max(stopped) else f"{min(stopped)} to {max(stopped)}"
+        diagnosis["notes"].append(
+            f"{len(stopped)} probes stopped after {when} of their epochs: by then the baseline had trained to "
+            f"within {MIN_GAIN:g}x chance of a perfect fit, with signal on the validation data, so no probe could "
+            "confirm a cause any more")
     return clean(result)

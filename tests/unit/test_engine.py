@@ -66,6 +66,9 @@ def test_a_healthy_run_is_called_healthy() -> None:
     k = stopped.pop()
     assert k < 15 and base[k - 1] < MIN_GAIN * d["chance_loss"]
     assert all(p["stop_reason"] == "settled" for p in result["probes"])
+    assert result["timing"]["probes_stopped_settled"] == len(result["probes"])
+    assert any(note.startswith(f"{len(result['probes'])} probes stopped after {k} of their epochs")
+               for note in d["notes"]), d["notes"]
 
 
 def test_probes_trained_one_by_one_also_stop_where_the_baseline_settled() -> None:
