@@ -174,3 +174,15 @@ def test_members_sharing_one_lr_train_as_they_would_alone(optimizer: str) -> Non
     stacked, _, _ = train_together(members)
     for rec, m in zip(stacked, members, strict=True):
         _assert_same(rec, train(m.model, m.training, m.problem, instrumented=False))
+
+
+def test_an_instrumented_first_member_that_diverges_leaves_and_the_others_go_on() -> None:
+    p = _problem()
+    members = _members(MLP, "sgd", p)[:2]
+    wild = Member(MLP, members[0].training.model_copy(update={"lr": 1e6}), p)
+    stacked, _, parked = train_together([wild, *members], instrument_first=True, settled=lambda rec: True)
+    assert parked is None                       # a non-finite baseline settles nothing
+    assert stacked[0].stop_reason == "non_finite" and stacked[0].steps and stacked[0].layers
+    for rec, m in zip(stacked[1:], members, strict=True):
+        assert rec.stop_reason == "completed"
+        _assert_same(rec, train(MLP, m.training, p, instrumented=False))
