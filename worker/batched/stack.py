@@ -65,10 +65,15 @@ class Stack:
         """Every stacked parameter tensor, trainable or not."""
         return [p for layer in self.params for p in layer]
 
-    def select(self, members: Sequence[int]) -> list[list[torch.Tensor]]:
-        """The parameters of ``members`` only (copies), for a stack of those members."""
-        idx = torch.tensor(list(members), device=self.params[0][0].device if self.leaves() else None)
-        return [[p.detach()[idx].clone().requires_grad_(p.requires_grad) for p in layer] for layer in self.params]
+    def subset(self, members: Sequence[int]) -> Stack:
+        """A stack of ``members`` only, with copies of their parameters."""
+        leaves = self.leaves()
+        idx = torch.tensor(list(members), device=leaves[0].device if leaves else None)
+        sub = Stack.__new__(Stack)
+        sub.template, sub.kinds, sub.size = self.template, self.kinds, len(idx)
+        # indexing copies; the copies are leaves of their own
+        sub.params = [[p.detach()[idx].requires_grad_(p.requires_grad) for p in layer] for layer in self.params]
+        return sub
 
     def forward(self, x: torch.Tensor, params: list[list[torch.Tensor]] | None = None,
                 capture: Sequence[int] = ()) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:

@@ -145,17 +145,6 @@ def _evaluate(stack: Stack, x: torch.Tensor, y: torch.Tensor, loss: str, classif
     return losses, accs
 
 
-def _evaluate_some(stack: Stack, idx: torch.Tensor, x: torch.Tensor, y: torch.Tensor, loss: str, classify: bool
-                   ) -> tuple[list[float | None], list[float | None]]:
-    """``_evaluate`` for the members at positions ``idx`` only."""
-    if len(idx) == stack.size:
-        return _evaluate(stack, x, y, loss, classify)
-    sub = Stack.__new__(Stack)
-    sub.template, sub.kinds, sub.size = stack.template, stack.kinds, len(idx)
-    sub.params = [[p.detach()[idx] for p in layer] for layer in stack.params]
-    return _evaluate(sub, x[idx], y[idx], loss, classify)
-
-
 def _tensor(values: Sequence[float], device: torch.device) -> torch.Tensor:
     return torch.tensor(list(values), dtype=torch.float32, device=device)
 
@@ -241,12 +230,15 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
 
     def finish(positions: list[int]) -> None:
         """Final accuracy, parameter norm and time of the members at ``positions``."""
-        idx = torch.tensor(positions, device=device)
-        train_acc = (_evaluate_some(stack, idx, x_train, y_train, loss, classify)[1] if classify
-                     else [None] * len(positions))
+        if len(positions) == stack.size:
+            sub, xs, ys = stack, x_train, y_train
+        else:
+            idx = torch.tensor(positions, device=device)
+            sub, xs, ys = stack.subset(positions), x_train[idx], y_train[idx]
+        train_acc = _evaluate(sub, xs, ys, loss, classify)[1] if classify else [None] * sub.size
         with torch.no_grad():
-            norms = torch.stack([p.detach()[idx].reshape(len(positions), -1).double().pow(2).sum(1)
-                                 for p in stack.leaves()]).sum(0).sqrt() if stack.leaves() else None
+            norms = torch.stack([p.reshape(sub.size, -1).double().pow(2).sum(1)
+                                 for p in sub.leaves()]).sum(0).sqrt() if sub.leaves() else None
         for j, pos in enumerate(positions):
             rec = recs[live[pos]]
             rec.train_acc = train_acc[j]
@@ -367,10 +359,8 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
 
 def _select(stack: Stack, optimizer: StackedOptimizer, positions: Sequence[int]) -> tuple[Stack, StackedOptimizer]:
     """Copies of the stack and its optimizer for the members at ``positions`` only."""
-    idx = torch.tensor(list(positions), device=stack.leaves()[0].device if stack.leaves() else None)
-    sub = Stack.__new__(Stack)
-    sub.template, sub.kinds, sub.size = stack.template, stack.kinds, len(positions)
-    sub.params = stack.select(positions)
+    sub = stack.subset(positions)
+    idx = torch.tensor(list(positions), device=sub.leaves()[0].device if sub.leaves() else None)
     return sub, optimizer.select(idx, [p for p in sub.leaves() if p.requires_grad])
 
 
