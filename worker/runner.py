@@ -99,7 +99,10 @@ def run_all(runs: list[ProbeRun], problem: Problem, *, deadline: float, done: in
                                                  settled=settled if first else None)
             records.update(zip(idx, recs, strict=True))
             if first:
-                mine = Ended(stack=state, member=0, parked=parked)
+                # parked members are positions in this group; Ended speaks of runs
+                runs_parked = None if parked is None else Parked(parked.state, [idx[k] for k in parked.which],
+                                                                 parked.epochs)
+                mine = Ended(stack=state, member=0, parked=runs_parked)
         else:
             rec = train(runs[idx[0]].model, _capped(runs[idx[0]], settled_at), datas[idx[0]], instrumented=first,
                         deadline=deadline, should_stop=should_stop, keep_state=first)
@@ -108,7 +111,8 @@ def run_all(runs: list[ProbeRun], problem: Problem, *, deadline: float, done: in
                 mine = Ended(solo=rec.state)
                 rec.state = None
         if first and settled is not None and records[0].stop_reason == "completed" and settled(records[0]):
-            settled_at = _settled_at(records[0], settled)
+            # a stack knows when it parked its probes; a baseline trained alone is asked afterwards
+            settled_at = mine.parked.epochs if mine.parked is not None else _settled_at(records[0], settled)
         if settled_at is not None and not first:
             for i in idx:
                 if len(records[i].train_loss) < runs[i].training.epochs and records[i].stop_reason == "completed":
@@ -147,17 +151,13 @@ def resume_parked(runs: list[ProbeRun], outcomes: list[ProbeOutcome], parked: Pa
 
     ``runs`` are the runs ``run_all`` trained, ``parked`` what it parked beside the baseline.
     """
-    which = [k for k, i in enumerate(parked.which) if i < len(runs)]
     spot = {id(o.run): n for n, o in enumerate(outcomes)}
-    which = [k for k in which if id(runs[parked.which[k]]) in spot]
-    if not which:
-        return outcomes
-    left = runs[parked.which[which[0]]].training.epochs - parked.epochs
-    state = continue_members(parked.state, which, left)
+    left = runs[parked.which[0]].training.epochs - parked.epochs
+    state = continue_members(parked.state, range(len(parked.which)), left)
     recs, _, _ = train_together(state.members, deadline=deadline, should_stop=should_stop, start=state)
     out = list(outcomes)
-    for k, rec in zip(which, recs, strict=True):
-        n = spot[id(runs[parked.which[k]])]
+    for i, rec in zip(parked.which, recs, strict=True):
+        n = spot[id(runs[i])]
         out[n] = ProbeOutcome(out[n].run, _continued(out[n].record, rec), out[n].chance)
     return out
 

@@ -140,13 +140,18 @@ def test_parked_probes_are_trained_on_when_the_baseline_unsettles() -> None:
     runs = [ProbeRun(name="baseline", family="baseline", changes={}, model=MLP, training=t)]
     runs += [ProbeRun(name=f"lr_{lr:g}", family="lr_sweep", changes={"training.lr": lr}, model=MLP,
                       training=t.model_copy(update={"lr": lr})) for lr in (0.001, 0.1)]
+    # a run that cannot join the baseline's stack (other epochs), planned between two that do
+    runs += [ProbeRun(name="shorter", family="more_steps", changes={"training.epochs": 3}, model=MLP,
+                      training=t.model_copy(update={"epochs": 3}))]
     runs += [ProbeRun(name="no_regularization", family="no_regularization", changes={"training.l2": 0.0},
                       model=MLP, training=t.model_copy(update={"l2": 0.0, "weight_decay": 0.0}))]
     # settled after 2 epochs, but no longer at the end: what stopped must train on
-    done, ended = run_all(runs, p, deadline=float("inf"), done=0, total=3, instrument_first=True,
+    done, ended = run_all(runs, p, deadline=float("inf"), done=0, total=4, instrument_first=True,
                           settled=lambda rec: len(rec.train_loss) == 2)
-    assert ended.parked is not None and ended.parked.epochs == 2
-    assert all(o.record.stop_reason == "settled" and len(o.record.train_loss) == 2 for o in done[1:])
+    assert ended.parked is not None and ended.parked.epochs == 2 and ended.parked.which == [1, 2, 4]
+    parked = [o for o in done[1:] if o.run.name != "shorter"]
+    assert all(o.record.stop_reason == "settled" and len(o.record.train_loss) == 2 for o in parked)
+    assert [o.record.stop_reason for o in done if o.run.name == "shorter"] == ["completed"]
     full = resume_parked(runs, done[1:], ended.parked, float("inf"))
     for outcome, run in zip(full, runs[1:], strict=True):
         whole = train(run.model, run.training, p, instrumented=False)
