@@ -97,9 +97,12 @@ def run_job(spec: JobSpec, *, on_event: EventSink | None = None, should_stop: Ca
     ctx = ProbeContext(spec=spec, problem=problem, checks=checks)
     flagged = any(checks[c].flagged for c in PHASE2_CHECKS)
 
-    def baseline_settled(rec: RunRecord) -> bool:
+    def is_settled(ev: Evidence) -> bool:
         # a flagged check still wants its phase-2 probe, so nothing is settled then
-        return not flagged and settled(build_evidence(spec, problem, parts, checks, rec, []))
+        return not flagged and settled(ev)
+
+    def baseline_settled(rec: RunRecord) -> bool:
+        return is_settled(build_evidence(spec, problem, parts, checks, rec, []))
 
     try:
         # phase 1: the baseline and the probes that need nothing from it, trained side by side;
@@ -114,7 +117,7 @@ def run_job(spec: JobSpec, *, on_event: EventSink | None = None, should_stop: Ca
         baseline, outcomes = done1[0].record, done1[1:]
         ctx.baseline = baseline
         base_ev = build_evidence(spec, problem, parts, checks, baseline, [])
-        trained_well = baseline_settled(baseline)
+        trained_well = is_settled(base_ev)
         if ended.parked is not None and not trained_well:
             outcomes = resume_parked([base_run, *first], outcomes, ended.parked, deadline, should_stop)
         baseline_score = score(base_ev, base_ev.baseline)

@@ -110,6 +110,7 @@ def build_result(spec: JobSpec, problem: Problem, checks: dict[str, CheckResult]
                  skipped: int) -> dict[str, Any]:
     """The contract's result object, JSON-safe."""
     diagnosis = diagnose(ev)
+    stopped = [len(o.record.train_loss) for o in outcomes if o.record.stop_reason == "settled"]
     result = {
         "baseline": {
             "config": spec.training.model_dump(),
@@ -131,11 +132,10 @@ def build_result(spec: JobSpec, problem: Problem, checks: dict[str, CheckResult]
         "diagnosis": diagnosis,
         "timing": {"seconds": round(seconds, 3), "device": str(device), "probes_run": len(outcomes),
                    "probes_skipped_for_budget": skipped,
-                   "probes_stopped_settled": sum(o.record.stop_reason == "settled" for o in outcomes)},
+                   "probes_stopped_settled": len(stopped)},
         "data": {"n_train": problem.n_train, "n_val": ev.n_val, "sample_shape": list(problem.sample_shape),
                  "n_classes": problem.n_classes},
     }
-    stopped = [len(o.record.train_loss) for o in outcomes if o.record.stop_reason == "settled"]
     if stopped:
         when = f"{min(stopped)}" if min(stopped) == max(stopped) else f"{min(stopped)} to {max(stopped)}"
         diagnosis["notes"].append(

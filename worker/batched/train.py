@@ -80,13 +80,12 @@ def member_losses(loss: str, out: torch.Tensor, y: torch.Tensor, ignored: bool =
     ``ignored``: some class labels may be -100 (missing), which the mean leaves out.
     """
     g, b = out.shape[:2]
-    if g == 1 and loss in CLASS_INDEX_LOSSES:
-        # one member: PyTorch's own mean, which leaves out ignored labels the same way
-        fn = torch.nn.functional.cross_entropy if loss == "cross_entropy" else torch.nn.functional.nll_loss
-        return fn(out[0], y[0]).reshape(1)
     if loss in CLASS_INDEX_LOSSES:
-        flat_y = y.reshape(g * b)
         fn = torch.nn.functional.cross_entropy if loss == "cross_entropy" else torch.nn.functional.nll_loss
+        if g == 1:
+            # one member: PyTorch's own mean, which leaves out ignored labels the same way
+            return fn(out[0], y[0]).reshape(1)
+        flat_y = y.reshape(g * b)
         each = fn(out.reshape(g * b, *out.shape[2:]), flat_y, reduction="none").reshape(g, b)
         if not ignored:
             return each.mean(1)
@@ -192,14 +191,20 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
     live = list(range(g))        # the member at each position of the stack, as it shrinks
     alive = torch.ones(g, dtype=torch.bool, device=device)
 
-    def setup() -> tuple[torch.Tensor | None, torch.Tensor | None, bool, bool, torch.Tensor]:
+    n, bs = p0.n_train, min(t0.batch_size, p0.n_train)
+
+    def setup() -> tuple[torch.Tensor | None, torch.Tensor | None, bool, bool, torch.Tensor, int]:
         # decided once per stack, here: a check inside the loop would wait for the GPU at every step
         l1_on = l1 if bool((l1 != 0).any()) else None
         l2_on = l2 if bool((l2 != 0).any()) else None
         rows = torch.arange(len(live), device=device).unsqueeze(1)    # [G, 1] for gathering batches
-        return l1_on, l2_on, l1_on is not None or l2_on is not None, bool(torch.isfinite(clip).any()), rows
+        sample_bytes = len(live) * (x_train[0, 0].numel() * x_train.element_size()
+                                    + y_train[0, 0].numel() * y_train.element_size())
+        block = max(1, GATHER_BYTES // (sample_bytes * bs))          # batches per gather
+        return (l1_on, l2_on, l1_on is not None or l2_on is not None, bool(torch.isfinite(clip).any()), rows,
+                block)
 
-    l1_on, l2_on, penalized, clipping, rows = setup()
+    l1_on, l2_on, penalized, clipping, rows, block = setup()
 
     kinds = {i: layer.type for i, layer in enumerate(members[0].model.layers)}
     owners = [i for i, ps in enumerate(stack.params) if ps]
@@ -250,17 +255,16 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
     def shrink(keep: list[int]) -> None:
         """Go on with the members at positions ``keep`` only."""
         nonlocal stack, optimizer, x_train, y_train, x_val, y_val, l1, l2, clip, gens, live, alive
-        nonlocal l1_on, l2_on, penalized, clipping, rows, probe_x
+        nonlocal l1_on, l2_on, penalized, clipping, rows, block, probe_x
         stack, optimizer = _select(stack, optimizer, keep)
         idx = torch.tensor(keep, device=device)
         x_train, y_train, x_val, y_val = x_train[idx], y_train[idx], x_val[idx], y_val[idx]
         l1, l2, clip, alive = l1[idx], l2[idx], clip[idx], alive[idx]
         gens = [gens[k] for k in keep]
         live = [live[k] for k in keep]
-        l1_on, l2_on, penalized, clipping, rows = setup()
+        l1_on, l2_on, penalized, clipping, rows, block = setup()
         probe_x = x_train[:1, :PROBE_BATCH]
 
-    n, bs = p0.n_train, min(t0.batch_size, p0.n_train)
     ignored = loss in CLASS_INDEX_LOSSES and bool((y_train == -100).any())
     bounds = [(int(b[0]), int(b[-1]) + 1) for b in batch_indices(torch.arange(n), bs)]   # contiguous positions
     stride = max(1, (t0.epochs * -(-n // bs)) // INSTRUMENTED_STEPS)
@@ -272,9 +276,6 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
         perms = torch.stack([torch.randperm(n, generator=gen) for gen in gens]).to(device)   # [G, N]
         batch_losses: list[torch.Tensor] = []
         penalties: list[torch.Tensor] = []
-        sample_bytes = len(live) * (x_train[0, 0].numel() * x_train.element_size()
-                                    + y_train[0, 0].numel() * y_train.element_size())
-        block = max(1, GATHER_BYTES // (sample_bytes * bs))
         for b_i, (lo, hi) in enumerate(bounds):
             if b_i % block == 0:
                 # the shuffled data of the next batches in one gather; each batch is then a slice
