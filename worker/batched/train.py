@@ -189,7 +189,6 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
     x_val = torch.stack([m.problem.x_val for m in members])
     y_val = torch.stack([m.problem.y_val for m in members])
     live = list(range(g))        # the member at each position of the stack, as it shrinks
-    alive = torch.ones(g, dtype=torch.bool, device=device)
 
     n, bs = p0.n_train, min(t0.batch_size, p0.n_train)
 
@@ -254,12 +253,12 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
 
     def shrink(keep: list[int]) -> None:
         """Go on with the members at positions ``keep`` only."""
-        nonlocal stack, optimizer, x_train, y_train, x_val, y_val, l1, l2, clip, gens, live, alive
+        nonlocal stack, optimizer, x_train, y_train, x_val, y_val, l1, l2, clip, gens, live
         nonlocal l1_on, l2_on, penalized, clipping, rows, block, probe_x
         stack, optimizer = _select(stack, optimizer, keep)
         idx = torch.tensor(keep, device=device)
         x_train, y_train, x_val, y_val = x_train[idx], y_train[idx], x_val[idx], y_val[idx]
-        l1, l2, clip, alive = l1[idx], l2[idx], clip[idx], alive[idx]
+        l1, l2, clip = l1[idx], l2[idx], clip[idx]
         gens = [gens[k] for k in keep]
         live = [live[k] for k in keep]
         l1_on, l2_on, penalized, clipping, rows, block = setup()
@@ -308,22 +307,22 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
         means = losses.mean(1)
         pen_means = torch.stack(penalties, 1).mean(1) if penalties else torch.zeros(len(live), device=device)
         val, acc = _evaluate(stack, x_val, y_val, loss, classify)
-        finite = torch.isfinite(means)
         # one copy to Python per epoch: a float() per member and value would wait on each
         steps_now, means_now, pens_now = losses.double().tolist(), means.tolist(), pen_means.tolist()
+        # every member in the stack was finite when this epoch began: the ones that went
+        # non-finite in it leave below
+        finite = [math.isfinite(v) for v in means_now]
         for pos, k in enumerate(live):
             rec = recs[k]
             rec.step_loss.extend(v if math.isfinite(v) else None for v in steps_now[pos])
-            ok = math.isfinite(means_now[pos])
-            rec.train_loss.append(means_now[pos] if ok else None)
+            rec.train_loss.append(means_now[pos] if finite[pos] else None)
             rec.penalty.append(pens_now[pos])
             rec.val_loss.append(val[pos])
             rec.val_acc.append(acc[pos])
-            if not ok:
+            if not finite[pos]:
                 rec.stop_reason = "non_finite"
         observe()
-        alive &= finite
-        if not bool(alive.any()):
+        if not any(finite):
             break
         if deadline is not None and time.monotonic() > deadline:
             for k in live:
@@ -333,10 +332,10 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
         last = epoch == t0.epochs - 1
         # a member that went non-finite leaves (its maths is its own); once the first member's
         # verdict is settled, the others stop and are parked
-        gone = [pos for pos in range(len(live)) if not bool(alive[pos])]
+        gone = [pos for pos in range(len(live)) if not finite[pos]]
         settle = (settled is not None and not last and parked is None and live[0] == 0 and len(live) > 1
-                  and bool(alive[0]) and settled(recs[0]))
-        stopping = [pos for pos in range(1, len(live)) if bool(alive[pos])] if settle else []
+                  and finite[0] and settled(recs[0]))
+        stopping = [pos for pos in range(1, len(live)) if finite[pos]] if settle else []
         if stopping:
             for pos in stopping:
                 recs[live[pos]].stop_reason = "settled"
