@@ -34,8 +34,11 @@ CauseName = Literal[
     "lr_too_high", "lr_too_low", "bad_initialization", "over_regularization", "vanishing_gradients",
     "exploding_gradients", "dead_relus", "no_learnable_signal", "label_noise", "unscaled_inputs",
     "non_finite_data", "insufficient_capacity", "loss_output_mismatch", "frozen_parameters", "batch_size",
-    "too_few_steps",
+    "too_few_steps", "overfitting", "training_loop_bug",
 ]
+#: Causes that only the client-side monitor of a team's own training loop can see: no job spec can
+#: hold such a bug, so no engine rule names them.
+MONITOR_CAUSES: tuple[str, ...] = ("training_loop_bug",)
 
 PROBE_NAMES: tuple[str, ...] = get_args(ProbeName)
 CAUSES: tuple[str, ...] = get_args(CauseName)

@@ -24,6 +24,8 @@ MEANING: dict[str, str] = {
     "frozen_parameters": "parameters that should train never change",
     "batch_size": "the batch size leaves too few or too noisy steps",
     "too_few_steps": "it stops too early: the loss was still falling steadily",
+    "overfitting": "it overfits: the train loss keeps falling while the validation loss rises from its best epoch",
+    "training_loop_bug": "the training code does not do what it means",
 }
 
 

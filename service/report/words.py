@@ -23,6 +23,8 @@ CAUSE_TITLES: dict[str, str] = {
     "frozen_parameters": "Frozen parameters",
     "batch_size": "Batch size",
     "too_few_steps": "Too few training steps",
+    "overfitting": "Overfitting",
+    "training_loop_bug": "Bug in the training loop",
 }
 
 

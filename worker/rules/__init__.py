@@ -22,6 +22,7 @@ from worker.rules import (
     no_learnable_signal,
     non_finite_data,
     over_regularization,
+    overfitting,
     too_few_steps,
     unscaled_inputs,
     vanishing_gradients,
@@ -49,6 +50,7 @@ RULES: dict[str, Rule] = {
     "batch_size": batch_size.rule,
     "too_few_steps": too_few_steps.rule,
     "label_noise": label_noise.rule,
+    "overfitting": overfitting.rule,
 }
 
 __all__ = ["RULES", "Finding", "Rule"]
