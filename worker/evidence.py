@@ -28,6 +28,14 @@ class RunFacts:
     nonfinite: bool = False
     chance: float | None = None        # chance on the data this run trained on, if it differs
     param_norm: float | None = None    # L2 norm of all parameters at the end
+    stop_reason: str = "completed"     # completed | non_finite | deadline | settled
+    fit_share: float | None = None     # share of training samples fit at the end (classification)
+    misfit_share: float | None = None  # share of training samples misfit at the end
+
+    @property
+    def cut_short(self) -> bool:
+        """The budget stopped the run before its planned epochs: its numbers describe part of it."""
+        return self.stop_reason == "deadline" and len(self.train_loss) < self.epochs_planned
 
     @property
     def final(self) -> float:

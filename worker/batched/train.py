@@ -29,11 +29,12 @@ from worker.train.loop import (
     RunRecord,
     Stopped,
     batch_indices,
+    fit_shares,
     record_instruments,
     thin,
 )
 from worker.train.losses import bce_each
-from worker.train.problem import Problem
+from worker.train.problem import Problem, hits, per_sample_loss
 
 
 @dataclass(frozen=True)
@@ -126,21 +127,26 @@ def _clip(stack: Stack, max_norm: torch.Tensor) -> None:
         g.mul_(coef.reshape(-1, *([1] * (g.dim() - 1))))
 
 
-def _evaluate(stack: Stack, x: torch.Tensor, y: torch.Tensor, loss: str, classify: bool
-              ) -> tuple[list[float | None], list[float | None]]:
-    """Each member's mean loss and accuracy over ``x`` [G, N, ...]."""
-    n = x.shape[1]
-    totals = torch.zeros(stack.size, dtype=torch.float64, device=x.device)
-    correct = torch.zeros(stack.size, dtype=torch.float64, device=x.device)
+def _evaluate(stack: Stack, x: torch.Tensor, y: torch.Tensor, loss: str, classify: str | None,
+              each: list[torch.Tensor] | None = None) -> tuple[list[float | None], list[float | None]]:
+    """Each member's mean loss and accuracy over ``x`` [G, N, ...]; per-sample losses [G, chunk]
+    appended to ``each`` when given (classification only)."""
+    g, n = stack.size, x.shape[1]
+    totals = torch.zeros(g, dtype=torch.float64, device=x.device)
+    correct = torch.zeros(g, dtype=torch.float64, device=x.device)
     with torch.no_grad():
         for i in range(0, n, 4096):
             out, _ = stack.forward(x[:, i:i + 4096])
             yb = y[:, i:i + 4096]
             totals += member_losses(loss, out, yb).double() * out.shape[1]
             if classify:
-                correct += (out.argmax(-1) == yb).double().sum(1)
+                correct += hits(out, yb, classify).double().reshape(g, -1).sum(1)
+                if each is not None:
+                    b = out.shape[1]
+                    flat = per_sample_loss(loss, out.reshape(g * b, *out.shape[2:]), yb.reshape(g * b, *yb.shape[2:]))
+                    each.append(flat.reshape(g, b))
     losses = as_floats(totals / max(n, 1))
-    accs: list[float | None] = [float(c) / n for c in correct.tolist()] if classify and n else [None] * stack.size
+    accs: list[float | None] = [float(c) / n for c in correct.tolist()] if classify and n else [None] * g
     return losses, accs
 
 
@@ -166,7 +172,7 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
     device = p0.x_train.device
     g = len(members)
     loss = p0.loss
-    classify = p0.n_classes is not None
+    classify = p0.accuracy_kind
     if start is None:
         stack = Stack.build([m.model for m in members], [m.training.seed for m in members], p0.sample_shape, device)
         optimizer = StackedOptimizer(
@@ -239,13 +245,17 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
         else:
             idx = torch.tensor(positions, device=device)
             sub, xs, ys = stack.subset(positions), x_train[idx], y_train[idx]
-        train_acc = _evaluate(sub, xs, ys, loss, classify)[1] if classify else [None] * sub.size
+        each: list[torch.Tensor] = []
+        train_acc = _evaluate(sub, xs, ys, loss, classify, each)[1] if classify else [None] * sub.size
+        per_sample = torch.cat(each, dim=1) if each else None        # [G', N]
         with torch.no_grad():
             norms = torch.stack([p.reshape(sub.size, -1).double().pow(2).sum(1)
                                  for p in sub.leaves()]).sum(0).sqrt() if sub.leaves() else None
         for j, pos in enumerate(positions):
             rec = recs[live[pos]]
             rec.train_acc = train_acc[j]
+            rec.fit_share, rec.misfit_share = fit_shares(
+                per_sample[j] if per_sample is not None else None, members[live[pos]].problem.chance)
             rec.step_loss = thin(rec.step_loss)
             norm = float(norms[j]) if norms is not None else math.nan
             rec.param_norm = norm if math.isfinite(norm) else None

@@ -22,7 +22,7 @@ from worker.model import build_model, layer_names, param_layer_indices
 from worker.spec import ModelSpec, TrainingSpec
 from worker.train.losses import LOSSES
 from worker.train.optim import make_optimizer
-from worker.train.problem import Problem
+from worker.train.problem import Problem, hits, per_sample_loss
 
 #: Inputs the dead-unit and saturation instruments look at after each epoch.
 PROBE_BATCH = 512
@@ -32,6 +32,8 @@ MAX_STEP_POINTS = 2_000
 
 #: Per-step instruments look at about this many steps of a run (every k-th step, the first always).
 INSTRUMENTED_STEPS = 300
+#: A training sample is "fit" when its loss at the end is below this share of the chance level.
+FIT_SHARE_LOSS = 0.5
 
 
 class Stopped(Exception):
@@ -62,6 +64,8 @@ class RunRecord:
     layers: list[dict[str, Any]] = field(default_factory=list)
     instruments: dict[str, Any] = field(default_factory=dict)
     train_acc: float | None = None
+    fit_share: float | None = None      # share of training samples fit at the end (see fit_shares)
+    misfit_share: float | None = None   # share of training samples misfit at the end
     trainable_params: int = 0
     stop_reason: str = "completed"    # completed | non_finite | deadline | settled (stopped early: decided)
     seconds: float = 0.0
@@ -80,20 +84,37 @@ def _penalty(params: list[torch.nn.Parameter], l1: float, l2: float) -> torch.Te
 
 
 def _evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Callable[..., torch.Tensor],
-              classify: bool) -> tuple[float | None, float | None]:
-    """Mean loss and accuracy (classification only) over ``x`` in eval mode, in chunks."""
+              classify: str | None, loss: str | None = None
+              ) -> tuple[float | None, float | None, torch.Tensor | None]:
+    """Mean loss, accuracy (classification only) and, given ``loss`` (its contract name), the
+    per-sample losses [N] over ``x`` in eval mode, in chunks."""
     model.eval()
     total, correct, n = 0.0, 0, int(x.shape[0])
+    each: list[torch.Tensor] = []
     with torch.no_grad():
         for i in range(0, n, 4096):
             out = model(x[i:i + 4096])
             yb = y[i:i + 4096]
             total += float(loss_fn(out, yb)) * out.shape[0]
             if classify:
-                correct += int((out.argmax(1) == yb).sum())
+                correct += int(hits(out, yb, classify).sum())
+                if loss is not None:
+                    each.append(per_sample_loss(loss, out, yb))
     model.train()
-    loss = total / max(n, 1)
-    return (loss if math.isfinite(loss) else None), (correct / n if classify and n else None)
+    mean = total / max(n, 1)
+    return ((mean if math.isfinite(mean) else None), (correct / n if classify and n else None),
+            torch.cat(each) if each else None)
+
+
+def fit_shares(each: torch.Tensor | None, chance: float) -> tuple[float | None, float | None]:
+    """Share of samples fit (loss below FIT_SHARE_LOSS x chance) and misfit (loss above chance),
+    from per-sample losses ``each`` [N]; a sample with a non-finite loss counts as misfit."""
+    if each is None or each.numel() == 0 or not math.isfinite(chance) or chance <= 0:
+        return None, None
+    finite = torch.isfinite(each)
+    fit = float((finite & (each < FIT_SHARE_LOSS * chance)).double().mean())
+    misfit = float((~finite | (each > chance)).double().mean())
+    return fit, misfit
 
 
 def record_instruments(rec: RunRecord, instruments: list[Instrument], names: list[str]) -> None:
@@ -153,7 +174,7 @@ def train(model_spec: ModelSpec, t: TrainingSpec, problem: Problem, *, instrumen
     model, optimizer, gen = _start(model_spec, t, problem, start)
     params = list(model.parameters())
     loss_fn = LOSSES[problem.loss]
-    classify = problem.n_classes is not None
+    classify = problem.accuracy_kind
 
     owners = param_layer_indices(model)
     layer_params = [list(model[i].parameters()) for i in owners]
@@ -165,8 +186,8 @@ def train(model_spec: ModelSpec, t: TrainingSpec, problem: Problem, *, instrumen
     watched = [i for i, k in kinds.items() if k in WATCHED_KINDS]
     probe_x = problem.x_train[:PROBE_BATCH]
 
-    init_loss, _ = _evaluate(model, problem.x_train, problem.y_train, loss_fn, classify)
-    init_val, _ = _evaluate(model, problem.x_val, problem.y_val, loss_fn, classify)
+    init_loss, _, _ = _evaluate(model, problem.x_train, problem.y_train, loss_fn, classify)
+    init_val, _, _ = _evaluate(model, problem.x_val, problem.y_val, loss_fn, classify)
     rec = RunRecord(initial_loss=init_loss, initial_val_loss=init_val,
                     trainable_params=sum(p.numel() for p in params if p.requires_grad))
     if instruments:
@@ -212,7 +233,7 @@ def train(model_spec: ModelSpec, t: TrainingSpec, problem: Problem, *, instrumen
         mean = float(losses.mean())
         rec.train_loss.append(mean if math.isfinite(mean) else None)
         rec.penalty.append(float(torch.stack(penalties).mean()) if penalties else 0.0)
-        val, acc = _evaluate(model, problem.x_val, problem.y_val, loss_fn, classify)
+        val, acc, _ = _evaluate(model, problem.x_val, problem.y_val, loss_fn, classify)
         rec.val_loss.append(val)
         rec.val_acc.append(acc)
         if instruments:
@@ -227,7 +248,8 @@ def train(model_spec: ModelSpec, t: TrainingSpec, problem: Problem, *, instrumen
             break
 
     if classify:
-        _, rec.train_acc = _evaluate(model, problem.x_train, problem.y_train, loss_fn, classify)
+        _, rec.train_acc, each = _evaluate(model, problem.x_train, problem.y_train, loss_fn, classify, problem.loss)
+        rec.fit_share, rec.misfit_share = fit_shares(each, problem.chance)
     rec.step_loss = thin(rec.step_loss)
     record_instruments(rec, instruments, names)
     with torch.no_grad():

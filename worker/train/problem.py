@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from worker.spec import CLASS_INDEX_LOSSES
-from worker.train.losses import chance_loss
+from worker.train.losses import bce_each, chance_loss
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,18 @@ class Problem:
     chance: float
     val_chance: float
     n_classes: int | None
+    #: One output unit and 0/1 labels under bce or bce_with_logits: a two-class task.
+    binary: bool = False
+
+    @property
+    def accuracy_kind(self) -> str | None:
+        """How a prediction is scored right or wrong: ``argmax`` over classes, a ``logit`` or a
+        ``prob`` against 0/1 labels; None for regression."""
+        if self.n_classes is not None:
+            return "argmax"
+        if self.binary:
+            return "logit" if self.loss == "bce_with_logits" else "prob"
+        return None
 
     @property
     def n_train(self) -> int:
@@ -65,6 +77,34 @@ def _finite_chance(loss: str, y: torch.Tensor) -> float:
     return chance_loss(loss, y)
 
 
+def hits(out: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tensor:
+    """Which predictions are right, one bool per sample: ``out`` [..., C] against class indices
+    ``y`` [...] (``argmax``), or ``out`` [..., 1] against 0/1 labels ``y`` [..., 1]."""
+    if kind == "argmax":
+        return out.argmax(-1) == y
+    threshold = 0.0 if kind == "logit" else 0.5
+    return ((out > threshold) == (y > 0.5)).all(-1)
+
+
+def per_sample_loss(loss: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Each sample's loss for classification losses: [N] from ``out`` [N, ...] (NaN where non-finite)."""
+    if loss in CLASS_INDEX_LOSSES:
+        fn = torch.nn.functional.cross_entropy if loss == "cross_entropy" else torch.nn.functional.nll_loss
+        return fn(out, y, reduction="none")
+    if loss == "bce_with_logits":
+        each = torch.nn.functional.binary_cross_entropy_with_logits(out, y, reduction="none")
+    else:
+        each = bce_each(out, y)
+    return each.reshape(each.shape[0], -1).mean(1)
+
+
+def _is_binary(loss: str, out_dim: int, y: np.ndarray) -> bool:
+    if loss not in ("bce", "bce_with_logits") or out_dim != 1 or y.size == 0:
+        return False
+    finite = y[np.isfinite(y)]
+    return finite.size > 0 and bool(np.isin(finite, (0.0, 1.0)).all())
+
+
 def make_problem(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
                  loss: str, out_dim: int, device: torch.device) -> Problem:
     """Tensors for training on ``device``; ``out_dim`` is the model's per-sample output size."""
@@ -79,4 +119,5 @@ def make_problem(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_
         chance=_finite_chance(loss, yt),
         val_chance=_finite_chance(loss, yv),
         n_classes=n_classes,
+        binary=_is_binary(loss, out_dim, np.asarray(y_train, dtype=np.float64)),
     )
