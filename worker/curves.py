@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from worker.evidence import Evidence, RunFacts
+from worker.rules import overfitting
 from worker.rules.base import Finding
 from worker.rules.measures import diverged, falling_rate, fmt, moved, score, trained
 from worker.spec import LossName, Strict
@@ -64,6 +65,10 @@ def _evidence(req: CurvesRequest) -> Evidence:
 def _findings(ev: Evidence) -> list[Finding]:
     b = ev.baseline
     out: list[Finding] = []
+    rising = overfitting.rule(ev)
+    if rising is not None:
+        # read off the validation curve itself: the run's best epoch is the early-stopped run
+        return [rising]
     if diverged(ev, b):
         what = ("became non-finite" if b.nonfinite else
                 f"rose from {fmt(b.initial)} to a peak of {fmt(b.peak)} and ended at {fmt(b.final)}")
@@ -88,7 +93,8 @@ def diagnose_curves(req: CurvesRequest) -> dict[str, Any]:
     """``{"diagnosis": ...}`` shaped like a job result's diagnosis; findings are symptoms only."""
     ev = _evidence(req)
     b = ev.baseline
-    healthy = trained(ev, b) and not (falling_rate(b) >= FALLING and score(ev, b) > 0.1)
+    healthy = (trained(ev, b) and not (falling_rate(b) >= FALLING and score(ev, b) > 0.1)
+               and overfitting.rule(ev) is None)
     findings = [] if healthy else _findings(ev)
     primary = findings[0] if findings else None
     if healthy:
@@ -102,5 +108,5 @@ def diagnose_curves(req: CurvesRequest) -> dict[str, Any]:
                    "/v1/jobs to test it with probe trainings.")
     return {"diagnosis": {"healthy": healthy, "primary_cause": primary.cause if primary else None,
                           "findings": [f.as_dict() for f in findings], "summary": summary,
-                          "verdict_basis": "trained" if healthy else "symptoms",
+                          "verdict_basis": "trained" if healthy else (primary.basis if primary else "inconclusive"),
                           "chance_loss": ev.chance}}

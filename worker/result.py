@@ -25,7 +25,8 @@ def facts(name: str, family: str | None, changes: dict[str, Any], rec: RunRecord
     return RunFacts(name=name, family=family, changes=changes, initial=rec.initial_loss,
                     train_loss=list(rec.train_loss), val_loss=list(rec.val_loss), val_acc=list(rec.val_acc),
                     train_acc=rec.train_acc, penalty=list(rec.penalty), epochs_planned=epochs,
-                    nonfinite=rec.stop_reason == "non_finite", chance=chance, param_norm=rec.param_norm)
+                    nonfinite=rec.stop_reason == "non_finite", chance=chance, param_norm=rec.param_norm,
+                    stop_reason=rec.stop_reason, fit_share=rec.fit_share, misfit_share=rec.misfit_share)
 
 
 def build_evidence(spec: JobSpec, problem: Problem, parts: Split, checks: dict[str, CheckResult],
@@ -34,10 +35,15 @@ def build_evidence(spec: JobSpec, problem: Problem, parts: Split, checks: dict[s
     if problem.n_classes is not None:
         y = problem.y_val[problem.y_val >= 0]
         majority = float(torch.bincount(y).max()) / len(y) if len(y) else None
+    elif problem.binary:
+        y = problem.y_val[torch.isfinite(problem.y_val)]
+        ones = float((y > 0.5).double().mean()) if y.numel() else None
+        majority = max(ones, 1.0 - ones) if ones is not None else None
     grads = baseline.instruments.get("first_step_layer_grad_norm", [])
     names = [layer["name"] for layer in baseline.layers]
     return Evidence(
-        loss=problem.loss, chance=problem.chance, val_chance=problem.val_chance, n_classes=problem.n_classes,
+        loss=problem.loss, chance=problem.chance, val_chance=problem.val_chance,
+        n_classes=2 if problem.binary else problem.n_classes,
         n_train=problem.n_train, n_val=int(problem.x_val.shape[0]), val_majority=majority,
         training=spec.training.model_dump(), layer_types=[layer.type for layer in spec.model.layers],
         checks={k: c.as_dict() for k, c in checks.items()},
@@ -102,14 +108,15 @@ def _summary(f: RunFacts, ev: Evidence) -> dict[str, Any]:
     rel = (initial - final) / initial if initial and final is not None and initial > 0 else None
     return {"initial_loss": initial, "final_loss": final, "relative_decrease": rel,
             "diverged": diverged(ev, f), "final_val_loss": f.val_final, "best_val_loss": f.val_best,
-            "final_val_acc": f.val_acc_final, "epochs_run": len(f.train_loss)}
+            "final_val_acc": f.val_acc_final, "epochs_run": len(f.train_loss),
+            "fit_share": f.fit_share, "misfit_share": f.misfit_share}
 
 
 def build_result(spec: JobSpec, problem: Problem, checks: dict[str, CheckResult], baseline: RunRecord,
                  outcomes: list[ProbeOutcome], ev: Evidence, device: torch.device, *, seconds: float,
                  skipped: int) -> dict[str, Any]:
     """The contract's result object, JSON-safe."""
-    diagnosis = diagnose(ev)
+    diagnosis = diagnose(ev, skipped=skipped)
     stopped = [len(o.record.train_loss) for o in outcomes if o.record.stop_reason == "settled"]
     result = {
         "baseline": {
@@ -134,7 +141,7 @@ def build_result(spec: JobSpec, problem: Problem, checks: dict[str, CheckResult]
                    "probes_skipped_for_budget": skipped,
                    "probes_stopped_settled": len(stopped)},
         "data": {"n_train": problem.n_train, "n_val": ev.n_val, "sample_shape": list(problem.sample_shape),
-                 "n_classes": problem.n_classes},
+                 "n_classes": ev.n_classes},
     }
     if stopped:
         when = f"{min(stopped)}" if min(stopped) == max(stopped) else f"{min(stopped)} to {max(stopped)}"

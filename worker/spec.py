@@ -27,6 +27,7 @@ ProbeName = Literal[
     "lr_sweep", "standard_init", "no_regularization", "standardize_inputs", "shuffled_labels",
     "overfit_batch", "bigger_model", "more_steps", "relu_activation", "batchnorm",
     "grad_clip", "fix_output", "unfreeze", "drop_non_finite", "smaller_batch", "reseed",
+    "larger_batch", "combination",
 ]
 
 #: The contract's cause vocabulary (``findings[].cause``, ``primary_cause``).

@@ -29,23 +29,51 @@ MEANING: dict[str, str] = {
 }
 
 
+#: The run that would confirm or rule out each cause, for an inconclusive verdict's note.
+DECIDES: dict[str, str] = {
+    "lr_too_high": "the lr_sweep probe (a smaller lr)",
+    "lr_too_low": "the lr_sweep probe (a larger lr)",
+    "bad_initialization": "the standard_init probe",
+    "over_regularization": "the no_regularization probe",
+    "vanishing_gradients": "the relu_activation and batchnorm probes",
+    "exploding_gradients": "the lr_sweep probe at smaller lrs with the grad_clip and batchnorm probes",
+    "dead_relus": "the standard_init probe and a smaller lr",
+    "no_learnable_signal": "the shuffled_labels probe with a larger validation split",
+    "label_noise": "a run with more steps and a larger validation split",
+    "unscaled_inputs": "the standardize_inputs probe",
+    "non_finite_data": "the drop_non_finite probe",
+    "insufficient_capacity": "the bigger_model probe after the more_steps probe",
+    "loss_output_mismatch": "the fix_output probe",
+    "frozen_parameters": "the unfreeze probe",
+    "batch_size": "the smaller_batch and larger_batch probes",
+    "too_few_steps": "the more_steps probe with a larger budget_seconds",
+    "overfitting": "a run with a validation split and more epochs",
+}
+
+
 def _fix_words(fix: dict[str, object]) -> str:
     return "; ".join(f"set {k} to {v}" if not isinstance(v, str) or k.startswith("training.") else f"{k}: {v}"
                      for k, v in fix.items())
 
 
-def summarize(ev: Evidence, primary: Finding | None, ranked: list[Finding], healthy: bool) -> str:
+def summarize(ev: Evidence, primary: Finding | None, ranked: list[Finding], healthy: bool,
+              candidates: list[Finding] | None = None) -> str:
     b = ev.baseline
     if healthy:
         return (f"Training is healthy: the train loss fell from {fmt(b.initial)} to {fmt(b.final)} "
                 f"({score(ev, b):.2g}x the chance level {fmt(ev.chance)}) and the validation loss ended at "
                 f"{fmt(b.val_final)}. No probe found a fault to fix.")
+    if primary is None and candidates:
+        named = "; ".join(f"{f.cause} ({DECIDES.get(f.cause, 'more probes')} would decide)" for f in candidates)
+        return (f"Inconclusive: the run is not learning well (train loss {fmt(b.initial)} to {fmt(b.final)}, chance "
+                f"{fmt(ev.chance)}), and the evidence cannot separate the candidates: {named}.")
     if primary is None:
         return (f"The run is not learning well (train loss {fmt(b.initial)} to {fmt(b.final)}, chance "
                 f"{fmt(ev.chance)}), but no probe recovered it and no symptom points to a single cause. "
                 "Look at the probe histories for what changed the loss most.")
-    how = ("An intervention confirmed it" if primary.confirmed
-           else "Symptoms suggest it, but no intervention confirmed it")
+    how = {"intervention": "An intervention confirmed it",
+           "measured": "The run's own numbers show it (no intervention can test it)"}.get(
+        primary.basis or "", "Symptoms suggest it, but no intervention confirmed it")
     text = (f"The run is not learning because {MEANING[primary.cause]}. {how}: {'; '.join(primary.evidence)}. "
             f"Fix: {_fix_words(primary.fix)}.")
     others = [f.cause for f in ranked[1:]]

@@ -13,14 +13,17 @@ CHANCE = 1.0
 def run(name: str, train: list[float | None], *, family: str | None = None, changes: dict[str, Any] | None = None,
         val: list[float | None] | None = None, val_acc: float | None = None, initial: float | None = None,
         train_acc: float | None = None, penalty: float = 0.0, param_norm: float | None = None,
-        chance: float | None = None) -> RunFacts:
+        chance: float | None = None, fit: float | None = None, misfit: float | None = None,
+        stop_reason: str = "completed", planned: int | None = None) -> RunFacts:
     """A run whose validation loss follows its train loss unless given."""
     val = val if val is not None else [v * 1.05 if v is not None else None for v in train]
     return RunFacts(name=name, family=family, changes=changes or {},
                     initial=initial if initial is not None else (train[0] if train[0] is not None else math.nan),
                     train_loss=train, val_loss=val, val_acc=[val_acc] * len(train) if val_acc is not None else [],
-                    train_acc=train_acc, penalty=[penalty] * len(train), epochs_planned=len(train),
-                    nonfinite=any(v is None for v in train), chance=chance, param_norm=param_norm)
+                    train_acc=train_acc, penalty=[penalty] * len(train),
+                    epochs_planned=planned if planned is not None else len(train),
+                    nonfinite=any(v is None for v in train), chance=chance, param_norm=param_norm,
+                    stop_reason=stop_reason, fit_share=fit, misfit_share=misfit)
 
 
 def evidence(baseline: RunFacts, probes: list[RunFacts] = (), *, checks: dict[str, dict[str, Any]] | None = None,

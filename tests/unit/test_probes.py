@@ -103,7 +103,8 @@ def test_bigger_model_adds_capacity() -> None:
     wide = ModelSpec.model_validate({"layers": [{"type": "linear", "out_features": 8}, {"type": "relu"},
                                                 {"type": "linear", "out_features": 3}]})
     run = PROBES["bigger_model"].plan(_ctx(spec.model_copy(update={"model": wide}), _problem()))[0]
-    assert run.model.layers[0].out_features == 32 and run.model.layers[2].out_features == 3
+    # 4x of 8 is 32, but a widened layer gets at least 64 units: 4x of a tiny layer is still tiny
+    assert run.model.layers[0].out_features == 64 and run.model.layers[2].out_features == 3
 
 
 def test_lr_sweep_walks_on_while_it_helps() -> None:

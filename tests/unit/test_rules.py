@@ -27,8 +27,12 @@ CASES = [
     ("lr_high_needs_the_recovery", None,
      evidence(run("b", [1.0, 9.0, 8.0, 7.5]),
               [run("lr", [1.0, 0.95, 0.9, 0.9], family="lr_sweep", changes={"training.lr": 0.001})])),
-    ("lr_high_needs_the_divergence", None,
-     evidence(run("b", STALL), [run("lr", TRAINED, family="lr_sweep", changes={"training.lr": 0.001})])),
+    ("lr_high_not_when_the_baseline_falls_steadily", None,
+     evidence(run("b", [1.0, 0.9, 0.8, 0.7]), [run("lr", TRAINED, family="lr_sweep", changes={"training.lr": 0.001})])),
+    # an oscillating run (SGD momentum, batch of 1) never diverges, yet a smaller lr trains it
+    ("lr_high_oscillating_fixed_by_smaller_lr", "lr_too_high",
+     evidence(run("b", [0.95, 0.9, 0.97, 0.88, 0.93, 0.9]),
+              [run("lr", TRAINED, family="lr_sweep", changes={"training.lr": 0.001}, val_acc=GOOD_VAL)])),
     ("lr_low_flat_fixed_by_larger_lr", "lr_too_low",
      evidence(run("b", STALL), [run("lr", TRAINED, family="lr_sweep", changes={"training.lr": 1.0}, val_acc=0.9)])),
     ("lr_low_not_when_the_larger_lr_fails", None,
@@ -90,11 +94,12 @@ CASES = [
      evidence(run("b", [0.69, 0.66, 0.63, 0.6], val_acc=0.9),
               [run("shuffled", [0.69, 0.66, 0.63, 0.61], family="shuffled_labels", val_acc=0.5)])),
     ("label_noise_plateau_with_signal", "label_noise",
-     evidence(run("b", [1.0, 0.8, 0.76, 0.75], val_acc=0.6, train_acc=0.62),
+     evidence(run("b", [1.0, 0.77, 0.76, 0.75, 0.75], val_acc=0.6, train_acc=0.62, fit=0.62, misfit=0.3),
               [run("big", [1.0, 0.75, 0.72, 0.7], family="bigger_model", val_acc=0.58)],
               val_majority=0.25)),
     ("label_noise_not_when_labels_agree", None,
-     evidence(run("b", [1.0, 0.8, 0.76, 0.75], val_acc=0.6, train_acc=0.97), [], val_majority=0.25)),
+     evidence(run("b", [1.0, 0.8, 0.76, 0.75], val_acc=0.6, train_acc=0.97, fit=0.95, misfit=0.02), [],
+              val_majority=0.25)),
     ("too_few_steps_still_falling_and_more_steps_win", "too_few_steps",
      evidence(run("b", [1.0, 0.6, 0.4, 0.3], val=[1.0, 0.6, 0.42, 0.32]),
               [run("more", [1.0, 0.6, 0.4, 0.3, 0.2, 0.12, 0.08], family="more_steps",
@@ -150,8 +155,7 @@ def test_a_stalled_run_is_never_healthy() -> None:
 
 
 def test_a_baseline_cut_short_by_the_budget_says_so() -> None:
-    short = run("b", [1.0, 0.9, 0.85])
-    short.epochs_planned = 50
+    short = run("b", [1.0, 0.9, 0.85], stop_reason="deadline", planned=50)
     d = diagnose(evidence(short))
     assert d["complete"] is False and "3 of 50 epochs" in d["summary"]
     assert diagnose(evidence(run("b", STALL)))["complete"] is True

@@ -8,9 +8,11 @@ from __future__ import annotations
 from worker.probes.base import Probe, ProbeContext, ProbeOutcome, ProbeRun
 from worker.probes.batchnorm import BatchNormProbe
 from worker.probes.bigger_model import BiggerModel
+from worker.probes.combination import Combination
 from worker.probes.drop_non_finite import DropNonFinite
 from worker.probes.fix_output import FixOutput
 from worker.probes.grad_clip import GradClip
+from worker.probes.larger_batch import LargerBatch
 from worker.probes.lr_sweep import LrSweep
 from worker.probes.more_steps import MoreSteps
 from worker.probes.no_regularization import NoRegularization
@@ -40,6 +42,8 @@ PROBES: dict[str, Probe] = {
     "drop_non_finite": DropNonFinite(),
     "smaller_batch": SmallerBatch(),
     "reseed": Reseed(),
+    "larger_batch": LargerBatch(),
+    "combination": Combination(),
 }
 
 __all__ = ["PROBES", "Probe", "ProbeContext", "ProbeOutcome", "ProbeRun"]

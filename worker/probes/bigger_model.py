@@ -9,7 +9,8 @@ from worker.probes.base import Probe, ProbeContext, ProbeRun, as_model, init_dic
 #: Width factor for hidden layers, and the cap on any widened layer.
 WIDEN = 4
 MAX_WIDTH = 512
-#: Hidden width used when the model has no hidden layer at all.
+#: Hidden width used when the model has no hidden layer at all, and the least width (channels for
+#: a convolution: a quarter of it) a widened layer gets: 4x of a 2-unit layer is still tiny.
 HIDDEN = 64
 NONLINEAR = {"relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid"}
 
@@ -28,9 +29,10 @@ def bigger(layers: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
         layer = dict(original)
         if i in weights[:-1]:
             key = "out_features" if layer["type"] == "linear" else "out_channels"
-            layer[key] = min(layer[key] * WIDEN, MAX_WIDTH)
+            least = HIDDEN if key == "out_features" else HIDDEN // 4
+            layer[key] = min(max(layer[key] * WIDEN, least), MAX_WIDTH)
         out.append(layer)
-    return out, f"hidden layers {WIDEN}x wider"
+    return out, f"hidden layers {WIDEN}x wider (at least {HIDDEN} units)"
 
 
 class BiggerModel(Probe):

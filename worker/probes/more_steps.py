@@ -15,12 +15,18 @@ from worker.rules.too_few_steps import MIN_GAIN
 FACTOR = 4
 #: ...but adds at least the spec's epochs, and beyond that no more than this many steps.
 EXTRA_STEPS = 1_000
+#: A run shorter than this many steps in all is continued to it (within EXTRA_STEPS): a few
+#: dozen steps cannot show where a run is heading, whatever factor of them is added.
+MIN_TOTAL_STEPS = 400
 
 
 def extra_epochs(epochs: int, steps_per_epoch: int) -> int:
-    """Epochs to add: between ``epochs`` and ``(FACTOR - 1) * epochs``, about EXTRA_STEPS steps."""
-    by_steps = math.ceil(EXTRA_STEPS / max(steps_per_epoch, 1))
-    return max(epochs, min((FACTOR - 1) * epochs, by_steps))
+    """Epochs to add: between ``epochs`` and ``(FACTOR - 1) * epochs``, about EXTRA_STEPS steps;
+    a short run gets enough to reach MIN_TOTAL_STEPS steps in all."""
+    steps = max(steps_per_epoch, 1)
+    by_steps = math.ceil(EXTRA_STEPS / steps)
+    to_floor = math.ceil(MIN_TOTAL_STEPS / steps) - epochs
+    return max(epochs, min((FACTOR - 1) * epochs, by_steps), min(to_floor, by_steps))
 
 
 class MoreSteps(Probe):

@@ -1,5 +1,11 @@
-"""Gradient norms that grow without bound whatever the lr: the run goes non-finite at the spec's
-lr and at smaller ones, or the first-step gradients grow by orders of magnitude toward the input."""
+"""Gradient norms that grow without bound whatever the lr.
+
+Confirms: the run diverges at the spec's lr and at smaller ones (within a decade), and a
+standard init, batchnorm or clipping recovers it. Suggests only: first-step gradients that grow
+by orders of magnitude toward the input, or dwarf their weights, when the lr was not shown to be
+irrelevant. Rules out: a smaller lr that recovers the loss (then the lr is the cause, and the
+explosion its mechanism), a baseline that trained, data with NaN (every gradient is NaN then).
+"""
 
 from __future__ import annotations
 
@@ -52,7 +58,7 @@ def rule(ev: Evidence) -> Finding | None:
     probe = best_recovery(ev, ("standard_init", "batchnorm", "grad_clip"))
     fix = {"model.init": {"weight": "kaiming_normal", "bias": "zeros"}, "model.layers": "add batchnorm",
            "training.grad_clip_norm": 1.0}
-    if probe is not None:
+    if probe is not None and lr_independent:
         evidence.append(f"with {probe.name.replace('_', ' ')} the same run fell to {fmt(probe.final)} "
                         f"(chance {fmt(ev.chance)})")
         return Finding("exploding_gradients", 0.9, evidence, fix, gain(ev, probe), True)

@@ -28,6 +28,18 @@ REAL_LABEL_EXCLUDED = ("shuffled_labels", "overfit_batch")
 SIGNAL_P = 1e-3
 #: Regression: validation loss at most this share of chance shows signal.
 REGRESSION_SIGNAL = 0.8
+#: A looser level: a run whose validation accuracy beats the majority class at this p *hints* at
+#: signal; "no signal" cannot be claimed while any run does.
+HINT_P = 0.05
+#: Regression: validation loss at most this share of chance hints at signal.
+REGRESSION_HINT = 0.95
+#: The validation split can decide a data question only when an accuracy this far from the
+#: majority class towards a perfect score would reach SIGNAL_P...
+POWER_SHARE = 0.5
+#: ...and (regression) when it holds at least this many samples.
+MIN_VAL_SAMPLES = 30
+#: Still falling: at least this relative decrease of the train loss per epoch over the last epochs.
+FALLING = 0.05
 
 
 def share_of_chance(final: float, chance_loss: float | None) -> float:
@@ -64,8 +76,11 @@ def gain(ev: Evidence, probe: RunFacts) -> float:
 
 
 def recovers(ev: Evidence, probe: RunFacts) -> bool:
-    """The probe trains where the baseline did not: the intervention fixes the run."""
-    if not math.isfinite(probe.final):
+    """The probe trains where the baseline did not: the intervention fixes the run.
+
+    A probe the budget cut short recovers nothing: its numbers describe part of a run.
+    """
+    if not math.isfinite(probe.final) or probe.cut_short:
         return False
     below_val = probe.val_best < VAL_BELOW * ev.val_chance if math.isfinite(ev.val_chance) else True
     ratio_ok = score(ev, probe) <= RECOVERY_RATIO * score(ev, ev.baseline)
@@ -139,6 +154,39 @@ def signal_p(ev: Evidence, run: RunFacts) -> float:
     if acc is None or ev.val_majority is None or ev.n_val <= 0:
         return 1.0
     return binomial_sf(round(acc * ev.n_val), ev.n_val, ev.val_majority)
+
+
+def hints_signal(ev: Evidence, run: RunFacts) -> bool:
+    """The run's validation result leans towards signal, at the looser level HINT_P."""
+    if ev.n_classes is not None:
+        return signal_p(ev, run) < HINT_P
+    return math.isfinite(run.val_final) and run.val_final <= REGRESSION_HINT * ev.val_chance
+
+
+def min_detectable_acc(n: int, majority: float) -> float:
+    """The smallest validation accuracy over ``n`` samples that beats ``majority`` at SIGNAL_P."""
+    for k in range(n + 1):
+        if binomial_sf(k, n, majority) < SIGNAL_P:
+            return k / n
+    return math.inf
+
+
+def decidable(ev: Evidence) -> bool:
+    """The validation split is large enough for a test to tell signal from none.
+
+    Classification: a model halfway from the majority class to a perfect score would pass the
+    signal test. Regression: at least MIN_VAL_SAMPLES samples.
+    """
+    if ev.n_classes is not None:
+        if ev.val_majority is None or ev.n_val <= 0:
+            return False
+        return min_detectable_acc(ev.n_val, ev.val_majority) <= ev.val_majority + POWER_SHARE * (1 - ev.val_majority)
+    return ev.n_val >= MIN_VAL_SAMPLES
+
+
+def still_falling(ev: Evidence, run: RunFacts) -> bool:
+    """The loss moved and was still falling at least FALLING an epoch when the run stopped."""
+    return moved(ev, run) and falling_rate(run) >= FALLING
 
 
 def real_label_runs(ev: Evidence) -> list[RunFacts]:

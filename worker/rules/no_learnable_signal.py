@@ -1,12 +1,32 @@
-"""The labels carry nothing the inputs predict: no run on the real labels beats chance on
-validation data, and shuffled labels train just as well."""
+"""The labels carry nothing the inputs predict.
+
+Confirms: no run on the real labels beats the majority class on validation data (not even at
+the loose level HINT_P for the baseline and its continuation), and either a real-label run fits
+the training data (or one batch is memorized) or shuffled labels train just as well in a sound
+pipeline.
+Suggests only: a flat validation loss. Rules out: any run on the real labels showing signal or
+recovering the loss; a baseline cut short by the budget, or still falling with no continuation
+that settled; a validation split too small to decide when shuffled labels do not train as well and no batch
+was memorized.
+"""
 
 from __future__ import annotations
 
 from worker.evidence import Evidence
 from worker.rules.base import Finding
 from worker.rules.dead_relus import DEAD_SHARE
-from worker.rules.measures import diverged, fmt, real_label_runs, score, signal_p, signal_run
+from worker.rules.measures import (
+    decidable,
+    diverged,
+    fmt,
+    hints_signal,
+    real_label_runs,
+    recovers,
+    score,
+    signal_p,
+    signal_run,
+    still_falling,
+)
 from worker.rules.vanishing_gradients import VANISH_RATIO, grad_ratio
 
 #: Shuffled labels "train just as well" when their score is within this much (share of chance).
@@ -28,22 +48,30 @@ def _sound(ev: Evidence) -> bool:
 
 
 def rule(ev: Evidence) -> Finding | None:
-    if signal_run(ev) is not None:
-        return None
-    shuffled = ev.family("shuffled_labels")
-    runs = [r for r in real_label_runs(ev) if r.val_loss]
-    if not runs:
-        return None
     b = ev.baseline
+    if b.cut_short or signal_run(ev) is not None:
+        return None
+    runs = [r for r in real_label_runs(ev) if r.val_loss and not r.cut_short]
+    if not runs or any(recovers(ev, r) for r in runs[1:]):
+        return None
+    longer = ev.family("more_steps")
+    if hints_signal(ev, b) or any(hints_signal(ev, r) for r in longer):
+        return None
+    if still_falling(ev, b) and (not longer or still_falling(ev, longer[0])):
+        return None  # still learning when it stopped: more steps decide, not the labels
+    shuffled = ev.family("shuffled_labels")
     s = shuffled[0] if shuffled else None
     best = min(runs, key=lambda r: score(ev, r))
     batch = ev.family("overfit_batch")
-    fits = score(ev, best) <= FITS or bool(batch and score(ev, batch[0]) <= FITS_BATCH)
+    memorized = bool(batch and score(ev, batch[0]) <= FITS_BATCH)
+    fits = score(ev, best) <= FITS or memorized
     alike = s is not None and score(ev, s) <= score(ev, b) + SAME_WITHIN
     # a flat validation loss says nothing about the labels when training itself is broken: it
     # needs a run that fits something, or shuffled labels doing as well in a sound pipeline
     if not fits and not (alike and _sound(ev)):
         return None
+    if not decidable(ev) and not (alike or memorized):
+        return None  # the validation split is too small to decide, and the train side does not
     evidence = []
     accs = [r.val_acc_final for r in runs if r.val_acc_final is not None]
     if ev.n_classes is not None and accs and ev.val_majority is not None:
@@ -51,9 +79,14 @@ def rule(ev: Evidence) -> Finding | None:
         evidence.append(f"across {len(runs)} runs on the real labels the validation accuracy stayed between "
                         f"{min(accs):.2f} and {max(accs):.2f} against {ev.val_majority:.2f} for always predicting "
                         f"the majority class (best p = {p:.2g}, n = {ev.n_val})")
+        if not decidable(ev):
+            evidence.append(f"{ev.n_val} validation samples are too few for the validation test to decide alone; "
+                            + ("shuffled labels training as well decides it" if alike else
+                               "the model memorizes a batch, yet no run generalizes"))
     else:
         evidence.append(f"across {len(runs)} runs on the real labels the best validation loss was "
-                        f"{fmt(min(r.val_best for r in runs))} against {fmt(ev.val_chance)} for predicting the mean")
+                        f"{fmt(min(r.val_best for r in runs))} against {fmt(ev.val_chance)} for predicting the mean "
+                        f"(n = {ev.n_val})")
     if s is not None:
         evidence.append(f"with shuffled labels the train loss ended at {fmt(s.final)}, with the real labels at "
                         f"{fmt(b.final)}" + (": training fits noise just as well" if alike else ""))
