@@ -240,10 +240,34 @@ class JobStore:
         more = self.redis.zrevrangebyscore(index, top, "-inf", start=0, num=1)
         return found, (found[-1]["id"] if more else None)
 
-    def events(self, job_id: str) -> list[Event]:
-        """The job's events in the order they happened, each with its 1-based ``seq``."""
-        raw = self.redis.lrange(self._key("job", job_id, "events"), 0, -1)
-        return [{"seq": i, **json.loads(item)} for i, item in enumerate(raw, start=1)]
+    def events(self, job_id: str, *, after: int = 0, limit: int | None = None) -> list[Event]:
+        """The job's events in the order they happened, each with its 1-based ``seq``: those with a ``seq``
+        above ``after``, at most ``limit`` of them (all when None)."""
+        stop = -1 if limit is None else after + limit - 1
+        raw = self.redis.lrange(self._key("job", job_id, "events"), after, stop)
+        return [{"seq": i, **json.loads(item)} for i, item in enumerate(raw, start=after + 1)]
+
+    def event_count(self, job_id: str) -> int:
+        """How many events the job has, i.e. the ``seq`` of its latest one (0: none, or no such job)."""
+        return int(self.redis.llen(self._key("job", job_id, "events")))
+
+    def append_event(self, job_id: str, event: Event) -> bool:
+        """Append ``event`` to the job's events without changing its record (kept for the record's retention);
+        False when the job is gone."""
+        events_key = self._key("job", job_id, "events")
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(self._key("job", job_id))
+                    if not pipe.exists(self._key("job", job_id)):
+                        pipe.unwatch()
+                        return False
+                    pipe.multi()
+                    pipe.rpush(events_key, dumps(event))
+                    pipe.execute()
+                    return True
+                except WatchError:
+                    continue
 
     def running_ids(self) -> list[str]:
         """Ids of the jobs whose record says ``running``."""

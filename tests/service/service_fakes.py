@@ -81,8 +81,18 @@ class MemoryJobStore(JobStore):
         rest = ids[ids.index(page[-1]) + 1 :] if page else []
         return [copy.deepcopy(self.records[i]) for i in page], (page[-1] if page and rest else None)
 
-    def events(self, job_id: str) -> list[dict[str, Any]]:
-        return [{"seq": i, **e} for i, e in enumerate(self.event_lists.get(job_id, []), start=1)]
+    def events(self, job_id: str, *, after: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        found = self.event_lists.get(job_id, [])[after : None if limit is None else after + limit]
+        return [{"seq": i, **e} for i, e in enumerate(found, start=after + 1)]
+
+    def event_count(self, job_id: str) -> int:
+        return len(self.event_lists.get(job_id, []))
+
+    def append_event(self, job_id: str, event: dict[str, Any]) -> bool:
+        if job_id not in self.records:
+            return False
+        self.event_lists[job_id].append(json.loads(json.dumps(event)))
+        return True
 
     def running_ids(self) -> list[str]:
         return sorted(i for i, r in self.records.items() if r["status"] == "running")

@@ -7,9 +7,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Query, Response
 
 from service.api.deps import OwnerDep, QueueDep, SettingsDep, StoreDep
+from service.api.schemas import EventsPage
 from service.core.config import MAX_PAGE_LIMIT
 from service.core.openapi import problem_responses
 from service.core.problems import Problem
+from service.events import EVENT_STREAM, MAX_EVENTS_PAGE, event_stream, parse_cursor, wants_stream
 from service.jobs import cancel_job, public_job, submit_job
 from worker.spec import JobSpec
 from worker.store import JobStore, Record
@@ -85,8 +87,43 @@ def cancel(job_id: str, store: StoreDep, queue: QueueDep, owner: OwnerDep) -> di
     return public_job(cancel_job(load_job(store, job_id, owner), store=store, queue=queue))
 
 
-@router.get("/{job_id}/events", summary="What happened to a job, in order")
-def events(job_id: str, store: StoreDep, owner: OwnerDep) -> dict[str, Any]:
-    """Every state change and probe of the job, oldest first, each with its ``seq`` and time ``at``."""
+@router.get(
+    "/{job_id}/events",
+    summary="What happened to a job, in order (JSON pages, or a Server-Sent Events stream)",
+    response_model=EventsPage,
+    responses={
+        200: {
+            "description": "A page of events; with `Accept: text/event-stream`, the events as a stream",
+            "content": {EVENT_STREAM: {"schema": {"type": "string", "description": "SSE: `id:` seq, `data:` JSON"}}},
+        },
+        **problem_responses(400),
+    },
+)
+def events(
+    job_id: str,
+    store: StoreDep,
+    owner: OwnerDep,
+    after: Annotated[
+        str | None, Query(max_length=40, description="a seq: only the events after it (0 or absent: from the first)")
+    ] = None,
+    limit: Annotated[int | None, Query(ge=1, le=MAX_EVENTS_PAGE, description="most events in the page")] = None,
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+    last_event_id: Annotated[
+        str | None, Header(alias="Last-Event-ID", max_length=40, description="a stream's resume point (a seq)")
+    ] = None,
+) -> Any:
+    """Every state change, probe and webhook delivery of the job, oldest first, each with its ``seq`` and
+    time ``at``. ``after`` and ``limit`` page them (``next_after`` is the cursor of the next page while
+    more are stored). With ``Accept: text/event-stream`` they stream as Server-Sent Events (``id:`` is the
+    seq; ``Last-Event-ID`` resumes after it) until the job has ended and its last event is sent. An
+    ``after`` or ``Last-Event-ID`` that is not a seq of this job's events is a ``400``."""
     load_job(store, job_id, owner)
-    return {"job_id": job_id, "events": store.events(job_id)}
+    latest = store.event_count(job_id)
+    if wants_stream(accept):
+        cursor = last_event_id if last_event_id not in (None, "") else after
+        start = parse_cursor(cursor, "Last-Event-ID" if cursor is last_event_id else "after", latest)
+        return event_stream(store, job_id, start)
+    start = parse_cursor(after, "after", latest)
+    page = store.events(job_id, after=start, limit=limit)
+    last = page[-1]["seq"] if page else start
+    return {"job_id": job_id, "events": page, "next_after": last if last < store.event_count(job_id) else None}
