@@ -16,6 +16,7 @@ from service.core.config import Settings
 from service.core.problems import Problem
 from service.limits import check_data, check_spec
 from service.queue import JobQueue
+from service.webhooks import check_webhook
 from worker.spec import JobSpec
 from worker.store import TERMINAL, JobStore, QueueFull, Record, finite, new_job_id
 from worker.validate import check_runnable
@@ -112,6 +113,8 @@ def submit_job(
     """Check, store and enqueue a job; returns its record and whether it was created now (not repeated)."""
     refuse_non_finite(spec)
     check_spec(spec, settings)
+    if spec.webhook is not None:
+        check_webhook(spec.webhook.url, settings)
     raw = check_runnable(spec, fetch_upload=lambda dataset_id: store.get_dataset_bytes(dataset_id, owner))
     check_data(spec, raw, settings)
     job_id = new_job_id()

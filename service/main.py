@@ -2,7 +2,7 @@
 
 ``create_app`` wires settings, the job store and the queue client (the one I/O seam; tests may pass
 fakes), the problem+json handlers, the routes, the metrics registry, and in its lifespan the sweeper
-that keeps jobs of lost workers from staying ``running``.
+that keeps jobs of lost workers from staying ``running`` and the loop that delivers webhooks.
 """
 
 from __future__ import annotations
@@ -15,13 +15,16 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from redis import Redis
 
+from service import webhooks
 from service.api.main import api_router
 from service.core import openapi, problems
 from service.core.config import Settings, get_settings
 from service.core.guard import RequestGuard
+from service.jobs import public_job
 from service.metrics import build_registry
 from service.queue import JobQueue
 from service.sweeper import Sweeper, run_forever
+from service.webhooks import WebhookDispatcher
 from worker.store import JobStore
 
 log = logging.getLogger(__name__)
@@ -47,14 +50,17 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        task = None
+        tasks = []
         if settings.sweeper:
             sweeper = Sweeper(app.state.store, app.state.queue, settings)
-            task = asyncio.create_task(run_forever(sweeper, settings.sweep_interval_seconds))
+            tasks.append(asyncio.create_task(run_forever(sweeper, settings.sweep_interval_seconds)))
+        if settings.webhooks:
+            dispatcher = WebhookDispatcher(app.state.store, settings, present=public_job)
+            tasks.append(asyncio.create_task(webhooks.run_forever(dispatcher, settings.webhook_poll_seconds)))
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

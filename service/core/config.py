@@ -11,7 +11,7 @@ from functools import lru_cache
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from service.core.security import parse_keys
+from service.core.security import parse_keys, webhook_key
 from worker.settings import DEFAULT_QUEUE, DEFAULT_REDIS_URL
 from worker.store import DEFAULT_OWNER
 
@@ -58,6 +58,19 @@ DEFAULT_MAX_SAMPLE_EPOCHS = 100_000_000
 DEFAULT_MAX_BUDGET_SECONDS = 600.0
 #: Jobs of one key (tenant) that may wait on the queue at once; more are refused with 429.
 DEFAULT_MAX_QUEUED_JOBS_PER_KEY = 100
+#: Secret that signs webhook deliveries: ``whsec_`` and base64 (Standard Webhooks); empty: specs with a
+#: ``webhook`` are refused (422), since a delivery could not be signed.
+DEFAULT_WEBHOOK_SECRET = ""
+#: Whether webhook URLs may resolve to loopback, private, link-local or other non-public addresses.
+DEFAULT_WEBHOOK_ALLOW_PRIVATE = False
+#: Delivery attempts of one webhook before the service gives up (the first one included).
+DEFAULT_WEBHOOK_MAX_ATTEMPTS = 8
+#: Seconds before the second attempt; each later wait doubles (5, 10, 20, … s: about 10 minutes in all).
+DEFAULT_WEBHOOK_RETRY_SECONDS = 5.0
+#: Seconds one delivery may take (connect and answer) before it counts as failed.
+DEFAULT_WEBHOOK_TIMEOUT_SECONDS = 10.0
+#: Seconds between two looks for deliveries that are due.
+DEFAULT_WEBHOOK_POLL_SECONDS = 1.0
 
 
 class Settings(BaseSettings):
@@ -113,6 +126,28 @@ class Settings(BaseSettings):
     max_queued_jobs_per_key: int = Field(
         default=DEFAULT_MAX_QUEUED_JOBS_PER_KEY, ge=1, description="Queued jobs per key."
     )
+    webhook_secret: str = Field(default=DEFAULT_WEBHOOK_SECRET, description="whsec_ + base64; signs webhooks.")
+    webhook_allow_private: bool = Field(
+        default=DEFAULT_WEBHOOK_ALLOW_PRIVATE, description="Allow webhook URLs on loopback or private addresses."
+    )
+    webhook_max_attempts: int = Field(default=DEFAULT_WEBHOOK_MAX_ATTEMPTS, ge=1, description="Delivery attempts.")
+    webhook_retry_seconds: float = Field(
+        default=DEFAULT_WEBHOOK_RETRY_SECONDS, gt=0.0, description="First retry wait (s), doubling."
+    )
+    webhook_timeout_seconds: float = Field(
+        default=DEFAULT_WEBHOOK_TIMEOUT_SECONDS, gt=0.0, description="One delivery's time limit (s)."
+    )
+    webhook_poll_seconds: float = Field(
+        default=DEFAULT_WEBHOOK_POLL_SECONDS, gt=0.0, description="Period of the delivery loop (s)."
+    )
+    webhooks: bool = Field(default=True, description="Run the webhook delivery loop in this API process.")
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_parses(cls, value: str) -> str:
+        if value:
+            webhook_key(value)  # a malformed secret stops the process at start
+        return value
 
     @field_validator("api_keys")
     @classmethod
