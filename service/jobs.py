@@ -16,6 +16,7 @@ from service.core.config import Settings
 from service.core.problems import Problem
 from service.limits import check_data, check_spec
 from service.queue import JobQueue
+from service.report.links import report_url
 from service.webhooks import check_webhook
 from worker.spec import JobSpec
 from worker.store import TERMINAL, JobStore, QueueFull, Record, finite, new_job_id
@@ -49,6 +50,20 @@ def public_job(record: Record, *, with_result: bool = True) -> dict[str, Any]:
         del job["result"]
     cleaned: dict[str, Any] = finite(job)  # a NaN in inline data serves as null, never as invalid JSON
     return cleaned
+
+
+class JobView:
+    """Turns records into the contract's job objects with their ``report_url`` under one base URL (the
+    request's, or ``LOSSDOCTOR_PUBLIC_URL`` outside a request; empty: the link is a path)."""
+
+    def __init__(self, settings: Settings, base_url: str = "") -> None:
+        self.settings, self.base_url = settings, base_url
+
+    def __call__(self, record: Record, *, with_result: bool = True) -> dict[str, Any]:
+        """The job object of ``record`` with its ``report_url``."""
+        job = public_job(record, with_result=with_result)
+        job["report_url"] = report_url(record["id"], self.settings, self.base_url)
+        return job
 
 
 def _non_finite(value: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...] | None:

@@ -20,7 +20,7 @@ from service.api.main import api_router
 from service.core import openapi, problems
 from service.core.config import Settings, get_settings
 from service.core.guard import RequestGuard
-from service.jobs import public_job
+from service.jobs import JobView
 from service.metrics import build_registry
 from service.queue import JobQueue
 from service.sweeper import Sweeper, run_forever
@@ -55,7 +55,7 @@ def create_app(
             sweeper = Sweeper(app.state.store, app.state.queue, settings)
             tasks.append(asyncio.create_task(run_forever(sweeper, settings.sweep_interval_seconds)))
         if settings.webhooks:
-            dispatcher = WebhookDispatcher(app.state.store, settings, present=public_job)
+            dispatcher = WebhookDispatcher(app.state.store, settings, present=JobView(settings, settings.public_url))
             tasks.append(asyncio.create_task(webhooks.run_forever(dispatcher, settings.webhook_poll_seconds)))
         try:
             yield

@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from service.core.config import Settings
 from service.core.problems import Problem
 from service.core.security import Unauthorized, authenticate
+from service.jobs import JobView
 from service.queue import JobQueue
 from worker.store import JobStore
 
@@ -53,7 +54,13 @@ def get_owner(
         raise Problem(401, "unauthorized", exc.detail, headers={"WWW-Authenticate": exc.challenge}) from exc
 
 
+def get_job_view(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> JobView:
+    """Job objects with links under this request's base URL."""
+    return JobView(settings, str(request.base_url))
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[JobStore, Depends(get_store)]
 QueueDep = Annotated[JobQueue, Depends(get_queue)]
 OwnerDep = Annotated[str, Depends(get_owner)]
+JobViewDep = Annotated[JobView, Depends(get_job_view)]

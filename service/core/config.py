@@ -6,6 +6,7 @@ Every default is a documented constant below; the README's settings table lists 
 
 from __future__ import annotations
 
+import secrets
 from functools import lru_cache
 
 from pydantic import Field, field_validator
@@ -71,6 +72,14 @@ DEFAULT_WEBHOOK_RETRY_SECONDS = 5.0
 DEFAULT_WEBHOOK_TIMEOUT_SECONDS = 10.0
 #: Seconds between two looks for deliveries that are due.
 DEFAULT_WEBHOOK_POLL_SECONDS = 1.0
+#: Secret that signs report links (``report_url`` tokens); empty: a random one per API process, so links
+#: from one API process do not open on another. Set it when several API processes serve one Redis.
+DEFAULT_REPORT_SECRET = ""
+#: Seconds a signed report link stays valid: 1 hour.
+DEFAULT_REPORT_LINK_SECONDS = 3600
+#: Public base URL of the API (``https://lossdoctor.example.com``) for links outside a request (webhook
+#: deliveries); empty: those links are paths. Links in API answers use the request's own base URL.
+DEFAULT_PUBLIC_URL = ""
 
 
 class Settings(BaseSettings):
@@ -126,6 +135,11 @@ class Settings(BaseSettings):
     max_queued_jobs_per_key: int = Field(
         default=DEFAULT_MAX_QUEUED_JOBS_PER_KEY, ge=1, description="Queued jobs per key."
     )
+    report_secret: str = Field(default=DEFAULT_REPORT_SECRET, description="Signs report links.")
+    report_link_seconds: int = Field(
+        default=DEFAULT_REPORT_LINK_SECONDS, ge=1, description="Lifetime of a signed report link (s)."
+    )
+    public_url: str = Field(default=DEFAULT_PUBLIC_URL, description="Base URL for links in webhooks.")
     webhook_secret: str = Field(default=DEFAULT_WEBHOOK_SECRET, description="whsec_ + base64; signs webhooks.")
     webhook_allow_private: bool = Field(
         default=DEFAULT_WEBHOOK_ALLOW_PRIVATE, description="Allow webhook URLs on loopback or private addresses."
@@ -148,6 +162,11 @@ class Settings(BaseSettings):
         if value:
             webhook_key(value)  # a malformed secret stops the process at start
         return value
+
+    @field_validator("report_secret")
+    @classmethod
+    def _report_secret(cls, value: str) -> str:
+        return value or secrets.token_urlsafe(32)  # links then open only on this process
 
     @field_validator("api_keys")
     @classmethod

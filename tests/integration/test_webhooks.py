@@ -115,6 +115,7 @@ def test_a_finished_job_is_delivered_once_signed_after_a_retry(
         assert delivered["type"] == "job.succeeded" and delivered["timestamp"] == done["finished_at"]
         assert delivered["data"]["id"] == job["id"] and delivered["data"]["status"] == "succeeded"
         assert delivered["data"]["result"] == done["result"]
+        assert delivered["data"]["report_url"] == f"/v1/jobs/{job['id']}/report"  # no LOSSDOCTOR_PUBLIC_URL
     recorded = attempts(stack, job["id"])
     assert [(a["attempt"], a["status_code"], a["delivered"]) for a in recorded] == [(1, 500, False), (2, 204, True)]
     assert recorded[0]["next_attempt_in_seconds"] == pytest.approx(0.3)

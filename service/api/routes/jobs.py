@@ -6,13 +6,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 
-from service.api.deps import OwnerDep, QueueDep, SettingsDep, StoreDep
+from service.api.deps import JobViewDep, OwnerDep, QueueDep, SettingsDep, StoreDep
 from service.api.schemas import EventsPage
 from service.core.config import MAX_PAGE_LIMIT
 from service.core.openapi import problem_responses
 from service.core.problems import Problem
 from service.events import EVENT_STREAM, MAX_EVENTS_PAGE, event_stream, parse_cursor, wants_stream
-from service.jobs import cancel_job, public_job, submit_job
+from service.jobs import cancel_job, submit_job
 from worker.spec import JobSpec
 from worker.store import JobStore, Record
 
@@ -45,6 +45,7 @@ def create_job(
     queue: QueueDep,
     settings: SettingsDep,
     owner: OwnerDep,
+    view: JobViewDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)] = None,
 ) -> dict[str, Any]:
     """Validate (field by field, then against its data), store and enqueue a job; ``202`` and its URL.
@@ -58,7 +59,7 @@ def create_job(
     response.headers["Location"] = f"/v1/jobs/{record['id']}"
     if not created:
         response.status_code = 200
-    return public_job(record)
+    return view(record)
 
 
 @router.get("", summary="List jobs, newest first")
@@ -66,25 +67,26 @@ def list_jobs(
     store: StoreDep,
     settings: SettingsDep,
     owner: OwnerDep,
+    view: JobViewDep,
     status: StatusName | None = None,
     limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE_LIMIT)] = None,
     after: Annotated[str | None, Query(max_length=128, description="the last job id of the previous page")] = None,
 ) -> dict[str, Any]:
     """A page of the caller's jobs (without ``result``), newest first; ``next_after`` fetches the next."""
     records, next_after = store.list_jobs(owner, status=status, after=after, limit=limit or settings.page_limit)
-    return {"jobs": [public_job(r, with_result=False) for r in records], "next_after": next_after}
+    return {"jobs": [view(r, with_result=False) for r in records], "next_after": next_after}
 
 
 @router.get("/{job_id}", summary="Read a job")
-def get_job(job_id: str, store: StoreDep, owner: OwnerDep) -> dict[str, Any]:
-    """Status, progress (probes done of total), spec, and ``result`` once the job succeeded."""
-    return public_job(load_job(store, job_id, owner))
+def get_job(job_id: str, store: StoreDep, owner: OwnerDep, view: JobViewDep) -> dict[str, Any]:
+    """Status, progress (probes done of total), spec, ``result`` once the job succeeded, and ``report_url``."""
+    return view(load_job(store, job_id, owner))
 
 
 @router.post("/{job_id}/cancel", summary="Cancel a queued or running job", responses=problem_responses(409))
-def cancel(job_id: str, store: StoreDep, queue: QueueDep, owner: OwnerDep) -> dict[str, Any]:
+def cancel(job_id: str, store: StoreDep, queue: QueueDep, owner: OwnerDep, view: JobViewDep) -> dict[str, Any]:
     """Cancel at once; a running job's worker stops within about a second. A job that ended: ``409``."""
-    return public_job(cancel_job(load_job(store, job_id, owner), store=store, queue=queue))
+    return view(cancel_job(load_job(store, job_id, owner), store=store, queue=queue))
 
 
 @router.get(
