@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from redis import Redis
 
 from service import webhooks
@@ -33,6 +34,9 @@ DESCRIPTION = (
     "Tells ML teams why a training run's loss does not decrease, by running short instrumented probe "
     "trainings on a worker queue and serving a diagnosis. Errors are application/problem+json."
 )
+
+#: Where the Swagger UI and ReDoc assets of ``/docs`` and ``/redoc`` are served.
+DOCS_ASSETS_URL = "/docs-assets"
 
 
 def create_app(
@@ -65,7 +69,16 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    app = FastAPI(title="lossdoctor", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # /docs and /redoc load Swagger UI and ReDoc from the assets fastapi-offline ships, never from a CDN,
+    # so they render on a machine without internet.
+    app = FastAPIOffline(
+        title="lossdoctor",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        static_url=DOCS_ASSETS_URL,
+        swagger_ui_parameters={"validatorUrl": None},  # Swagger UI's badge would call validator.swagger.io
+    )
     app.state.settings, app.state.store, app.state.queue = settings, store, queue
     app.state.metrics_registry = build_registry(store, queue, settings.worker_dead_after_seconds)
     problems.install(app)
