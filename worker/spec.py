@@ -52,9 +52,14 @@ MAX_BUDGET_SECONDS = 3_600.0
 
 
 class Strict(BaseModel):
-    """Base for every spec model: unknown fields are errors, values are not coerced silently."""
+    """Base for every spec model: unknown fields are errors, values are not coerced silently.
 
-    model_config = ConfigDict(extra="forbid")
+    Strict validation: a string where a number belongs (``"lr": "0.01"``), a number where a string or a
+    boolean belongs, a boolean where a number belongs are all errors. A whole number where a float
+    belongs (``"lr": 1``) is still a float, as in JSON itself.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class InitSpec(Strict):

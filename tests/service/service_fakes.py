@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 import uuid
 from typing import Any
 
@@ -25,6 +26,8 @@ class MemoryJobStore(JobStore):
         self.flags: set[str] = set()
         self.idem: dict[tuple[str, str], dict[str, str]] = {}
         self.datasets: dict[str, tuple[bytes, dict[str, Any]]] = {}
+        self.webhooks_due: dict[str, float] = {}
+        self.webhook_attempts: dict[str, int] = {}
         self.up = True
 
     def create_job(
@@ -104,9 +107,28 @@ class MemoryJobStore(JobStore):
         events = mutate(record)
         if events is None:
             return Update(False, record)
+        before = self.records[job_id]["status"]
         self.records[job_id] = record
         self.event_lists[job_id].extend(json.loads(json.dumps(events)))
+        if record["status"] in TERMINAL and before not in TERMINAL and (record.get("spec") or {}).get("webhook"):
+            self.webhooks_due[job_id] = time.time()
         return Update(True, copy.deepcopy(record))
+
+    def claim_webhooks(self, now: float, lease_seconds: float, limit: int = 20) -> list[tuple[str, int]]:
+        due = sorted((at, job_id) for job_id, at in self.webhooks_due.items() if at <= now)[:limit]
+        claimed = []
+        for _, job_id in due:
+            self.webhooks_due[job_id] = now + lease_seconds
+            self.webhook_attempts[job_id] = self.webhook_attempts.get(job_id, 0) + 1
+            claimed.append((job_id, self.webhook_attempts[job_id]))
+        return claimed
+
+    def retry_webhook(self, job_id: str, at: float) -> None:
+        self.webhooks_due[job_id] = at
+
+    def end_webhook(self, job_id: str) -> None:
+        self.webhooks_due.pop(job_id, None)
+        self.webhook_attempts.pop(job_id, None)
 
     def request_cancel(self, job_id: str) -> None:
         self.flags.add(job_id)

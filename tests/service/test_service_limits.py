@@ -62,7 +62,7 @@ def test_within_every_limit_is_accepted(limited: TestClient, spec: dict[str, Any
 
 
 def test_body_over_the_limit_is_a_413_before_parsing(limited: TestClient) -> None:
-    # not JSON at all: a parser would answer 422; the size is refused first
+    # not JSON at all: a parser would answer 400; the size is refused first
     huge = b"{" * 30_000
     response = limited.post("/v1/jobs", content=huge, headers={"content-type": "application/json"})
     _refused(response, 413, "MAX_BODY_BYTES")

@@ -57,20 +57,21 @@ def test_with_keys_the_link_opens_the_report_and_nothing_else(keyed: TestClient,
     assert keyed.get(f"/v1/jobs/{job_a['id']}/report", headers=AUTH_A).status_code == 200
     # job A's token does not open job B's report, nor job A's JSON or events
     other = keyed.get(f"/v1/jobs/{job_b['id']}/report", params={"token": token_a})
-    assert other.status_code == 403 and other.headers["content-type"] == "application/problem+json"
+    assert other.status_code == 401 and other.headers["content-type"] == "application/problem+json"
+    assert 'error="invalid_token"' in other.headers["www-authenticate"]
     assert keyed.get(f"/v1/jobs/{job_a['id']}", params={"token": token_a}).status_code == 401
     assert keyed.get(f"/v1/jobs/{job_a['id']}/events", params={"token": token_a}).status_code == 401
     # an altered token is refused
     altered = token_a[:-1] + ("A" if token_a[-1] != "A" else "B")
-    assert keyed.get(f"/v1/jobs/{job_a['id']}/report", params={"token": altered}).status_code == 403
-    assert keyed.get(f"/v1/jobs/{job_a['id']}/report", params={"token": "garbage"}).status_code == 403
+    assert keyed.get(f"/v1/jobs/{job_a['id']}/report", params={"token": altered}).status_code == 401
+    assert keyed.get(f"/v1/jobs/{job_a['id']}/report", params={"token": "garbage"}).status_code == 401
 
 
 def test_an_expired_link_is_refused(keyed: TestClient, spec: dict[str, Any]) -> None:
     job = keyed.post("/v1/jobs", json=spec, headers=AUTH_A).json()
     expired = report_token(job["id"], "s" * 32, ttl_seconds=60, now=time.time() - 120)
     response = keyed.get(f"/v1/jobs/{job['id']}/report", params={"token": expired})
-    assert response.status_code == 403 and "expired" in response.json()["detail"]
+    assert response.status_code == 401 and "expired" in response.json()["detail"]
 
 
 def test_another_tenants_link_still_opens_only_its_job(keyed: TestClient, spec: dict[str, Any]) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 
-from service.api.deps import JobViewDep, OwnerDep, QueueDep, SettingsDep, StoreDep
+from service.api.deps import JobViewDep, OwnerDep, QueueDep, SettingsDep, StoreDep, require_json
 from service.api.schemas import EventsPage
 from service.core.config import MAX_PAGE_LIMIT
 from service.core.openapi import problem_responses
@@ -33,6 +33,7 @@ def load_job(store: JobStore, job_id: str, owner: str) -> Record:
     "",
     status_code=202,
     summary="Submit a job spec",
+    dependencies=[Depends(require_json)],
     responses={
         200: {"description": "The job an earlier request with the same Idempotency-Key and body created"},
         **problem_responses(409, 429),

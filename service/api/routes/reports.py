@@ -17,8 +17,8 @@ from fastapi.security import HTTPAuthorizationCredentials
 
 from service.api.deps import SettingsDep, StoreDep, bearer, get_owner
 from service.api.routes.jobs import load_job
-from service.core.openapi import problem_responses
 from service.core.problems import Problem
+from service.core.security import REALM
 from service.jobs import public_job
 from service.report.links import TokenRefused, check_token
 from service.report.page import render_report
@@ -43,7 +43,6 @@ def _remember(key: tuple[str, str], html: str) -> None:
     "/{job_id}/report",
     response_class=HTMLResponse,
     summary="The job as a page a person reads",
-    responses=problem_responses(403),
 )
 def report(
     job_id: str,
@@ -59,12 +58,13 @@ def report(
     """Loss curves of the baseline and every probe drawn, the findings and fixes in words; a job that has
     not ended shows its progress and reloads itself every few seconds. With API keys on, the page opens
     with the key or with the job's ``report_url`` (its ``token`` grants this one report until it expires;
-    an expired or wrong one is a ``403``)."""
+    an expired or wrong one is a ``401``, like a wrong key)."""
     if settings.keys_required and token is not None:
         try:
             check_token(job_id, token, settings.report_secret)
         except TokenRefused as exc:
-            raise Problem(403, "report-link-refused", str(exc)) from None
+            challenge = f'{REALM}, error="invalid_token"'
+            raise Problem(401, "report-link-refused", str(exc), headers={"WWW-Authenticate": challenge}) from None
         record = store.get_job(job_id)  # the token was made for this job id, whoever owns it
         if record is None:
             raise Problem(404, "job-not-found", f"there is no job {job_id} (or its retention period ended)")
