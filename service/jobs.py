@@ -39,15 +39,32 @@ PUBLIC_FIELDS = (
 IDEMPOTENCY_WAIT_SECONDS = 2.0
 #: Seconds a client is told to wait (``Retry-After``) when its key has too many jobs queued.
 QUEUE_FULL_RETRY_SECONDS = 10
+#: Inline data fields that listings and the 202 answer leave out unless asked (``?include=spec``).
+INLINE_BULK = ("x", "y")
 #: Spec fields where a non-finite number means something (a missing value in the data); refused elsewhere.
 NON_FINITE_ALLOWED = (("data", "x"), ("data", "y"))
 
 
-def public_job(record: Record, *, with_result: bool = True) -> dict[str, Any]:
-    """The job object of the contract; without ``result`` in listings (``with_result=False``)."""
+def lean_spec(spec: dict[str, Any] | None) -> tuple[dict[str, Any] | None, list[str]]:
+    """``spec`` without the bulk of inline data (``data.x``, ``data.y``), and the paths left out."""
+    data = (spec or {}).get("data")
+    if not isinstance(data, dict) or data.get("source") != "inline":
+        return spec, []
+    omitted = [f"spec.data.{key}" for key in INLINE_BULK if key in data]
+    kept = {key: value for key, value in data.items() if key not in INLINE_BULK}
+    return {**(spec or {}), "data": kept}, omitted
+
+
+def public_job(record: Record, *, with_result: bool = True, full_spec: bool = True) -> dict[str, Any]:
+    """The job object of the contract; without ``result`` in listings (``with_result=False``); with
+    ``full_spec=False``, without a spec's inline ``data.x``/``data.y``, named in ``omitted``."""
     job = {field: record.get(field) for field in PUBLIC_FIELDS}
     if not with_result:
         del job["result"]
+    if not full_spec:
+        job["spec"], omitted = lean_spec(job["spec"])
+        if omitted:
+            job["omitted"] = omitted
     cleaned: dict[str, Any] = finite(job)  # a NaN in inline data serves as null, never as invalid JSON
     return cleaned
 
@@ -59,9 +76,9 @@ class JobView:
     def __init__(self, settings: Settings, base_url: str = "") -> None:
         self.settings, self.base_url = settings, base_url
 
-    def __call__(self, record: Record, *, with_result: bool = True) -> dict[str, Any]:
-        """The job object of ``record`` with its ``report_url``."""
-        job = public_job(record, with_result=with_result)
+    def __call__(self, record: Record, *, with_result: bool = True, full_spec: bool = True) -> dict[str, Any]:
+        """The job object of ``record`` with its ``report_url`` (see ``public_job`` for the flags)."""
+        job = public_job(record, with_result=with_result, full_spec=full_spec)
         job["report_url"] = report_url(record["id"], self.settings, self.base_url)
         return job
 

@@ -19,6 +19,11 @@ from worker.store import JobStore, Record
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 StatusName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+#: ``?include=spec``: answer with the whole spec, inline ``data.x``/``data.y`` included.
+IncludeQuery = Annotated[
+    Literal["spec"] | None,
+    Query(description="`spec`: include a spec's inline data.x and data.y, which this answer leaves out by default"),
+]
 
 
 def load_job(store: JobStore, job_id: str, owner: str) -> Record:
@@ -48,11 +53,13 @@ def create_job(
     owner: OwnerDep,
     view: JobViewDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)] = None,
+    include: IncludeQuery = None,
 ) -> dict[str, Any]:
     """Validate (field by field, then against its data), store and enqueue a job; ``202`` and its URL.
 
     With an ``Idempotency-Key``, repeating the same body returns the same job (``200``), and a different
-    body under the same key is a ``409``.
+    body under the same key is a ``409``. The answer leaves out inline ``data.x``/``data.y`` (named in
+    ``omitted``) unless ``?include=spec``.
     """
     record, created = submit_job(
         spec, store=store, queue=queue, settings=settings, owner=owner, idempotency_key=idempotency_key
@@ -60,7 +67,7 @@ def create_job(
     response.headers["Location"] = f"/v1/jobs/{record['id']}"
     if not created:
         response.status_code = 200
-    return view(record)
+    return view(record, full_spec=include == "spec")
 
 
 @router.get("", summary="List jobs, newest first")
@@ -72,10 +79,13 @@ def list_jobs(
     status: StatusName | None = None,
     limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE_LIMIT)] = None,
     after: Annotated[str | None, Query(max_length=128, description="the last job id of the previous page")] = None,
+    include: IncludeQuery = None,
 ) -> dict[str, Any]:
-    """A page of the caller's jobs (without ``result``), newest first; ``next_after`` fetches the next."""
+    """A page of the caller's jobs (without ``result``, and without inline ``data.x``/``data.y`` unless
+    ``?include=spec``), newest first; ``next_after`` fetches the next."""
     records, next_after = store.list_jobs(owner, status=status, after=after, limit=limit or settings.page_limit)
-    return {"jobs": [view(r, with_result=False) for r in records], "next_after": next_after}
+    jobs = [view(r, with_result=False, full_spec=include == "spec") for r in records]
+    return {"jobs": jobs, "next_after": next_after}
 
 
 @router.get("/{job_id}", summary="Read a job")
