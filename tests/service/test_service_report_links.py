@@ -91,3 +91,15 @@ def test_token_checks() -> None:
     ]:
         with pytest.raises(TokenRefused, match=reason):
             check_token(job_id, token, secret, now=now)
+
+
+def test_openapi_describes_the_job_with_its_links(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    job = schema["components"]["schemas"]["Job"]
+    assert {"report_url", "omitted", "status", "progress", "spec", "result"} <= set(job["properties"])
+    assert "report_url" in job["required"]
+    for path, method in [("/v1/jobs/{job_id}", "get"), ("/v1/jobs", "post"), ("/v1/jobs/{job_id}/cancel", "post")]:
+        answer = schema["paths"][path][method]["responses"]
+        ok = answer["200"] if "200" in answer and method == "get" or path.endswith("cancel") else answer["202"]
+        assert ok["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Job"}
+    assert "webhook" in schema["components"]["schemas"]["JobSpec"]["properties"]

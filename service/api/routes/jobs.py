@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query, Response
 
 from service.api.deps import JobViewDep, OwnerDep, QueueDep, SettingsDep, StoreDep, require_json
-from service.api.schemas import EventsPage
+from service.api.schemas import EventsPage, Job, JobPage
 from service.core.config import MAX_PAGE_LIMIT
 from service.core.openapi import problem_responses
 from service.core.problems import Problem
@@ -39,6 +39,8 @@ def load_job(store: JobStore, job_id: str, owner: str) -> Record:
     status_code=202,
     summary="Submit a job spec",
     dependencies=[Depends(require_json)],
+    response_model=Job,
+    response_model_exclude_unset=True,
     responses={
         200: {"description": "The job an earlier request with the same Idempotency-Key and body created"},
         **problem_responses(409, 429),
@@ -70,7 +72,7 @@ def create_job(
     return view(record, full_spec=include == "spec")
 
 
-@router.get("", summary="List jobs, newest first")
+@router.get("", summary="List jobs, newest first", response_model=JobPage, response_model_exclude_unset=True)
 def list_jobs(
     store: StoreDep,
     settings: SettingsDep,
@@ -88,13 +90,19 @@ def list_jobs(
     return {"jobs": jobs, "next_after": next_after}
 
 
-@router.get("/{job_id}", summary="Read a job")
+@router.get("/{job_id}", summary="Read a job", response_model=Job, response_model_exclude_unset=True)
 def get_job(job_id: str, store: StoreDep, owner: OwnerDep, view: JobViewDep) -> dict[str, Any]:
     """Status, progress (probes done of total), spec, ``result`` once the job succeeded, and ``report_url``."""
     return view(load_job(store, job_id, owner))
 
 
-@router.post("/{job_id}/cancel", summary="Cancel a queued or running job", responses=problem_responses(409))
+@router.post(
+    "/{job_id}/cancel",
+    summary="Cancel a queued or running job",
+    responses=problem_responses(409),
+    response_model=Job,
+    response_model_exclude_unset=True,
+)
 def cancel(job_id: str, store: StoreDep, queue: QueueDep, owner: OwnerDep, view: JobViewDep) -> dict[str, Any]:
     """Cancel at once; a running job's worker stops within about a second. A job that ended: ``409``."""
     return view(cancel_job(load_job(store, job_id, owner), store=store, queue=queue))
