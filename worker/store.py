@@ -432,7 +432,10 @@ class JobStore:
             while True:
                 try:
                     pipe.watch(due_key)
-                    ids = [text(m) for m in pipe.zrangebyscore(due_key, "-inf", now, start=0, num=limit)]
+                    members: list[bytes] = pipe.zrangebyscore(  # type: ignore[assignment]
+                        due_key, "-inf", now, start=0, num=limit
+                    )
+                    ids = [text(m) for m in members]
                     if not ids:
                         pipe.unwatch()
                         return []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -29,7 +30,9 @@ def read_stream(
         for line in response.iter_lines():
             if line == "":
                 if "data" in fields:
-                    messages.append({"id": fields.get("id"), "data": json.loads(fields["data"])})
+                    messages.append(
+                        {"id": fields.get("id"), "data": json.loads(fields["data"]), "received": time.time()}
+                    )
                     if stop_after is not None and len(messages) >= stop_after:
                         return messages, False
                 fields = {}
@@ -53,6 +56,10 @@ def test_stream_follows_a_running_job_to_its_end(stack: Stack, spec: dict[str, A
     # the stream holds exactly what the JSON route holds once the job has ended
     stored = stack.client.get(f"/v1/jobs/{job['id']}/events").json()["events"]
     assert [m["data"] for m in messages] == stored
+    # and it was live: the first event reached the client before the job had ended (the tiny job runs in
+    # well under the stream's 0.5 s poll, so the rest may come together)
+    finished = datetime.fromisoformat(stored[-1]["at"].replace("Z", "+00:00")).timestamp()
+    assert messages[0]["received"] < finished
 
 
 def test_reconnect_with_last_event_id_resumes(stack: Stack, spec: dict[str, Any]) -> None:
