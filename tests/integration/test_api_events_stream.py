@@ -43,6 +43,7 @@ def read_stream(
 
 
 def test_stream_follows_a_running_job_to_its_end(stack: Stack, spec: dict[str, Any]) -> None:
+    spec["training"]["epochs"] = 400  # about a second or two of training, several stream polls long
     job = stack.submit(spec)
     started = time.monotonic()
     messages, closed = read_stream(stack.client, f"/v1/jobs/{job['id']}/events", STREAM)
@@ -56,10 +57,9 @@ def test_stream_follows_a_running_job_to_its_end(stack: Stack, spec: dict[str, A
     # the stream holds exactly what the JSON route holds once the job has ended
     stored = stack.client.get(f"/v1/jobs/{job['id']}/events").json()["events"]
     assert [m["data"] for m in messages] == stored
-    # and it was live: the first event reached the client before the job had ended (the tiny job runs in
-    # well under the stream's 0.5 s poll, so the rest may come together)
+    # and it was live: queued and started reached the client before the job had ended
     finished = datetime.fromisoformat(stored[-1]["at"].replace("Z", "+00:00")).timestamp()
-    assert messages[0]["received"] < finished
+    assert messages[0]["received"] < finished and messages[1]["received"] < finished
 
 
 def test_reconnect_with_last_event_id_resumes(stack: Stack, spec: dict[str, Any]) -> None:
