@@ -6,9 +6,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from service_fakes import MemoryJobQueue, MemoryJobStore
@@ -16,8 +19,9 @@ from standardwebhooks import Webhook
 
 from service.core.config import Settings
 from service.core.security import new_webhook_secret
+from service.jobs import JobView
 from service.main import create_app
-from service.webhooks import retry_wait, signed_headers
+from service.webhooks import WebhookDispatcher, retry_wait, signed_headers
 
 SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
 PROBLEM = "application/problem+json"
@@ -116,3 +120,51 @@ def test_signature_matches_an_independent_hmac_and_the_reference_verifier() -> N
 def test_retry_waits_double_from_the_first() -> None:
     assert [retry_wait(n, 5.0) for n in range(1, 6)] == [5.0, 10.0, 20.0, 40.0, 80.0]
     assert retry_wait(40, 5.0) == 3600.0
+
+
+def _recorder(calls: list[httpx.Request], status: int, text: str = "") -> httpx.MockTransport:
+    """A transport that keeps every request and answers ``status``."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(status, text=text)
+
+    return httpx.MockTransport(answer)
+
+
+def _ended_job(store: MemoryJobStore, spec: dict[str, Any], url: str) -> str:
+    record = store.create_job("job_hook", {**spec, "webhook": {"url": url}}, retention_seconds=60, timeout_seconds=60)
+    store.finish(record["id"], None, "cancelled", expect=("queued",))
+    return str(record["id"])
+
+
+def test_the_dispatcher_retries_then_gives_up_recording_each_attempt(
+    store: MemoryJobStore, spec: dict[str, Any]
+) -> None:
+    calls: list[httpx.Request] = []
+    transport = _recorder(calls, 503, "busy")
+    settings = Settings(webhook_secret=SECRET, webhook_max_attempts=2, webhook_retry_seconds=0.01)
+    dispatcher = WebhookDispatcher(store, settings, present=JobView(settings), client=httpx.Client(transport=transport))
+    job_id = _ended_job(store, spec, "https://93.184.215.14/hook")
+    assert dispatcher.dispatch_due() == 1
+    time.sleep(0.02)
+    assert dispatcher.dispatch_due() == 1
+    assert dispatcher.dispatch_due() == 0  # given up: nothing is due any more
+    attempts = [e for e in store.events(job_id) if e["type"] == "webhook_attempt"]
+    assert [(a["attempt"], a["status_code"], a["delivered"]) for a in attempts] == [(1, 503, False), (2, 503, False)]
+    assert attempts[0]["next_attempt_in_seconds"] == 0.01 and attempts[1]["gave_up"] is True
+    assert "busy" in attempts[0]["error"]
+    body = json.loads(calls[0].content)
+    assert body["type"] == "job.cancelled" and body["data"]["report_url"] == f"/v1/jobs/{job_id}/report"
+    assert Webhook(SECRET).verify(calls[0].content, dict(calls[0].headers))["data"]["id"] == job_id
+
+
+def test_the_dispatcher_checks_the_address_again_before_sending(store: MemoryJobStore, spec: dict[str, Any]) -> None:
+    calls: list[httpx.Request] = []
+    transport = _recorder(calls, 204)
+    settings = Settings(webhook_secret=SECRET, webhook_max_attempts=1)  # private addresses not allowed
+    dispatcher = WebhookDispatcher(store, settings, present=JobView(settings), client=httpx.Client(transport=transport))
+    job_id = _ended_job(store, spec, "http://127.0.0.1:9000/hook")  # as if its DNS had changed since
+    dispatcher.dispatch_due()
+    (attempt,) = [e for e in store.events(job_id) if e["type"] == "webhook_attempt"]
+    assert calls == [] and attempt["delivered"] is False and "loopback or private" in attempt["error"]
