@@ -16,6 +16,8 @@ from service.core.config import Settings
 from service.core.problems import Problem
 from service.limits import check_data, check_spec
 from service.queue import JobQueue
+from service.report.links import report_url
+from service.webhooks import check_webhook
 from worker.spec import JobSpec
 from worker.store import TERMINAL, JobStore, QueueFull, Record, finite, new_job_id
 from worker.validate import check_runnable
@@ -37,17 +39,48 @@ PUBLIC_FIELDS = (
 IDEMPOTENCY_WAIT_SECONDS = 2.0
 #: Seconds a client is told to wait (``Retry-After``) when its key has too many jobs queued.
 QUEUE_FULL_RETRY_SECONDS = 10
+#: Inline data fields that listings and the 202 answer leave out unless asked (``?include=spec``).
+INLINE_BULK = ("x", "y")
 #: Spec fields where a non-finite number means something (a missing value in the data); refused elsewhere.
 NON_FINITE_ALLOWED = (("data", "x"), ("data", "y"))
 
 
-def public_job(record: Record, *, with_result: bool = True) -> dict[str, Any]:
-    """The job object of the contract; without ``result`` in listings (``with_result=False``)."""
+def lean_spec(spec: dict[str, Any] | None) -> tuple[dict[str, Any] | None, list[str]]:
+    """``spec`` without the bulk of inline data (``data.x``, ``data.y``), and the paths left out."""
+    data = (spec or {}).get("data")
+    if not isinstance(data, dict) or data.get("source") != "inline":
+        return spec, []
+    omitted = [f"spec.data.{key}" for key in INLINE_BULK if key in data]
+    kept = {key: value for key, value in data.items() if key not in INLINE_BULK}
+    return {**(spec or {}), "data": kept}, omitted
+
+
+def public_job(record: Record, *, with_result: bool = True, full_spec: bool = True) -> dict[str, Any]:
+    """The job object of the contract; without ``result`` in listings (``with_result=False``); with
+    ``full_spec=False``, without a spec's inline ``data.x``/``data.y``, named in ``omitted``."""
     job = {field: record.get(field) for field in PUBLIC_FIELDS}
     if not with_result:
         del job["result"]
+    if not full_spec:
+        job["spec"], omitted = lean_spec(job["spec"])
+        if omitted:
+            job["omitted"] = omitted
     cleaned: dict[str, Any] = finite(job)  # a NaN in inline data serves as null, never as invalid JSON
     return cleaned
+
+
+class JobView:
+    """Turns records into the contract's job objects with their ``report_url`` under one base URL (the
+    request's, or ``LOSSDOCTOR_PUBLIC_URL`` outside a request; empty: the link is a path)."""
+
+    def __init__(self, settings: Settings, base_url: str = "") -> None:
+        self.settings, self.base_url = settings, base_url
+
+    def __call__(self, record: Record, *, with_result: bool = True, full_spec: bool = True) -> dict[str, Any]:
+        """The job object of ``record`` with its ``report_url`` (see ``public_job`` for the flags)."""
+        job = public_job(record, with_result=with_result, full_spec=full_spec)
+        job["report_url"] = report_url(record["id"], self.settings, self.base_url)
+        return job
 
 
 def _non_finite(value: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...] | None:
@@ -112,6 +145,8 @@ def submit_job(
     """Check, store and enqueue a job; returns its record and whether it was created now (not repeated)."""
     refuse_non_finite(spec)
     check_spec(spec, settings)
+    if spec.webhook is not None:
+        check_webhook(spec.webhook.url, settings)
     raw = check_runnable(spec, fetch_upload=lambda dataset_id: store.get_dataset_bytes(dataset_id, owner))
     check_data(spec, raw, settings)
     job_id = new_job_id()

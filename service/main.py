@@ -2,7 +2,7 @@
 
 ``create_app`` wires settings, the job store and the queue client (the one I/O seam; tests may pass
 fakes), the problem+json handlers, the routes, the metrics registry, and in its lifespan the sweeper
-that keeps jobs of lost workers from staying ``running``.
+that keeps jobs of lost workers from staying ``running`` and the loop that delivers webhooks.
 """
 
 from __future__ import annotations
@@ -13,15 +13,19 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from redis import Redis
 
+from service import webhooks
 from service.api.main import api_router
 from service.core import openapi, problems
 from service.core.config import Settings, get_settings
 from service.core.guard import RequestGuard
+from service.jobs import JobView
 from service.metrics import build_registry
 from service.queue import JobQueue
 from service.sweeper import Sweeper, run_forever
+from service.webhooks import WebhookDispatcher
 from worker.store import JobStore
 
 log = logging.getLogger(__name__)
@@ -30,6 +34,9 @@ DESCRIPTION = (
     "Tells ML teams why a training run's loss does not decrease, by running short instrumented probe "
     "trainings on a worker queue and serving a diagnosis. Errors are application/problem+json."
 )
+
+#: Where the Swagger UI and ReDoc assets of ``/docs`` and ``/redoc`` are served.
+DOCS_ASSETS_URL = "/docs-assets"
 
 
 def create_app(
@@ -47,19 +54,31 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        task = None
+        tasks = []
         if settings.sweeper:
             sweeper = Sweeper(app.state.store, app.state.queue, settings)
-            task = asyncio.create_task(run_forever(sweeper, settings.sweep_interval_seconds))
+            tasks.append(asyncio.create_task(run_forever(sweeper, settings.sweep_interval_seconds)))
+        if settings.webhooks:
+            dispatcher = WebhookDispatcher(app.state.store, settings, present=JobView(settings, settings.public_url))
+            tasks.append(asyncio.create_task(webhooks.run_forever(dispatcher, settings.webhook_poll_seconds)))
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    app = FastAPI(title="lossdoctor", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # /docs and /redoc load Swagger UI and ReDoc from the assets fastapi-offline ships, never from a CDN,
+    # so they render on a machine without internet.
+    app = FastAPIOffline(
+        title="lossdoctor",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        static_url=DOCS_ASSETS_URL,
+        swagger_ui_parameters={"validatorUrl": None},  # Swagger UI's badge would call validator.swagger.io
+    )
     app.state.settings, app.state.store, app.state.queue = settings, store, queue
     app.state.metrics_registry = build_registry(store, queue, settings.worker_dead_after_seconds)
     problems.install(app)

@@ -8,6 +8,7 @@ change to the job.
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal, get_args
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -52,9 +53,14 @@ MAX_BUDGET_SECONDS = 3_600.0
 
 
 class Strict(BaseModel):
-    """Base for every spec model: unknown fields are errors, values are not coerced silently."""
+    """Base for every spec model: unknown fields are errors, values are not coerced silently.
 
-    model_config = ConfigDict(extra="forbid")
+    Strict validation: a string where a number belongs (``"lr": "0.01"``), a number where a string or a
+    boolean belongs, a boolean where a number belongs are all errors. A whole number where a float
+    belongs (``"lr": 1``) is still a float, as in JSON itself.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class InitSpec(Strict):
@@ -226,6 +232,37 @@ class TrainingSpec(Strict):
     seed: int = 0
 
 
+#: URL schemes a webhook may use.
+WEBHOOK_SCHEMES = ("http", "https")
+
+
+class WebhookSpec(Strict):
+    """Where the service POSTs the job once it has ended (signed the Standard Webhooks way).
+
+    Only the URL's form is checked here; whether its host may be reached (not loopback or private,
+    unless the service allows it) is the service's check, at submission and again at delivery.
+    """
+
+    url: str = Field(min_length=1, max_length=2048, description="http(s) URL that receives job.* events")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme.lower() not in WEBHOOK_SCHEMES:
+            scheme = repr(parts.scheme) if parts.scheme else "a URL without a scheme"
+            raise ValueError(f"webhook.url must be an http or https URL, not {scheme}")
+        if not parts.hostname:
+            raise ValueError("webhook.url has no host")
+        if parts.username or parts.password:
+            raise ValueError("webhook.url must not carry credentials; put a secret in the path instead")
+        try:
+            _ = parts.port
+        except ValueError as exc:
+            raise ValueError(f"webhook.url has an invalid port: {exc}") from None
+        return v
+
+
 class JobSpec(Strict):
     name: str | None = Field(None, max_length=200)
     data: DataSpec
@@ -234,6 +271,7 @@ class JobSpec(Strict):
     probes: Literal["auto"] | list[ProbeName] = "auto"
     budget_seconds: float = Field(60.0, gt=0.0, le=MAX_BUDGET_SECONDS)
     device: DeviceName = "auto"
+    webhook: WebhookSpec | None = None
 
     @field_validator("probes")
     @classmethod

@@ -14,6 +14,8 @@ Keys, under the prefix ``lossdoctor``::
     running               set of ids of running jobs (the sweeper's work list)
     idem:<owner>:<key>    an Idempotency-Key's body hash and job id
     dataset:<id>          canonical .npz bytes of an upload; dataset:<id>:meta its description
+    webhooks:due          sorted set of ids of ended jobs whose webhook is to be sent, scored by when (Unix s)
+    webhooks:attempts     hash: job id → delivery attempts made so far
     stats:status          current number of jobs per status
     stats:duration        histogram of run times (``DURATION_BUCKETS``), plus ``sum`` and ``count``
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -240,10 +243,34 @@ class JobStore:
         more = self.redis.zrevrangebyscore(index, top, "-inf", start=0, num=1)
         return found, (found[-1]["id"] if more else None)
 
-    def events(self, job_id: str) -> list[Event]:
-        """The job's events in the order they happened, each with its 1-based ``seq``."""
-        raw = self.redis.lrange(self._key("job", job_id, "events"), 0, -1)
-        return [{"seq": i, **json.loads(item)} for i, item in enumerate(raw, start=1)]
+    def events(self, job_id: str, *, after: int = 0, limit: int | None = None) -> list[Event]:
+        """The job's events in the order they happened, each with its 1-based ``seq``: those with a ``seq``
+        above ``after``, at most ``limit`` of them (all when None)."""
+        stop = -1 if limit is None else after + limit - 1
+        raw = self.redis.lrange(self._key("job", job_id, "events"), after, stop)
+        return [{"seq": i, **json.loads(item)} for i, item in enumerate(raw, start=after + 1)]
+
+    def event_count(self, job_id: str) -> int:
+        """How many events the job has, i.e. the ``seq`` of its latest one (0: none, or no such job)."""
+        return int(self.redis.llen(self._key("job", job_id, "events")))
+
+    def append_event(self, job_id: str, event: Event) -> bool:
+        """Append ``event`` to the job's events without changing its record (kept for the record's retention);
+        False when the job is gone."""
+        events_key = self._key("job", job_id, "events")
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(self._key("job", job_id))
+                    if not pipe.exists(self._key("job", job_id)):
+                        pipe.unwatch()
+                        return False
+                    pipe.multi()
+                    pipe.rpush(events_key, dumps(event))
+                    pipe.execute()
+                    return True
+                except WatchError:
+                    continue
 
     def running_ids(self) -> list[str]:
         """Ids of the jobs whose record says ``running``."""
@@ -298,6 +325,9 @@ class JobStore:
                     pipe.expire(k, ttl)
                 if record.get("started_at"):
                     self._observe_duration(pipe, seconds_between(record["started_at"], record["finished_at"]))
+                if before not in TERMINAL and (record.get("spec") or {}).get("webhook"):
+                    # in the same transaction as the end, so each ended job is delivered once, whoever ended it
+                    pipe.zadd(self._key("webhooks", "due"), {job_id: time.time()})
 
     def _observe_duration(self, pipe: Any, seconds: float) -> None:
         hist = self._key("stats", "duration")
@@ -390,6 +420,44 @@ class JobStore:
     def cancel_requested(self, job_id: str) -> bool:
         """True once a cancel was asked for."""
         return bool(self.redis.exists(self._key("job", job_id, "cancel")))
+
+    # ---- webhook deliveries -----------------------------------------------------------------------
+
+    def claim_webhooks(self, now: float, lease_seconds: float, limit: int = 20) -> list[tuple[str, int]]:
+        """Take up to ``limit`` deliveries due at ``now`` (Unix seconds): each is pushed ``lease_seconds`` into
+        the future (so another API process does not send it too, and a crashed sender's is retried) and its
+        attempt count raised. Returns (job id, attempt number) pairs."""
+        due_key, attempts_key = self._key("webhooks", "due"), self._key("webhooks", "attempts")
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(due_key)
+                    members: list[bytes] = pipe.zrangebyscore(  # type: ignore[assignment]
+                        due_key, "-inf", now, start=0, num=limit
+                    )
+                    ids = [text(m) for m in members]
+                    if not ids:
+                        pipe.unwatch()
+                        return []
+                    pipe.multi()
+                    pipe.zadd(due_key, {job_id: now + lease_seconds for job_id in ids})
+                    for job_id in ids:
+                        pipe.hincrby(attempts_key, job_id, 1)
+                    results = pipe.execute()
+                    return [(job_id, int(n)) for job_id, n in zip(ids, results[1:], strict=True)]
+                except WatchError:
+                    continue
+
+    def retry_webhook(self, job_id: str, at: float) -> None:
+        """Make the job's delivery due again at ``at`` (Unix seconds)."""
+        self.redis.zadd(self._key("webhooks", "due"), {job_id: at})
+
+    def end_webhook(self, job_id: str) -> None:
+        """Forget the job's delivery: it was delivered, or the service gave up on it."""
+        with self.redis.pipeline() as pipe:
+            pipe.zrem(self._key("webhooks", "due"), job_id)
+            pipe.hdel(self._key("webhooks", "attempts"), job_id)
+            pipe.execute()
 
     # ---- idempotency keys -------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from service.core.config import Settings
 from service.core.problems import Problem
 from service.core.security import Unauthorized, authenticate
+from service.jobs import JobView
 from service.queue import JobQueue
 from worker.store import JobStore
 
@@ -53,7 +54,28 @@ def get_owner(
         raise Problem(401, "unauthorized", exc.detail, headers={"WWW-Authenticate": exc.challenge}) from exc
 
 
+def get_job_view(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> JobView:
+    """Job objects with links under this request's base URL."""
+    return JobView(settings, str(request.base_url))
+
+
+def require_json(request: Request) -> None:
+    """A 415 problem naming the header unless the request says its body is JSON (``Content-Type:
+    application/json`` or ``application/*+json``); for routes whose body is JSON."""
+    content_type = request.headers.get("content-type")
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media == "application/json" or (media.startswith("application/") and media.endswith("+json")):
+        return
+    got = f"Content-Type {content_type[:100]!r}" if content_type else "no Content-Type header"
+    raise Problem(
+        415,
+        "unsupported-media-type",
+        f"this route takes a JSON body, but the request has {got}: send the header Content-Type: application/json",
+    )
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[JobStore, Depends(get_store)]
 QueueDep = Annotated[JobQueue, Depends(get_queue)]
 OwnerDep = Annotated[str, Depends(get_owner)]
+JobViewDep = Annotated[JobView, Depends(get_job_view)]

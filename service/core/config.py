@@ -6,12 +6,13 @@ Every default is a documented constant below; the README's settings table lists 
 
 from __future__ import annotations
 
+import secrets
 from functools import lru_cache
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from service.core.security import parse_keys
+from service.core.security import parse_keys, webhook_key
 from worker.settings import DEFAULT_QUEUE, DEFAULT_REDIS_URL
 from worker.store import DEFAULT_OWNER
 
@@ -58,6 +59,27 @@ DEFAULT_MAX_SAMPLE_EPOCHS = 100_000_000
 DEFAULT_MAX_BUDGET_SECONDS = 600.0
 #: Jobs of one key (tenant) that may wait on the queue at once; more are refused with 429.
 DEFAULT_MAX_QUEUED_JOBS_PER_KEY = 100
+#: Secret that signs webhook deliveries: ``whsec_`` and base64 (Standard Webhooks); empty: specs with a
+#: ``webhook`` are refused (422), since a delivery could not be signed.
+DEFAULT_WEBHOOK_SECRET = ""
+#: Whether webhook URLs may resolve to loopback, private, link-local or other non-public addresses.
+DEFAULT_WEBHOOK_ALLOW_PRIVATE = False
+#: Delivery attempts of one webhook before the service gives up (the first one included).
+DEFAULT_WEBHOOK_MAX_ATTEMPTS = 8
+#: Seconds before the second attempt; each later wait doubles (5, 10, 20, … s: about 10 minutes in all).
+DEFAULT_WEBHOOK_RETRY_SECONDS = 5.0
+#: Seconds one delivery may take (connect and answer) before it counts as failed.
+DEFAULT_WEBHOOK_TIMEOUT_SECONDS = 10.0
+#: Seconds between two looks for deliveries that are due.
+DEFAULT_WEBHOOK_POLL_SECONDS = 1.0
+#: Secret that signs report links (``report_url`` tokens); empty: a random one per API process, so links
+#: from one API process do not open on another. Set it when several API processes serve one Redis.
+DEFAULT_REPORT_SECRET = ""
+#: Seconds a signed report link stays valid: 1 hour.
+DEFAULT_REPORT_LINK_SECONDS = 3600
+#: Public base URL of the API (``https://lossdoctor.example.com``) for links outside a request (webhook
+#: deliveries); empty: those links are paths. Links in API answers use the request's own base URL.
+DEFAULT_PUBLIC_URL = ""
 
 
 class Settings(BaseSettings):
@@ -113,6 +135,38 @@ class Settings(BaseSettings):
     max_queued_jobs_per_key: int = Field(
         default=DEFAULT_MAX_QUEUED_JOBS_PER_KEY, ge=1, description="Queued jobs per key."
     )
+    report_secret: str = Field(default=DEFAULT_REPORT_SECRET, description="Signs report links.")
+    report_link_seconds: int = Field(
+        default=DEFAULT_REPORT_LINK_SECONDS, ge=1, description="Lifetime of a signed report link (s)."
+    )
+    public_url: str = Field(default=DEFAULT_PUBLIC_URL, description="Base URL for links in webhooks.")
+    webhook_secret: str = Field(default=DEFAULT_WEBHOOK_SECRET, description="whsec_ + base64; signs webhooks.")
+    webhook_allow_private: bool = Field(
+        default=DEFAULT_WEBHOOK_ALLOW_PRIVATE, description="Allow webhook URLs on loopback or private addresses."
+    )
+    webhook_max_attempts: int = Field(default=DEFAULT_WEBHOOK_MAX_ATTEMPTS, ge=1, description="Delivery attempts.")
+    webhook_retry_seconds: float = Field(
+        default=DEFAULT_WEBHOOK_RETRY_SECONDS, gt=0.0, description="First retry wait (s), doubling."
+    )
+    webhook_timeout_seconds: float = Field(
+        default=DEFAULT_WEBHOOK_TIMEOUT_SECONDS, gt=0.0, description="One delivery's time limit (s)."
+    )
+    webhook_poll_seconds: float = Field(
+        default=DEFAULT_WEBHOOK_POLL_SECONDS, gt=0.0, description="Period of the delivery loop (s)."
+    )
+    webhooks: bool = Field(default=True, description="Run the webhook delivery loop in this API process.")
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_parses(cls, value: str) -> str:
+        if value:
+            webhook_key(value)  # a malformed secret stops the process at start
+        return value
+
+    @field_validator("report_secret")
+    @classmethod
+    def _report_secret(cls, value: str) -> str:
+        return value or secrets.token_urlsafe(32)  # links then open only on this process
 
     @field_validator("api_keys")
     @classmethod

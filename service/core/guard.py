@@ -3,7 +3,8 @@
 In order, for every HTTP request:
 
 1. under ``/v1/``, when API keys are configured, the ``Authorization: Bearer`` key must be valid,
-   else ``401`` with ``WWW-Authenticate`` (so a caller without a key never gets its body read);
+   else ``401`` with ``WWW-Authenticate`` (so a caller without a key never gets its body read); a GET of
+   a report page with a ``token`` goes on to the route, which checks the token instead;
 2. a declared ``Content-Length`` above the route's limit is a ``413`` at once;
 3. a body sent without a length (chunked) is counted while the route reads it, and the read fails with
    a ``413`` as soon as it passes the limit, so no more of it is buffered.
@@ -15,12 +16,16 @@ uploads and ``LOSSDOCTOR_MAX_BODY_BYTES`` for everything else. The routes still 
 
 from __future__ import annotations
 
+import re
+from urllib.parse import parse_qs
+
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.core.config import Settings
 from service.core.problems import TYPE_PREFIX, problem_response
 from service.core.security import Unauthorized, authenticate
+from service.report.links import TOKEN_PARAM
 
 #: Bytes of multipart framing (boundaries, part headers, the label_column field) allowed on top of
 #: ``LOSSDOCTOR_MAX_UPLOAD_BYTES`` for an upload.
@@ -29,6 +34,8 @@ MULTIPART_OVERHEAD_BYTES = 64 * 1024
 UPLOAD_PATH = "/v1/datasets"
 #: Paths under this prefix need an API key when keys are configured; the rest (health, metrics, docs) do not.
 PROTECTED_PREFIX = "/v1/"
+#: The report page, which a signed link (``?token=``) opens without a key.
+REPORT_PATH = re.compile(r"^/v1/jobs/[^/]+/report$")
 
 
 class BodyTooLarge(StarletteHTTPException):
@@ -53,6 +60,14 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def _report_link(scope: Scope) -> bool:
+    """Whether the request is a GET of a report page with a ``token`` (checked by the route itself)."""
+    if scope.get("method") not in ("GET", "HEAD") or not REPORT_PATH.match(scope["path"]):
+        return False
+    query = parse_qs(bytes(scope.get("query_string", b"")).decode("latin-1"))
+    return bool(query.get(TOKEN_PARAM))
+
+
 class RequestGuard:
     """API keys and body-size limits, enforced before the application sees the request."""
 
@@ -64,7 +79,8 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        if path.startswith(PROTECTED_PREFIX) or path == PROTECTED_PREFIX.rstrip("/"):
+        protected = path.startswith(PROTECTED_PREFIX) or path == PROTECTED_PREFIX.rstrip("/")
+        if protected and not _report_link(scope):
             try:
                 authenticate(_header(scope, b"authorization"), self.settings.api_keys, self.settings.default_owner)
             except Unauthorized as exc:

@@ -9,6 +9,7 @@ schema. Answers that any operation of a kind can give are added here; answers th
     every operation                   500
     under /v1/                        401 (with WWW-Authenticate)
     with a request body               400 (a body that cannot be decoded), 413, 422
+    with a JSON request body          415 (a Content-Type that is not JSON)
     with parameters                   422
     with a path parameter             404
 """
@@ -85,6 +86,8 @@ def _add_common(path: str, operation: dict[str, Any]) -> None:
         statuses.append(401)
     if "requestBody" in operation:
         statuses += [400, 413, 422]
+        if "application/json" in operation["requestBody"].get("content", {}):
+            statuses.append(415)
     if params:
         statuses.append(422)
     if any(p.get("in") == "path" for p in params):

@@ -1,7 +1,8 @@
 """Every error answer is ``application/problem+json`` (RFC 9457).
 
     Problem                  an error the application raises on purpose (409, 404, 413, 422, 503 …)
-    RequestValidationError   FastAPI's: a body, query or header that does not fit its model → 422
+    RequestValidationError   FastAPI's: a body that is not valid JSON → 400 saying where it broke; a body,
+                             query or header that does not fit its model → 422
     StarletteHTTPException   routing's own 404 and 405 (the ``Allow`` header is kept), and a body that
                              passes its size limit while it is read (``service.core.guard``) → 413
     SpecError                the engine's: a spec that validates field by field but cannot run → 422
@@ -96,8 +97,29 @@ async def _problem(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def json_error_detail(error: dict[str, Any], document: Any) -> str:
+    """Where and why a body failed to parse as JSON: ``line 3, column 14 (character 41): Expecting ','``."""
+    loc = error.get("loc", ())
+    position = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else None
+    reason = str((error.get("ctx") or {}).get("error", "not valid JSON"))
+    if position is None:
+        return f"the body is not valid JSON: {reason}"
+    where = f"character {position}"
+    if isinstance(document, bytes | str):
+        text = document.decode("utf-8", "replace") if isinstance(document, bytes) else document
+        line = text.count("\n", 0, position) + 1
+        column = position - (text.rfind("\n", 0, position) + 1) + 1
+        where = f"line {line}, column {column} ({where})"
+    return f"the body is not valid JSON: {reason} at {where}"
+
+
 async def _validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    broken = [e for e in exc.errors() if e.get("type") == "json_invalid"]
+    if broken:
+        detail = json_error_detail(broken[0], exc.body)
+        errors = [{"loc": ["body"], "msg": detail, "type": "json_invalid"}]
+        return problem_response(400, detail, type_=TYPE_PREFIX + "invalid-json", errors=errors)
     errors = clean_errors(exc.errors())
     return problem_response(422, summarize(errors), type_=TYPE_PREFIX + "validation-error", errors=errors)
 

@@ -11,6 +11,8 @@ With ``LOSSDOCTOR_API_KEYS`` empty the service runs without keys and every calle
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import re
@@ -120,3 +122,27 @@ def authenticate(authorization: str | None, setting: str, default_owner: str) ->
     if tenant is None:
         raise Unauthorized("the API key is not valid", f'{REALM}, error="invalid_token"')
     return tenant
+
+
+#: Prefix of a webhook signing secret (Standard Webhooks).
+WEBHOOK_SECRET_PREFIX = "whsec_"
+#: Fewest bytes a webhook signing secret may have (Standard Webhooks asks for 24 to 64).
+WEBHOOK_SECRET_MIN_BYTES = 24
+
+
+def webhook_key(secret: str) -> bytes:
+    """The HMAC key of a ``whsec_<base64>`` secret; a ValueError naming the rule when it is not one."""
+    if not secret.startswith(WEBHOOK_SECRET_PREFIX):
+        raise ValueError("LOSSDOCTOR_WEBHOOK_SECRET must be 'whsec_' followed by base64")
+    try:
+        key = base64.b64decode(secret[len(WEBHOOK_SECRET_PREFIX) :], validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("LOSSDOCTOR_WEBHOOK_SECRET: the part after 'whsec_' is not valid base64") from None
+    if len(key) < WEBHOOK_SECRET_MIN_BYTES:
+        raise ValueError(f"LOSSDOCTOR_WEBHOOK_SECRET must hold at least {WEBHOOK_SECRET_MIN_BYTES} bytes")
+    return key
+
+
+def new_webhook_secret() -> str:
+    """A fresh webhook signing secret: ``whsec_`` and 32 random bytes in base64."""
+    return WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()

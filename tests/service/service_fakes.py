@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 import uuid
 from typing import Any
 
@@ -25,6 +26,8 @@ class MemoryJobStore(JobStore):
         self.flags: set[str] = set()
         self.idem: dict[tuple[str, str], dict[str, str]] = {}
         self.datasets: dict[str, tuple[bytes, dict[str, Any]]] = {}
+        self.webhooks_due: dict[str, float] = {}
+        self.webhook_attempts: dict[str, int] = {}
         self.up = True
 
     def create_job(
@@ -81,8 +84,18 @@ class MemoryJobStore(JobStore):
         rest = ids[ids.index(page[-1]) + 1 :] if page else []
         return [copy.deepcopy(self.records[i]) for i in page], (page[-1] if page and rest else None)
 
-    def events(self, job_id: str) -> list[dict[str, Any]]:
-        return [{"seq": i, **e} for i, e in enumerate(self.event_lists.get(job_id, []), start=1)]
+    def events(self, job_id: str, *, after: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        found = self.event_lists.get(job_id, [])[after : None if limit is None else after + limit]
+        return [{"seq": i, **e} for i, e in enumerate(found, start=after + 1)]
+
+    def event_count(self, job_id: str) -> int:
+        return len(self.event_lists.get(job_id, []))
+
+    def append_event(self, job_id: str, event: dict[str, Any]) -> bool:
+        if job_id not in self.records:
+            return False
+        self.event_lists[job_id].append(json.loads(json.dumps(event)))
+        return True
 
     def running_ids(self) -> list[str]:
         return sorted(i for i, r in self.records.items() if r["status"] == "running")
@@ -94,9 +107,28 @@ class MemoryJobStore(JobStore):
         events = mutate(record)
         if events is None:
             return Update(False, record)
+        before = self.records[job_id]["status"]
         self.records[job_id] = record
         self.event_lists[job_id].extend(json.loads(json.dumps(events)))
+        if record["status"] in TERMINAL and before not in TERMINAL and (record.get("spec") or {}).get("webhook"):
+            self.webhooks_due[job_id] = time.time()
         return Update(True, copy.deepcopy(record))
+
+    def claim_webhooks(self, now: float, lease_seconds: float, limit: int = 20) -> list[tuple[str, int]]:
+        due = sorted((at, job_id) for job_id, at in self.webhooks_due.items() if at <= now)[:limit]
+        claimed = []
+        for _, job_id in due:
+            self.webhooks_due[job_id] = now + lease_seconds
+            self.webhook_attempts[job_id] = self.webhook_attempts.get(job_id, 0) + 1
+            claimed.append((job_id, self.webhook_attempts[job_id]))
+        return claimed
+
+    def retry_webhook(self, job_id: str, at: float) -> None:
+        self.webhooks_due[job_id] = at
+
+    def end_webhook(self, job_id: str) -> None:
+        self.webhooks_due.pop(job_id, None)
+        self.webhook_attempts.pop(job_id, None)
 
     def request_cancel(self, job_id: str) -> None:
         self.flags.add(job_id)

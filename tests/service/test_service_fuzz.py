@@ -6,8 +6,9 @@ and every answer (status, content type, headers, body) is one the OpenAPI docume
 Two checks are left out. ``positive_data_acceptance`` expects every schema-valid body to be accepted, but
 a spec can fit the schema field by field and still not run on its data (a model whose output does not
 fit the labels); the contract answers that with a ``422`` naming the field. ``negative_data_rejection``
-expects every schema-invalid body to be refused, but the spec models validate in pydantic's lax mode,
-which reads ``false`` as ``0.0`` and ``10.0`` as ``10``.
+expects every schema-invalid body to be refused, but the schema says less than the models check and
+the other way round (a whole number is a valid float; a field's own rules such as ``a < b`` are not in
+the schema).
 """
 
 from __future__ import annotations

@@ -1,16 +1,26 @@
-"""``/v1/jobs/{id}/report``: the job as a page a person reads."""
+"""``/v1/jobs/{id}/report``: the job as a page a person reads.
+
+Its router is the one ``/v1`` router included without ``get_owner``: with API keys on, the page also
+opens with the signed token of the job's ``report_url`` (``service.report.links``), so a browser needs
+no Authorization header; without a token it authenticates like every other route.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
+from fastapi.security import HTTPAuthorizationCredentials
 
-from service.api.deps import OwnerDep, SettingsDep, StoreDep
+from service.api.deps import SettingsDep, StoreDep, bearer, get_owner
 from service.api.routes.jobs import load_job
+from service.core.problems import Problem
+from service.core.security import REALM
 from service.jobs import public_job
+from service.report.links import TokenRefused, check_token
 from service.report.page import render_report
 from worker.store import TERMINAL
 
@@ -29,11 +39,38 @@ def _remember(key: tuple[str, str], html: str) -> None:
             _cache.popitem(last=False)
 
 
-@router.get("/{job_id}/report", response_class=HTMLResponse, summary="The job as a page a person reads")
-def report(job_id: str, store: StoreDep, owner: OwnerDep, settings: SettingsDep) -> HTMLResponse:
+@router.get(
+    "/{job_id}/report",
+    response_class=HTMLResponse,
+    summary="The job as a page a person reads",
+)
+def report(
+    job_id: str,
+    request: Request,
+    store: StoreDep,
+    settings: SettingsDep,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    token: Annotated[
+        str | None,
+        Query(max_length=200, description="the signed token of the job's `report_url` (instead of an API key)"),
+    ] = None,
+) -> HTMLResponse:
     """Loss curves of the baseline and every probe drawn, the findings and fixes in words; a job that has
-    not ended shows its progress and reloads itself every few seconds."""
-    job = public_job(load_job(store, job_id, owner))
+    not ended shows its progress and reloads itself every few seconds. With API keys on, the page opens
+    with the key or with the job's ``report_url`` (its ``token`` grants this one report until it expires;
+    an expired or wrong one is a ``401``, like a wrong key)."""
+    if settings.keys_required and token is not None:
+        try:
+            check_token(job_id, token, settings.report_secret)
+        except TokenRefused as exc:
+            challenge = f'{REALM}, error="invalid_token"'
+            raise Problem(401, "report-link-refused", str(exc), headers={"WWW-Authenticate": challenge}) from None
+        record = store.get_job(job_id)  # the token was made for this job id, whoever owns it
+        if record is None:
+            raise Problem(404, "job-not-found", f"there is no job {job_id} (or its retention period ended)")
+    else:
+        record = load_job(store, job_id, get_owner(request, settings, None))
+    job = public_job(record)
     if job["status"] not in TERMINAL or not job.get("finished_at"):
         return HTMLResponse(render_report(job, refresh_seconds=settings.report_refresh_seconds))
     key = (job_id, str(job["finished_at"]))

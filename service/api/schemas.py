@@ -1,0 +1,74 @@
+"""Typed shapes of answers, so ``/openapi.json`` describes them (the routes still build plain dicts)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Event(BaseModel):
+    """One thing that happened to a job. Fields beside ``seq``, ``type`` and ``at`` depend on the type:
+    ``status`` for a state change, ``error`` for a failure, ``done``/``total`` for progress, ``attempt``,
+    ``status_code`` and ``delivered`` for a webhook delivery."""
+
+    model_config = ConfigDict(extra="allow")
+
+    seq: int = Field(description="1-based position in the job's events; the cursor for `after`")
+    type: str = Field(description="queued, started, probe_started, probe_finished, succeeded, webhook_attempt, …")
+    at: str = Field(description="UTC time, ISO 8601 with milliseconds")
+
+
+class EventsPage(BaseModel):
+    """A page of a job's events, oldest first."""
+
+    job_id: str
+    events: list[Event]
+    next_after: int | None = Field(
+        description="the `after` of the next page while more events are stored; null when this page is the last"
+    )
+
+
+class Progress(BaseModel):
+    """Probe trainings finished of those planned (0 of 0 until the plan is made)."""
+
+    done: int
+    total: int
+
+
+class JobError(BaseModel):
+    """Why a job failed, in words a person can act on."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="spec_error, timeout, out_of_memory, worker_lost, internal_error, …")
+    message: str
+
+
+class Job(BaseModel):
+    """A job as the API shows it (CONTRACT.md). Listings leave out ``result``; listings and the ``202``
+    answer leave out a spec's inline ``data.x``/``data.y`` (named in ``omitted``)."""
+
+    id: str = Field(description="job_ and 24 hex digits")
+    name: str | None = None
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    progress: Progress
+    spec: dict[str, Any] = Field(description="the job spec as validated, defaults filled in (see JobSpec)")
+    result: dict[str, Any] | None = Field(None, description="the diagnosis once the job succeeded (CONTRACT.md)")
+    error: JobError | None = None
+    created_at: str = Field(description="UTC, ISO 8601 with milliseconds")
+    started_at: str | None = None
+    finished_at: str | None = None
+    report_url: str = Field(
+        description="the report page; with API keys on it carries a short-lived token that opens it without a key"
+    )
+    omitted: list[str] | None = Field(
+        None, description="spec paths left out of this answer (`?include=spec` adds them)"
+    )
+
+
+class JobPage(BaseModel):
+    """A page of jobs, newest first."""
+
+    jobs: list[Job]
+    next_after: str | None = Field(description="the `after` of the next page; null on the last page")
