@@ -112,7 +112,7 @@ def submit_job(
     """Check, store and enqueue a job; returns its record and whether it was created now (not repeated)."""
     refuse_non_finite(spec)
     check_spec(spec, settings)
-    raw = check_runnable(spec, fetch_upload=lambda dataset_id: store.get_dataset_bytes(dataset_id, owner))
+    raw = check_runnable(spec, fetch_upload=lambda upload_id: store.get_upload_bytes(upload_id, owner))
     check_data(spec, raw, settings)
     job_id = new_job_id()
     if idempotency_key is not None:

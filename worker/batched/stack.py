@@ -29,7 +29,9 @@ STACKABLE = frozenset({
 
 def signature(model: ModelSpec, sample_shape: tuple[int, ...]) -> tuple[object, ...] | None:
     """What two models must share to be stacked (types, sizes, hyper-parameters, frozen flags);
-    None when the model cannot be stacked at all."""
+    None when the model cannot be stacked at all (an uploaded ONNX model always trains alone)."""
+    if model.onnx is not None:
+        return None
     if any(layer.type not in STACKABLE for layer in model.layers):
         return None
     return (tuple(sample_shape),) + tuple(
