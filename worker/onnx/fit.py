@@ -9,6 +9,7 @@ not fit the labels. The worker's conversion (``worker.onnx.build``) checks the r
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 
 import onnx
@@ -18,6 +19,10 @@ from worker.onnx.parse import ModelInfo, OnnxRefused, data_inputs, describe, rea
 from worker.onnx.program import Program
 from worker.spec import ModelSpec
 
+#: Most values one node may produce per sample (the interpreter's bound, ``worker.onnx.graph``).
+MAX_VALUES_PER_SAMPLE = 1 << 24
+#: Samples in the batch shape inference runs on.
+BATCH = 2
 #: Parameters accepted when a job reads a model: the upload was held to the service's limit already.
 ANY_SIZE = 1 << 62
 LOC = ("model", "onnx")
@@ -54,19 +59,28 @@ def check_input(info: ModelInfo, sample_shape: tuple[int, ...]) -> None:
 
 
 def output_shape(proto: onnx.ModelProto, sample_shape: tuple[int, ...]) -> tuple[int, ...] | None:
-    """The per-sample output shape by ONNX shape inference on a batch of 2 samples; None if it is not known."""
+    """The per-sample output shape by ONNX shape inference on a batch of 2 samples; None if it is not known.
+
+    ``SpecError`` when inference finds a value larger than ``MAX_VALUES_PER_SAMPLE`` per sample (a
+    padding or a reshape that asks for a giant tensor), before any worker allocates it.
+    """
     m = copy.deepcopy(proto)
     inp = data_inputs(m.graph)[0]
     dims = inp.type.tensor_type.shape.dim
     del dims[:]
-    for d in (2, *sample_shape):
+    for d in (BATCH, *sample_shape):
         dims.add().dim_value = int(d)
     try:
         inferred = onnx.shape_inference.infer_shapes(m, data_prop=True)
     except (onnx.shape_inference.InferenceError, ValueError, RuntimeError):
         return None
+    for value in [*inferred.graph.value_info, *inferred.graph.output]:
+        known = [int(d.dim_value) for d in value.type.tensor_type.shape.dim if d.HasField("dim_value")]
+        if known and math.prod(known) > MAX_VALUES_PER_SAMPLE * BATCH:
+            raise SpecError(LOC, f"for samples of shape {list(sample_shape)} the graph computes a value of shape "
+                                 f"{known} for a batch of {BATCH}: more than {MAX_VALUES_PER_SAMPLE} values per sample")
     out = inferred.graph.output[0].type.tensor_type.shape.dim
     values = [int(d.dim_value) if d.HasField("dim_value") else None for d in out]
-    if not values or any(v is None for v in values) or values[0] != 2:
+    if not values or any(v is None for v in values) or values[0] != BATCH:
         return None
     return tuple(int(v) for v in values[1:] if v is not None)

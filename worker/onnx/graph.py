@@ -23,10 +23,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from worker.onnx.fit import MAX_VALUES_PER_SAMPLE as MAX_VALUES
 from worker.onnx.program import Node, Program
 
-#: Most values one node may produce per sample of the batch (16 Mi float32 values, 64 MiB a sample).
-MAX_VALUES_PER_SAMPLE = 1 << 24
+#: Most values one node may produce per sample of the batch (16 Mi float32 values, 64 MiB a sample);
+#: the pre-flight check (``worker.onnx.fit``) holds inferred shapes to the same bound.
+MAX_VALUES_PER_SAMPLE = MAX_VALUES
 
 
 class GraphError(ValueError):

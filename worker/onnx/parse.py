@@ -193,7 +193,7 @@ def describe(model: onnx.ModelProto, *, max_parameters: int) -> ModelInfo:
     try:
         onnx.checker.check_model(model)
     except (onnx.checker.ValidationError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        raise OnnxRefused(f"the model fails onnx.checker: {first}") from exc
+        words = " ".join(str(exc).split())[:300] or type(exc).__name__
+        raise OnnxRefused(f"the model fails onnx.checker: {words}") from exc
     return ModelInfo(input=tensor_info(inputs[0]), output=tensor_info(graph.output[0]), parameters=parameters,
                      op_counts=dict(sorted(counts.items())), opset=opset_version(model))
