@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from service_fakes import MemoryJobQueue, MemoryJobStore
 
 from service.core.config import Settings
+from service.core.security import new_key
 from service.main import create_app
 from tests import onnx_files
 
@@ -117,3 +118,17 @@ def test_layers_and_onnx_together_or_an_unknown_model_are_refused(client: TestCl
     assert unknown.status_code == 422 and unknown.json()["errors"][0]["loc"] == ["body", "model", "onnx"]
     bad_id = client.post("/v1/jobs", json=_job({"onnx": "../../etc/passwd"}))
     assert bad_id.status_code == 422
+
+
+def test_another_tenant_neither_sees_nor_uses_a_model(make_client: Callable[..., TestClient]) -> None:
+    key_a, entry_a = new_key("acme")
+    key_b, entry_b = new_key("globex")
+    client = make_client(api_keys=f"{entry_a},{entry_b}")
+    a, b = {"Authorization": f"Bearer {key_a}"}, {"Authorization": f"Bearer {key_b}"}
+    content = onnx_files.to_bytes(onnx_files.mlp())
+    assert client.post("/v1/models", files={"file": ("m.onnx", content)}).status_code == 401
+    model_id = client.post("/v1/models", files={"file": ("m.onnx", content)}, headers=a).json()["id"]
+    assert client.get(f"/v1/models/{model_id}", headers=a).status_code == 200
+    assert client.get(f"/v1/models/{model_id}", headers=b).status_code == 404
+    assert client.post("/v1/jobs", json=_job({"onnx": model_id}), headers=b).status_code == 422
+    assert client.post("/v1/jobs", json=_job({"onnx": model_id}), headers=a).status_code == 202
