@@ -74,6 +74,11 @@ def build_model(model: ModelSpec, sample_shape: tuple[int, ...], *, seed: int) -
         from worker.onnx.build import build_onnx
 
         return build_onnx(model, seed=seed)
+    return build_sequential(model, sample_shape, seed=seed)
+
+
+def build_sequential(model: ModelSpec, sample_shape: tuple[int, ...], *, seed: int) -> nn.Sequential:
+    """The layer list's model for samples of ``sample_shape``, initialized by the spec and seeded by ``seed``."""
     out_shapes = infer_shapes(model.layers, sample_shape)
     in_shapes = [tuple(sample_shape), *out_shapes[:-1]]
     with torch.random.fork_rng(devices=[]):
@@ -90,6 +95,6 @@ def build_model(model: ModelSpec, sample_shape: tuple[int, ...], *, seed: int) -
     return nn.Sequential(*modules)
 
 
-def param_layer_indices(model: nn.Module) -> list[int]:
+def param_layer_indices(model: nn.Sequential) -> list[int]:
     """Indices of the modules in ``model`` that own parameters (trainable or frozen)."""
     return [i for i, module in enumerate(model) if any(True for _ in module.parameters())]

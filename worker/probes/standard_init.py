@@ -6,7 +6,7 @@ from worker.probes.base import Probe, ProbeContext, ProbeRun, as_model, layer_di
 from worker.spec import InitSpec, ModelSpec
 
 #: The init that re-draws an uploaded ONNX model's weights as PyTorch draws each layer type.
-DEFAULT_INIT = InitSpec(weight="default", bias="default")
+DEFAULT_INIT = InitSpec.model_validate({"weight": "default", "bias": "default"})
 
 
 def custom_init(m: ModelSpec) -> bool:
