@@ -21,7 +21,7 @@ from worker.checks import CHECKS
 from worker.data import split
 from worker.errors import SpecError
 from worker.evidence import Evidence
-from worker.onnx.build import onnx_output_shape
+from worker.onnx.build import check_runs, onnx_output_shape
 from worker.probes import PROBES, Probe, ProbeContext, ProbeRun
 from worker.result import build_evidence, build_result
 from worker.rules.measures import diverged, falling_rate, moved, score, settled, shows_signal
@@ -94,6 +94,8 @@ def run_job(spec: JobSpec, *, on_event: EventSink | None = None, should_stop: Ca
                  else infer_shapes(spec.model.layers, sample_shape)[-1])
     problem = make_problem(parts.x_train, parts.y_train, parts.x_val, parts.y_val, spec.training.loss,
                            int(np.prod(out_shape)), device)
+    if spec.model.onnx is not None:
+        check_runs(spec.model, [problem.x_train, problem.x_val])
     checks = {name: check(spec, parts.x_train, parts.y_train) for name, check in CHECKS.items()}
     emit({"type": "checks_done", "flagged": [n for n, c in checks.items() if c.flagged]})
 
@@ -101,12 +103,10 @@ def run_job(spec: JobSpec, *, on_event: EventSink | None = None, should_stop: Ca
     wanted = list(spec.probes) if explicit else auto_families()
     notes: list[str] = []
     if spec.model.onnx is not None:
-        # probes that edit the layer list have nothing to edit in an uploaded graph
-        skipped = [name for name in wanted if PROBES[name].edits_layers]
-        wanted = [name for name in wanted if not PROBES[name].edits_layers]
-        if explicit and skipped:
-            notes.append(f"not applicable to an uploaded ONNX model, so not run: {', '.join(skipped)} (each edits "
-                         "the model's layer list, which an ONNX graph does not have)")
+        for reason, off in _not_applicable(spec, wanted).items():
+            wanted = [name for name in wanted if name not in off]
+            if explicit:
+                notes.append(f"not applicable to an uploaded ONNX model, so not run: {', '.join(off)} ({reason})")
         if "reseed" in wanted and spec.model.init is None:
             notes.append("reseed re-initialized the model for each seed (model.init default): the exported "
                          "weights do not depend on a seed")
@@ -169,6 +169,18 @@ def run_job(spec: JobSpec, *, on_event: EventSink | None = None, should_stop: Ca
     emit({"type": "diagnosed", "primary_cause": result["diagnosis"]["primary_cause"],
           "healthy": result["diagnosis"]["healthy"]})
     return result
+
+
+def _not_applicable(spec: JobSpec, wanted: list[str]) -> dict[str, list[str]]:
+    """The wanted probe families an uploaded ONNX model cannot take, by the reason why."""
+    out: dict[str, list[str]] = {}
+    edits = [name for name in wanted if PROBES[name].edits_layers]
+    if edits:
+        out["each edits the model's layer list, which an ONNX graph does not have"] = edits
+    program = spec.model.program
+    if "standardize_inputs" in wanted and program is not None and program.integer_input:
+        out["the model's input holds integer ids: categories, not measurements to rescale"] = ["standardize_inputs"]
+    return out
 
 
 def _wanted(probe: Probe, ctx: ProbeContext, trained_well: bool) -> bool:

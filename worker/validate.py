@@ -120,6 +120,12 @@ def check_onnx(spec: JobSpec, raw: RawData, fetch_upload: FetchUpload | None) ->
     does not take the data's samples or its output (where known without running it) the labels."""
     proto, info = resolve(spec.model, fetch_upload)
     check_input(info, raw.sample_shape)
+    n_train, _ = split_sizes(int(raw.x.shape[0]), spec.data.validation_fraction)
+    batch = min(spec.training.batch_size, n_train)
+    if "batchnorm" in spec.model.program.kinds() and batch < 2:
+        raise SpecError(("training", "batch_size"), f"the model has BatchNormalization nodes, which normalize over "
+                                                    f"the batch, but each training batch holds {batch} sample; "
+                                                    "use batch_size >= 2")
     out = output_shape(proto, raw.sample_shape)
     if out is not None:
         check_labels(spec.training.loss, raw.y, out, 0, "onnx",

@@ -16,6 +16,7 @@ from lossdoctor import export_model
 from worker.batched.stack import signature
 from worker.checks import CHECKS
 from worker.engine import run_job
+from worker.errors import SpecError
 from worker.model import build_model
 from worker.probes import PROBES, ProbeContext
 from worker.spec import JobSpec, ModelSpec
@@ -98,3 +99,46 @@ def test_dropout_nodes_are_switched_off_by_no_regularization(tmp_path: Path) -> 
     result = _run(_spec({"onnx": MODEL_ID}, ["no_regularization"]), content)
     (probe,) = result["probes"]
     assert probe["changes"] == {"model.onnx": "dropout nodes [4] pass their input through"}
+
+
+class Bag(nn.Module):
+    """Token ids -> embedding -> mean over the sequence -> two class scores."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb, self.out = nn.Embedding(10, 4), nn.Linear(4, 2)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.out(self.emb(ids).mean(dim=1))
+
+
+def _ids_spec(x: list[list[int]], y: list[int], probes: list[str]) -> JobSpec:
+    return JobSpec.model_validate({
+        "data": {"source": "inline", "x": x, "y": y}, "model": {"onnx": MODEL_ID},
+        "training": {"loss": "cross_entropy", "optimizer": "adam", "lr": 0.05, "epochs": 2, "batch_size": 8},
+        "probes": probes, "budget_seconds": 30, "device": "cpu"})
+
+
+def test_token_ids_stay_ids_and_ids_outside_the_table_are_refused(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    content = export_model(Bag(), torch.randint(0, 10, (2, 5)), tmp_path / "bag.onnx").read_bytes()
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 10, (40, 5), generator=gen)
+    y = (x[:, 0] > 4).long()
+    result = _run(_ids_spec(x.tolist(), y.tolist(), ["standardize_inputs", "lr_sweep"]), content)
+    assert [layer["name"] for layer in result["baseline"]["layers"]][0].endswith(".embedding")
+    assert "standardize_inputs (the model's input holds integer ids" in " ".join(result["diagnosis"]["notes"])
+    assert {p["family"] for p in result["probes"]} == {"lr_sweep"}
+    assert not next(c for c in result["checks"] if c["name"] == "input_scale")["flagged"]
+    x[3, 2] = 12                                   # the table has ids 0..9
+    with pytest.raises(SpecError, match="the model does not run on the data: Gather reads index 12") as caught:
+        _run(_ids_spec(x.tolist(), y.tolist(), ["lr_sweep"]), content)
+    assert caught.value.loc == ("model", "onnx")
+
+
+def test_batchnorm_needs_two_samples_a_batch(tmp_path: Path) -> None:
+    module = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+    content = export_model(module, torch.randn(2, 4), tmp_path / "bn.onnx").read_bytes()
+    with pytest.raises(SpecError, match="BatchNormalization") as caught:
+        _run(_spec({"onnx": MODEL_ID}, ["lr_sweep"], batch_size=1), content)
+    assert caught.value.loc == ("training", "batch_size")

@@ -210,3 +210,17 @@ def test_integer_inputs_feed_an_embedding(tmp_path: Path) -> None:
     # the engine's data arrive as float32: the graph casts them back to the ids they are
     torch.testing.assert_close(graph(ids.float()), original(ids), atol=TOL, rtol=0)
     assert [kind for _, kind, _ in layout(graph)][0] == "embedding"
+
+
+def test_a_graph_that_mixes_the_samples_of_a_batch_is_refused(tmp_path: Path) -> None:
+    class Gram(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.out = nn.Linear(4, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.out((x @ x.t()) @ x)       # [B, B] inside: grows with the square of the batch
+
+    graph = interpreted(Gram(), (4,), tmp_path)
+    with pytest.raises(GraphError, match="grows faster than the batch"):
+        check_sizes(graph, (4,))

@@ -131,3 +131,24 @@ def onnx_output_shape(model: ModelSpec, sample_shape: tuple[int, ...]) -> tuple[
         return check_sizes(OnnxModule(program_of(model)), sample_shape)
     except GraphError as exc:
         raise SpecError(("model", "onnx"), str(exc)) from exc
+
+
+#: Samples per forward pass of ``check_runs``.
+CHUNK = 4096
+
+
+def check_runs(model: ModelSpec, inputs: list[torch.Tensor]) -> None:
+    """Run the graph once in eval mode over every sample of ``inputs`` (``[N, *sample_shape]`` each) and
+    turn a failure (an id outside an embedding's table, an op that refuses these values) into a
+    ``SpecError``, before any training starts."""
+    module = OnnxModule(program_of(model)).to(inputs[0].device)
+    module.eval()
+    module.strict = True
+    try:
+        with torch.no_grad():
+            for x in inputs:
+                for i in range(0, int(x.shape[0]), CHUNK):
+                    module(x[i:i + CHUNK])
+    except (GraphError, RuntimeError, IndexError, ValueError) as exc:
+        first = " ".join(str(exc).split())[:300] or type(exc).__name__
+        raise SpecError(("model", "onnx"), f"the model does not run on the data: {first}") from exc

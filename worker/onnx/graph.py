@@ -184,7 +184,11 @@ def _gather(m: OnnxModule, node: Node, xs: list[Any]) -> torch.Tensor:
     axis = int(node.attrs.get("axis", 0))
     axis = axis + data.dim() if axis < 0 else axis
     idx = idx.to(data.device).long()
-    idx = torch.where(idx < 0, idx + data.shape[axis], idx)
+    size = data.shape[axis]
+    if (m.strict or idx.device.type == "cpu") and idx.numel() and (int(idx.min()) < -size or int(idx.max()) >= size):
+        raise GraphError(f"Gather reads index {int(idx.max()) if int(idx.max()) >= size else int(idx.min())} of an "
+                         f"axis of size {size}: an id outside the table")
+    idx = torch.where(idx < 0, idx + size, idx)
     out = data.index_select(axis, idx.reshape(-1))        # an embedding: [V, D] by [B, T] -> [B*T, D]
     return out.reshape((*data.shape[:axis], *idx.shape, *data.shape[axis + 1:]))
 
@@ -326,7 +330,9 @@ class OnnxModule(nn.Module):
         self._static = {**program.initializers,
                         **{n.outputs[0]: _constant_value(n) for n in program.nodes if n.op == "Constant"}}
         self._consumers = {name for node in program.nodes for name in node.inputs} | {program.output}
-        self._integer_input = not np.issubdtype(np.dtype(program.input_dtype), np.floating)
+        self._integer_input = program.integer_input
+        #: Check every Gather's indices against its table, also on an accelerator (``check_runs`` sets it).
+        self.strict = False
 
     def consumed(self, name: str) -> bool:
         """Whether any node or the graph's output reads ``name``."""
@@ -350,10 +356,11 @@ class OnnxModule(nn.Module):
                 if self._keys.get(n, "").startswith("params.")]
 
     def forward(self, x: torch.Tensor, capture: Sequence[int] = (), caught: dict[int, torch.Tensor] | None = None,
-                limit: int | None = None) -> torch.Tensor:
+                limit: int | None = None, shapes: dict[int, list[int]] | None = None) -> torch.Tensor:
         """The graph's output for ``x``; the outputs of the nodes at ``capture`` go into ``caught``.
 
-        ``limit``: most values a node may produce per sample (``GraphError`` beyond it).
+        ``limit``: most values a node may produce per sample (``GraphError`` beyond it); ``shapes``
+        receives each node's first output shape.
         """
         prog = self.program
         if self._integer_input:
@@ -377,6 +384,8 @@ class OnnxModule(nn.Module):
                     env[name] = value
             if caught is not None and i in capture:
                 caught[i] = outs[0]
+            if shapes is not None:
+                shapes[i] = list(outs[0].shape)
         return env[prog.output]  # type: ignore[no-any-return]
 
 
@@ -389,11 +398,13 @@ def check_sizes(module: OnnxModule, sample_shape: tuple[int, ...],
 
     shadow = copy.deepcopy(module).to("meta")
     outs = []
+    seen: list[dict[int, list[int]]] = []
     for batch in (2, 3):
         x = torch.empty((batch, *sample_shape), device="meta")
+        seen.append({})
         try:
             with torch.no_grad():
-                out = shadow(x, limit=limit)
+                out = shadow(x, limit=limit, shapes=seen[-1])
         except GraphError:
             raise
         except (RuntimeError, ValueError, IndexError, TypeError, KeyError, NotImplementedError) as exc:
@@ -404,4 +415,11 @@ def check_sizes(module: OnnxModule, sample_shape: tuple[int, ...],
                              "batch as its first dimension (export with a free batch axis, as "
                              "lossdoctor.export_model does)")
         outs.append(tuple(int(d) for d in out.shape[1:]))
+    for i, two in seen[0].items():
+        three = seen[1].get(i, two)
+        if 2 * math.prod(three) > 3 * math.prod(two):
+            # a value growing faster than the batch (x @ x^T is [B, B]) would grow with the square of
+            # a real batch; it also mixes samples, which no per-sample model does
+            raise GraphError(f"node {i} ({module.program.nodes[i].op}) computes {two} for 2 samples and {three} for "
+                             "3: it grows faster than the batch, mixing the samples of a batch")
     return outs[0]

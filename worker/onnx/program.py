@@ -68,6 +68,11 @@ class Program:
         """Values in the trainable initializers."""
         return sum(int(self.initializers[name].size) for name in self.parameters)
 
+    @property
+    def integer_input(self) -> bool:
+        """Whether the graph's input holds integers (token ids), not measurements."""
+        return not np.issubdtype(np.dtype(self.input_dtype), np.floating)
+
     def kinds(self) -> list[str]:
         """Each node's layer word, in order (``"linear"`` for a Gemm, ``"relu"``, ``"constant"``)."""
         return [node.kind for node in self.nodes]
