@@ -132,3 +132,10 @@ def test_another_tenant_neither_sees_nor_uses_a_model(make_client: Callable[...,
     assert client.get(f"/v1/models/{model_id}", headers=b).status_code == 404
     assert client.post("/v1/jobs", json=_job({"onnx": model_id}), headers=b).status_code == 422
     assert client.post("/v1/jobs", json=_job({"onnx": model_id}), headers=a).status_code == 202
+
+
+def test_a_job_is_held_to_the_parameter_limit_in_force(make_client: Callable[..., TestClient]) -> None:
+    model_id = upload(make_client(), onnx_files.to_bytes(onnx_files.mlp())).json()["id"]
+    response = make_client(max_model_parameters=10).post("/v1/jobs", json=_job({"onnx": model_id}))
+    assert response.status_code == 422 and "LOSSDOCTOR_MAX_MODEL_PARAMETERS" in response.json()["detail"]
+    assert response.json()["errors"][0]["loc"] == ["body", "model", "onnx"]
