@@ -224,3 +224,23 @@ def test_a_graph_that_mixes_the_samples_of_a_batch_is_refused(tmp_path: Path) ->
     graph = interpreted(Gram(), (4,), tmp_path)
     with pytest.raises(GraphError, match="grows faster than the batch"):
         check_sizes(graph, (4,))
+
+
+def test_weights_of_any_float_width_train_as_float32() -> None:
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = helper.make_tensor("w", TensorProto.BFLOAT16, [3, 4], np.ones(12).tolist())
+    b = numpy_helper.from_array(np.ones(3, dtype=np.float64), "b")
+    nodes = [helper.make_node("Cast", ["b"], ["b16"], to=TensorProto.BFLOAT16),
+             helper.make_node("Gemm", ["input", "w", "b16"], ["output"], transB=1)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("input", TensorProto.BFLOAT16, ["n", 4])],
+                              [helper.make_tensor_value_info("output", TensorProto.BFLOAT16, ["n", 3])],
+                              initializer=[w, b])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    describe(proto, max_parameters=100)
+    module = OnnxModule(Program.from_model(proto))
+    assert not module.program.integer_input
+    out = module(torch.ones(2, 4))
+    assert out.dtype == torch.float32 and torch.equal(out, torch.full((2, 3), 5.0))
+    assert all(p.dtype == torch.float32 for p in module.parameters())

@@ -38,9 +38,10 @@ class GraphError(ValueError):
 Env = dict[str, torch.Tensor]
 OpFn = Callable[["OnnxModule", Node, list[Any]], Any]
 
+#: Cast targets by ONNX type number; every float width trains as float32, as the initializers do.
 _DTYPES: dict[int, torch.dtype] = {1: torch.float32, 2: torch.uint8, 3: torch.int8, 5: torch.int16, 6: torch.int32,
-                                   7: torch.int64, 9: torch.bool, 10: torch.float16, 11: torch.float64,
-                                   16: torch.bfloat16}
+                                   7: torch.int64, 9: torch.bool, 10: torch.float32, 11: torch.float32,
+                                   16: torch.float32}
 
 
 def _ints(t: Any) -> list[int]:

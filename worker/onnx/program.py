@@ -34,6 +34,11 @@ KINDS: dict[str, str] = {"Gemm": "linear", "MatMul": "linear", "Conv": "conv2d",
                          "LeakyRelu": "leaky_relu", "Elu": "elu", "Gelu": "gelu"}
 
 
+#: Input element types that hold ids (categories), by numpy name.
+INTEGER_DTYPES: frozenset[str] = frozenset({"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+                                            "bool"})
+
+
 @dataclass(frozen=True)
 class Node:
     """One op: its type, the names of the values it reads ('' for an omitted optional input) and writes,
@@ -71,7 +76,7 @@ class Program:
     @property
     def integer_input(self) -> bool:
         """Whether the graph's input holds integers (token ids), not measurements."""
-        return not np.issubdtype(np.dtype(self.input_dtype), np.floating)
+        return self.input_dtype in INTEGER_DTYPES
 
     def kinds(self) -> list[str]:
         """Each node's layer word, in order (``"linear"`` for a Gemm, ``"relu"``, ``"constant"``)."""
@@ -86,7 +91,7 @@ class Program:
     @classmethod
     def from_model(cls, model: onnx.ModelProto) -> Program:
         graph = model.graph
-        inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+        inits = {t.name: as_plain(numpy_helper.to_array(t)) for t in graph.initializer}
         floats = {t.name for t in graph.initializer if t.data_type in FLOAT_TYPES}
         nodes = tuple(Node(n.op_type, tuple(n.input), tuple(n.output), _attrs(n)) for n in graph.node)
         params: set[str] = set()
@@ -110,12 +115,20 @@ class Program:
                    opset=int(versions[0]) if versions else 17, owners=owners)
 
 
+def as_plain(array: np.ndarray) -> np.ndarray:
+    """Floats of any width (float16, bfloat16, float64) as float32, the precision the service trains in;
+    integers and booleans as they are."""
+    if array.dtype.kind in "iub":
+        return array
+    return np.asarray(array, dtype=np.float32)
+
+
 def _attrs(node: onnx.NodeProto) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for attr in node.attribute:
         value = onnx.helper.get_attribute_value(attr)
         if isinstance(value, onnx.TensorProto):
-            value = numpy_helper.to_array(value)
+            value = as_plain(numpy_helper.to_array(value))
         elif isinstance(value, bytes):
             value = value.decode("utf-8", errors="replace")
         out[attr.name] = value
