@@ -147,7 +147,7 @@ def submit_job(
     check_spec(spec, settings)
     if spec.webhook is not None:
         check_webhook(spec.webhook.url, settings)
-    raw = check_runnable(spec, fetch_upload=lambda dataset_id: store.get_dataset_bytes(dataset_id, owner))
+    raw = check_runnable(spec, fetch_upload=lambda upload_id: store.get_upload_bytes(upload_id, owner))
     check_data(spec, raw, settings)
     job_id = new_job_id()
     if idempotency_key is not None:

@@ -88,7 +88,7 @@ def check_data(spec: JobSpec, raw: RawData, settings: Settings) -> None:
         raise refuse(
             422,
             "MAX_MODEL_PARAMETERS",
-            ["body", "model", "layers"],
+            ["body", "model", "onnx" if spec.model.onnx is not None else "layers"],
             f"the model has {parameters} trainable parameters on this data; "
             f"the limit is {settings.max_model_parameters}",
         )

@@ -21,6 +21,7 @@ from worker.checks import CHECKS
 from worker.data import split
 from worker.errors import SpecError
 from worker.evidence import Evidence
+from worker.onnx.build import check_runs, onnx_output_shape
 from worker.probes import PROBES, Probe, ProbeContext, ProbeRun
 from worker.result import build_evidence, build_result
 from worker.rules.measures import diverged, falling_rate, moved, score, settled, shows_signal
@@ -86,14 +87,29 @@ def run_job(spec: JobSpec, *, on_event: EventSink | None = None, should_stop: Ca
     device = pick_device(spec.device)
     if device.type == "cpu" and cpu_threads:
         torch.set_num_threads(cpu_threads)
-    out_shape = infer_shapes(spec.model.layers, tuple(raw.x.shape[1:]))[-1]
+    sample_shape = tuple(int(d) for d in raw.x.shape[1:])
+    # an uploaded ONNX graph is converted here, in the work horse: its output shape comes from a run on
+    # the meta device, which also refuses a graph whose values grow too large
+    out_shape = (onnx_output_shape(spec.model, sample_shape) if spec.model.onnx is not None
+                 else infer_shapes(spec.model.layers, sample_shape)[-1])
     problem = make_problem(parts.x_train, parts.y_train, parts.x_val, parts.y_val, spec.training.loss,
                            int(np.prod(out_shape)), device)
+    if spec.model.onnx is not None:
+        check_runs(spec.model, [problem.x_train, problem.x_val])
     checks = {name: check(spec, parts.x_train, parts.y_train) for name, check in CHECKS.items()}
     emit({"type": "checks_done", "flagged": [n for n, c in checks.items() if c.flagged]})
 
     explicit = spec.probes != "auto"
     wanted = list(spec.probes) if explicit else auto_families()
+    notes: list[str] = []
+    if spec.model.onnx is not None:
+        for reason, off in _not_applicable(spec, wanted).items():
+            wanted = [name for name in wanted if name not in off]
+            if explicit:
+                notes.append(f"not applicable to an uploaded ONNX model, so not run: {', '.join(off)} ({reason})")
+        if "reseed" in wanted and spec.model.init is None:
+            notes.append("reseed re-initialized the model for each seed (model.init default): the exported "
+                         "weights do not depend on a seed")
     ctx = ProbeContext(spec=spec, problem=problem, checks=checks)
     flagged = any(checks[c].flagged for c in PHASE2_CHECKS)
 
@@ -149,9 +165,22 @@ def run_job(spec: JobSpec, *, on_event: EventSink | None = None, should_stop: Ca
     evidence: Evidence = build_evidence(spec, problem, parts, checks, baseline, outcomes)
     result = build_result(spec, problem, checks, baseline, outcomes, evidence, device,
                           seconds=time.monotonic() - started, skipped=max(0, planned - len(outcomes)))
+    result["diagnosis"].setdefault("notes", []).extend(notes)
     emit({"type": "diagnosed", "primary_cause": result["diagnosis"]["primary_cause"],
           "healthy": result["diagnosis"]["healthy"]})
     return result
+
+
+def _not_applicable(spec: JobSpec, wanted: list[str]) -> dict[str, list[str]]:
+    """The wanted probe families an uploaded ONNX model cannot take, by the reason why."""
+    out: dict[str, list[str]] = {}
+    edits = [name for name in wanted if PROBES[name].edits_layers]
+    if edits:
+        out["each edits the model's layer list, which an ONNX graph does not have"] = edits
+    program = spec.model.program
+    if "standardize_inputs" in wanted and program is not None and program.integer_input:
+        out["the model's input holds integer ids: categories, not measurements to rescale"] = ["standardize_inputs"]
+    return out
 
 
 def _wanted(probe: Probe, ctx: ProbeContext, trained_well: bool) -> bool:

@@ -36,7 +36,13 @@ def layer_parameters(layer: Layer, in_shape: tuple[int, ...]) -> int:
 
 
 def count_parameters(model: ModelSpec, sample_shape: tuple[int, ...]) -> int:
-    """Trainable values of the whole model for samples of ``sample_shape``; ``SpecError`` if shapes do not chain."""
+    """Trainable values of the whole model for samples of ``sample_shape``; ``SpecError`` if shapes do not chain.
+
+    For an uploaded ONNX model: the values of its trainable initializers, once its program is read
+    (``worker.onnx.fit.resolve``), else 0 (the upload was held to the limit when it was accepted).
+    """
+    if model.onnx is not None:
+        return int(model.program.parameter_count) if model.program is not None else 0
     out_shapes = infer_shapes(model.layers, sample_shape)
     in_shapes = [tuple(sample_shape), *out_shapes[:-1]]
     return sum(layer_parameters(layer, shape) for layer, shape in zip(model.layers, in_shapes, strict=True))

@@ -12,6 +12,7 @@ from worker.checks import CheckResult
 from worker.data import Split
 from worker.diagnose import diagnose
 from worker.evidence import Evidence, RunFacts
+from worker.model.names import layer_types
 from worker.probes import ProbeOutcome
 from worker.probes.standard_init import custom_init
 from worker.rules.measures import MIN_GAIN, diverged
@@ -45,7 +46,7 @@ def build_evidence(spec: JobSpec, problem: Problem, parts: Split, checks: dict[s
         loss=problem.loss, chance=problem.chance, val_chance=problem.val_chance,
         n_classes=2 if problem.binary else problem.n_classes,
         n_train=problem.n_train, n_val=int(problem.x_val.shape[0]), val_majority=majority,
-        training=spec.training.model_dump(), layer_types=[layer.type for layer in spec.model.layers],
+        training=spec.training.model_dump(), layer_types=layer_types(spec.model),
         checks={k: c.as_dict() for k, c in checks.items()},
         baseline=facts("baseline", None, {}, baseline, spec.training.epochs),
         probes=[facts(o.run.name, o.run.family, o.run.changes, o.record, o.run.training.epochs, o.chance)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 #: The data sets scikit-learn ships, used as given (unscaled).
 BuiltinName = Literal["iris", "wine", "digits", "breast_cancer", "diabetes"]
@@ -162,9 +162,40 @@ PARAM_LAYER_TYPES: frozenset[str] = frozenset({"linear", "conv2d", "batchnorm", 
 WEIGHT_LAYER_TYPES: frozenset[str] = frozenset({"linear", "conv2d"})
 
 
+#: An uploaded model's id (``POST /v1/models``).
+MODEL_ID_PATTERN = r"^mdl_[0-9a-f]{24}$"
+
+
 class ModelSpec(Strict):
-    layers: list[Layer] = Field(min_length=1, max_length=256)
+    """The model: a list of ``layers``, or an uploaded ONNX graph by id (``onnx``); exactly one of them.
+
+    With ``onnx`` the exported weights are the baseline's init; an ``init`` given beside it replaces
+    them: every parameter is first drawn as PyTorch draws its layer type, then the schemes apply.
+    """
+
+    layers: list[Layer] = Field(default_factory=list, max_length=256)
+    onnx: str | None = Field(None, pattern=MODEL_ID_PATTERN, description="id of an uploaded ONNX model (mdl_...)")
     init: InitSpec | None = None
+    #: The uploaded graph once the worker has read it (``worker.onnx``); in memory only, never serialized.
+    _program: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _layers_or_onnx(self) -> ModelSpec:
+        if self.onnx is None and not self.layers:
+            raise ValueError("model needs 'layers' (at least one) or 'onnx' (the id of an uploaded model)")
+        if self.onnx is not None and self.layers:
+            raise ValueError("model takes 'layers' or 'onnx', not both")
+        return self
+
+    @property
+    def program(self) -> Any:
+        """The resolved ONNX program (``worker.onnx.program.Program``), or None."""
+        return self._program
+
+    def with_program(self, program: Any) -> ModelSpec:
+        """This spec with its ONNX program attached (the worker reads the upload once per job)."""
+        self._program = program
+        return self
 
 
 class _DataCommon(Strict):

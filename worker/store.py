@@ -14,6 +14,7 @@ Keys, under the prefix ``lossdoctor``::
     running               set of ids of running jobs (the sweeper's work list)
     idem:<owner>:<key>    an Idempotency-Key's body hash and job id
     dataset:<id>          canonical .npz bytes of an upload; dataset:<id>:meta its description
+    model:<id>            an uploaded ONNX file's bytes; model:<id>:meta its description
     webhooks:due          sorted set of ids of ended jobs whose webhook is to be sent, scored by when (Unix s)
     webhooks:attempts     hash: job id → delivery attempts made so far
     stats:status          current number of jobs per status
@@ -507,6 +508,41 @@ class JobStore:
             return None
         content = self.redis.get(self._key("dataset", dataset_id))
         return content if isinstance(content, bytes) else None
+
+    # ---- uploaded models --------------------------------------------------------------------------
+
+    def put_model(
+        self, content: bytes, description: dict[str, Any], *, owner: str = DEFAULT_OWNER, ttl_seconds: int
+    ) -> dict[str, Any]:
+        """Store an accepted ONNX file and its description for ``ttl_seconds``; returns the metadata."""
+        model_id = "mdl_" + uuid.uuid4().hex[:24]
+        meta = {"id": model_id, "owner": owner, "created_at": now_iso(), **description}
+        with self.redis.pipeline() as pipe:
+            pipe.set(self._key("model", model_id), content, ex=ttl_seconds)
+            pipe.set(self._key("model", model_id, "meta"), dumps(meta), ex=ttl_seconds)
+            pipe.execute()
+        return meta
+
+    def get_model_meta(self, model_id: str, owner: str | None = None) -> dict[str, Any] | None:
+        """A model's metadata, or None (absent, expired, or another owner's)."""
+        raw = self.redis.get(self._key("model", model_id, "meta"))
+        meta: dict[str, Any] | None = json.loads(raw) if raw is not None else None
+        if meta is None or (owner is not None and meta.get("owner") != owner):
+            return None
+        return meta
+
+    def get_model_bytes(self, model_id: str, owner: str | None = None) -> bytes | None:
+        """A model's ONNX bytes, or None (absent, expired, or another owner's)."""
+        if self.get_model_meta(model_id, owner) is None:
+            return None
+        content = self.redis.get(self._key("model", model_id))
+        return content if isinstance(content, bytes) else None
+
+    def get_upload_bytes(self, upload_id: str, owner: str | None = None) -> bytes | None:
+        """An upload's bytes by id: a model for ``mdl_…``, else a data set (the engine's one fetch seam)."""
+        if upload_id.startswith("mdl_"):
+            return self.get_model_bytes(upload_id, owner)
+        return self.get_dataset_bytes(upload_id, owner)
 
     def ping(self) -> bool:
         """True when Redis answers (raises redis' ConnectionError when it does not)."""

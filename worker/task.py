@@ -119,8 +119,8 @@ def run(job_id: str, attempt: int = 1) -> str:
     def on_event(event: dict[str, Any]) -> None:
         store.record_progress(job_id, attempt, dict(event))
 
-    def fetch_upload(dataset_id: str) -> bytes | None:
-        return store.get_dataset_bytes(dataset_id, owner=owner)
+    def fetch_upload(upload_id: str) -> bytes | None:
+        return store.get_upload_bytes(upload_id, owner=owner)
 
     cancelled = cancelled_exception_types()
     try:

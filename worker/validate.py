@@ -14,6 +14,7 @@ import numpy as np
 
 from worker.data import FetchUpload, RawData, load, split_sizes
 from worker.errors import SpecError
+from worker.onnx.fit import check_input, output_shape, resolve
 from worker.shapes import infer_shapes
 from worker.spec import CLASS_INDEX_LOSSES, BatchNorm, JobSpec, ModelSpec
 
@@ -49,13 +50,18 @@ def check_init(model: ModelSpec) -> None:
             )
 
 
-def check_labels(loss: str, y: np.ndarray, out: tuple[int, ...], last: int, last_type: str) -> None:
-    """Refuse labels the loss cannot take with the model's per-sample output ``out``."""
-    name = f"layer {last} ({last_type})"
+def check_labels(loss: str, y: np.ndarray, out: tuple[int, ...], last: int, last_type: str,
+                 where: tuple[tuple[str | int, ...], str] | None = None) -> None:
+    """Refuse labels the loss cannot take with the model's per-sample output ``out``.
+
+    ``where``: the field and the words naming the output, for a model that is not a layer list.
+    """
+    name = f"layer {last} ({last_type})" if where is None else where[1]
+    out_loc: tuple[str | int, ...] = ("model", "layers", last) if where is None else where[0]
     if loss in CLASS_INDEX_LOSSES:
         if len(out) != 1 or out[0] < 2:
             raise SpecError(
-                ("model", "layers", last),
+                out_loc,
                 f"{name} outputs {list(out)} per sample but {loss} needs [C] class scores with C >= 2; "
                 "end the model with a linear layer whose out_features is the number of classes",
             )
@@ -77,7 +83,7 @@ def check_labels(loss: str, y: np.ndarray, out: tuple[int, ...], last: int, last
             )
         if high >= classes:
             raise SpecError(
-                ("model", "layers", last),
+                out_loc,
                 f"the largest label is {high:g} but {name} outputs {classes} class scores, so {loss} "
                 f"accepts labels 0..{classes - 1}; give the last linear layer out_features >= {high + 1:g}",
             )
@@ -86,7 +92,7 @@ def check_labels(loss: str, y: np.ndarray, out: tuple[int, ...], last: int, last
     if out != target:
         per_sample = f"[{y.shape[1]}] per sample" if y.ndim > 1 else "one value per sample"
         raise SpecError(
-            ("model", "layers", last),
+            out_loc,
             f"{loss} compares the output with y, but {name} outputs {list(out)} per sample and y has "
             f"{per_sample}; the model must output {list(target)}"
             + ("; for class indices use cross_entropy" if y.ndim == 1 and y.dtype.kind == "i" else ""),
@@ -109,10 +115,30 @@ def check_batchnorm(spec: JobSpec, shapes: list[tuple[int, ...]], sample_shape: 
             )
 
 
+def check_onnx(spec: JobSpec, raw: RawData, fetch_upload: FetchUpload | None) -> None:
+    """Read the uploaded model (its program is attached to ``spec.model``) and refuse it when its input
+    does not take the data's samples or its output (where known without running it) the labels."""
+    proto, info = resolve(spec.model, fetch_upload)
+    check_input(info, raw.sample_shape)
+    n_train, _ = split_sizes(int(raw.x.shape[0]), spec.data.validation_fraction)
+    batch = min(spec.training.batch_size, n_train)
+    if "batchnorm" in spec.model.program.kinds() and batch < 2:
+        raise SpecError(("training", "batch_size"), f"the model has BatchNormalization nodes, which normalize over "
+                                                    f"the batch, but each training batch holds {batch} sample; "
+                                                    "use batch_size >= 2")
+    out = output_shape(proto, raw.sample_shape)
+    if out is not None:
+        check_labels(spec.training.loss, raw.y, out, 0, "onnx",
+                     where=(("model", "onnx"), f"the model's output {info.output.name!r}"))
+
+
 def check_runnable(spec: JobSpec, fetch_upload: FetchUpload | None = None) -> RawData:
     """Load the data and refuse a spec that cannot run on it; returns the loaded data."""
     check_init(spec.model)
     raw = load(spec.data, fetch_upload)
+    if spec.model.onnx is not None:
+        check_onnx(spec, raw, fetch_upload)
+        return raw
     n_train, _ = split_sizes(int(raw.x.shape[0]), spec.data.validation_fraction)
     shapes = infer_shapes(spec.model.layers, raw.sample_shape)
     last = len(spec.model.layers) - 1

@@ -20,6 +20,10 @@ from worker.store import DEFAULT_OWNER
 DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600
 #: Seconds an uploaded data set stays in Redis: 7 days.
 DEFAULT_DATASET_RETENTION_SECONDS = 7 * 24 * 3600
+#: Seconds an uploaded ONNX model stays in Redis: 7 days.
+DEFAULT_MODEL_RETENTION_SECONDS = 7 * 24 * 3600
+#: Largest ONNX model upload accepted, in bytes: 64 MiB (room for 10 million float32 weights and the graph).
+DEFAULT_MAX_MODEL_BYTES = 64 * 1024 * 1024
 #: Seconds added to a job's ``budget_seconds`` for its hard time limit (data loading, diagnosis).
 DEFAULT_JOB_TIMEOUT_MARGIN_SECONDS = 30
 #: Seconds an ``Idempotency-Key`` stays bound to its job: 24 hours.
@@ -94,6 +98,10 @@ class Settings(BaseSettings):
     dataset_retention_seconds: int = Field(
         default=DEFAULT_DATASET_RETENTION_SECONDS, ge=60, description="Upload TTL (s)."
     )
+    model_retention_seconds: int = Field(
+        default=DEFAULT_MODEL_RETENTION_SECONDS, ge=60, description="Uploaded model TTL (s)."
+    )
+    max_model_bytes: int = Field(default=DEFAULT_MAX_MODEL_BYTES, ge=1, description="Largest model upload (bytes).")
     job_timeout_margin_seconds: int = Field(
         default=DEFAULT_JOB_TIMEOUT_MARGIN_SECONDS,
         ge=0,

@@ -10,7 +10,8 @@ In order, for every HTTP request:
    a ``413`` as soon as it passes the limit, so no more of it is buffered.
 
 The limit is ``LOSSDOCTOR_MAX_UPLOAD_BYTES`` (plus room for the multipart framing) for data set
-uploads and ``LOSSDOCTOR_MAX_BODY_BYTES`` for everything else. The routes still authenticate
+uploads, ``LOSSDOCTOR_MAX_MODEL_BYTES`` for model uploads and ``LOSSDOCTOR_MAX_BODY_BYTES`` for
+everything else. The routes still authenticate
 (``service.api.deps.get_owner``) to learn the caller's tenant; this guard only refuses early.
 """
 
@@ -32,6 +33,8 @@ from service.report.links import TOKEN_PARAM
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 #: Path of the data set upload, whose body limit is the upload limit.
 UPLOAD_PATH = "/v1/datasets"
+#: Path of the model upload, whose body limit is the model upload limit.
+MODEL_UPLOAD_PATH = "/v1/models"
 #: Paths under this prefix need an API key when keys are configured; the rest (health, metrics, docs) do not.
 PROTECTED_PREFIX = "/v1/"
 #: The report page, which a signed link (``?token=``) opens without a key.
@@ -49,6 +52,8 @@ def body_limit(path: str, settings: Settings) -> tuple[int, str]:
     """The largest body in bytes that ``path`` accepts, and the setting that sets it."""
     if path.rstrip("/") == UPLOAD_PATH:
         return settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES, "LOSSDOCTOR_MAX_UPLOAD_BYTES"
+    if path.rstrip("/") == MODEL_UPLOAD_PATH:
+        return settings.max_model_bytes + MULTIPART_OVERHEAD_BYTES, "LOSSDOCTOR_MAX_MODEL_BYTES"
     return settings.max_body_bytes, "LOSSDOCTOR_MAX_BODY_BYTES"
 
 

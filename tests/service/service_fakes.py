@@ -28,6 +28,7 @@ class MemoryJobStore(JobStore):
         self.datasets: dict[str, tuple[bytes, dict[str, Any]]] = {}
         self.webhooks_due: dict[str, float] = {}
         self.webhook_attempts: dict[str, int] = {}
+        self.models: dict[str, tuple[bytes, dict[str, Any]]] = {}
         self.up = True
 
     def create_job(
@@ -166,6 +167,25 @@ class MemoryJobStore(JobStore):
 
     def get_dataset_bytes(self, dataset_id: str, owner: str | None = None) -> bytes | None:
         entry = self.datasets.get(dataset_id)
+        if entry is None or (owner is not None and entry[1]["owner"] != owner):
+            return None
+        return entry[0]
+
+    def put_model(
+        self, content: bytes, description: dict[str, Any], *, owner: str = "public", ttl_seconds: int
+    ) -> dict[str, Any]:
+        meta = {"id": "mdl_" + uuid.uuid4().hex[:24], "owner": owner, "created_at": now_iso(), **description}
+        self.models[meta["id"]] = (content, meta)
+        return meta
+
+    def get_model_meta(self, model_id: str, owner: str | None = None) -> dict[str, Any] | None:
+        entry = self.models.get(model_id)
+        if entry is None or (owner is not None and entry[1]["owner"] != owner):
+            return None
+        return entry[1]
+
+    def get_model_bytes(self, model_id: str, owner: str | None = None) -> bytes | None:
+        entry = self.models.get(model_id)
         if entry is None or (owner is not None and entry[1]["owner"] != owner):
             return None
         return entry[0]

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from worker.model import build_model
+from worker.model.build import build_sequential
 from worker.spec import ModelSpec
 
 #: Layer types a stack can run. Dropout draws random masks (a stack would draw other ones than a
@@ -29,7 +29,9 @@ STACKABLE = frozenset({
 
 def signature(model: ModelSpec, sample_shape: tuple[int, ...]) -> tuple[object, ...] | None:
     """What two models must share to be stacked (types, sizes, hyper-parameters, frozen flags);
-    None when the model cannot be stacked at all."""
+    None when the model cannot be stacked at all (an uploaded ONNX model always trains alone)."""
+    if model.onnx is not None:
+        return None
     if any(layer.type not in STACKABLE for layer in model.layers):
         return None
     return (tuple(sample_shape),) + tuple(
@@ -58,7 +60,7 @@ class Stack:
     @classmethod
     def build(cls, models: Sequence[ModelSpec], seeds: Sequence[int], sample_shape: tuple[int, ...],
               device: torch.device) -> Stack:
-        built = [build_model(m, sample_shape, seed=s).to(device) for m, s in zip(models, seeds, strict=True)]
+        built = [build_sequential(m, sample_shape, seed=s).to(device) for m, s in zip(models, seeds, strict=True)]
         return cls(built, [layer.type for layer in models[0].layers])
 
     def leaves(self) -> list[torch.Tensor]:

@@ -14,6 +14,10 @@ SPREAD_RATIO = 100.0
 
 
 def check(spec: JobSpec, x: np.ndarray, y: np.ndarray) -> CheckResult:
+    program = spec.model.program
+    if program is not None and program.integer_input:
+        return CheckResult("input_scale", False, "the model's input holds integer ids, which have no scale to fix",
+                           {"integer_input": True})
     flat = x.reshape(len(x), -1).astype(np.float64)
     flat = np.where(np.isfinite(flat), flat, np.nan)
     with np.errstate(all="ignore"):

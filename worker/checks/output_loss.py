@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from worker.checks.base import CheckResult
+from worker.model.names import layer_types
 from worker.spec import JobSpec
 
 #: Output activations and the range of values they can produce.
@@ -16,8 +17,9 @@ BOUNDED = {"sigmoid": (0.0, 1.0), "softmax": (0.0, 1.0), "tanh": (-1.0, 1.0)}
 
 def _last_activation(spec: JobSpec) -> tuple[int, str] | None:
     """The trailing activation after the last weight layer, if any."""
-    for i in range(len(spec.model.layers) - 1, -1, -1):
-        kind = spec.model.layers[i].type
+    kinds = layer_types(spec.model)      # an uploaded ONNX model: its nodes' kinds ("linear" for a Gemm)
+    for i in range(len(kinds) - 1, -1, -1):
+        kind = kinds[i]
         if kind in ("linear", "conv2d"):
             return None
         if kind in ("sigmoid", "softmax", "log_softmax", "tanh", "relu", "leaky_relu", "elu", "gelu"):

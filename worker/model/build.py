@@ -67,8 +67,18 @@ def make_module(layer: Layer, in_shape: tuple[int, ...]) -> nn.Module:
     return SIMPLE[layer.type]()
 
 
-def build_model(model: ModelSpec, sample_shape: tuple[int, ...], *, seed: int) -> nn.Sequential:
-    """The model for samples of ``sample_shape``, initialized by the spec and seeded by ``seed``."""
+def build_model(model: ModelSpec, sample_shape: tuple[int, ...], *, seed: int) -> nn.Module:
+    """The model for samples of ``sample_shape``, initialized by the spec and seeded by ``seed``: an
+    ``nn.Sequential`` for a layer list, the interpreted graph (``worker.onnx``) for an uploaded model."""
+    if model.onnx is not None:
+        from worker.onnx.build import build_onnx
+
+        return build_onnx(model, seed=seed)
+    return build_sequential(model, sample_shape, seed=seed)
+
+
+def build_sequential(model: ModelSpec, sample_shape: tuple[int, ...], *, seed: int) -> nn.Sequential:
+    """The layer list's model for samples of ``sample_shape``, initialized by the spec and seeded by ``seed``."""
     out_shapes = infer_shapes(model.layers, sample_shape)
     in_shapes = [tuple(sample_shape), *out_shapes[:-1]]
     with torch.random.fork_rng(devices=[]):

@@ -74,6 +74,8 @@ class Probe:
     #: 1: planned without the baseline and trained beside it (one stack); 2: planned from the
     #: baseline's results, after it.
     phase: int = 2
+    #: Whether it edits the layer list: such a probe does not apply to an uploaded ONNX model.
+    edits_layers: bool = False
 
     def applies(self, ctx: ProbeContext) -> bool:
         return True

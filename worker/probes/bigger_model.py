@@ -37,9 +37,15 @@ def bigger(layers: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
 
 class BiggerModel(Probe):
     name = "bigger_model"
+    edits_layers = True
     priority = 25
 
+    def applies(self, ctx: ProbeContext) -> bool:
+        return ctx.spec.model.onnx is None   # it edits the layer list, which an uploaded ONNX model does not have
+
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
+        if ctx.spec.model.onnx is not None:
+            return []
         layers, what = bigger(layer_dicts(ctx.spec.model))
         return [ProbeRun(name="bigger_model", family=self.name, changes={"model.layers": what},
                          model=as_model(layers, init_dict(ctx.spec.model)), training=ctx.spec.training)]

@@ -24,13 +24,18 @@ def fitted(layers: list[dict[str, Any]], loss: str) -> tuple[list[dict[str, Any]
 
 class FixOutput(Probe):
     name = "fix_output"
+    edits_layers = True
     priority = 5
 
     def applies(self, ctx: ProbeContext) -> bool:
+        if ctx.spec.model.onnx is not None:
+            return False   # it edits the layer list, which an uploaded ONNX model does not have
         check = ctx.checks.get("output_loss")
         return bool(check and check.flagged) and fitted(layer_dicts(ctx.spec.model), ctx.spec.training.loss) is not None
 
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
+        if ctx.spec.model.onnx is not None:
+            return []
         result = fitted(layer_dicts(ctx.spec.model), ctx.spec.training.loss)
         if result is None:
             return []

@@ -16,12 +16,17 @@ def _hidden_saturating(ctx: ProbeContext) -> list[int]:
 
 class ReluActivation(Probe):
     name = "relu_activation"
+    edits_layers = True
     priority = 20
 
     def applies(self, ctx: ProbeContext) -> bool:
+        if ctx.spec.model.onnx is not None:
+            return False   # it edits the layer list, which an uploaded ONNX model does not have
         return bool(_hidden_saturating(ctx))
 
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
+        if ctx.spec.model.onnx is not None:
+            return []
         swap = _hidden_saturating(ctx)
         layers = layer_dicts(ctx.spec.model)
         for i in swap:

@@ -27,7 +27,8 @@ class StandardizeInputs(Probe):
     phase = 1
 
     def applies(self, ctx: ProbeContext) -> bool:
-        return True
+        program = ctx.spec.model.program
+        return not (program is not None and program.integer_input)   # token ids are categories, not scales
 
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
         return [ProbeRun(name="standardize_inputs", family=self.name,

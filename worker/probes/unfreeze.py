@@ -10,13 +10,18 @@ LR_FROM_ZERO = 1e-3
 
 class Unfreeze(Probe):
     name = "unfreeze"
+    edits_layers = True
     priority = 5
 
     def applies(self, ctx: ProbeContext) -> bool:
+        if ctx.spec.model.onnx is not None:
+            return False   # it edits the layer list, which an uploaded ONNX model does not have
         check = ctx.checks.get("frozen")
         return bool(check and check.flagged)
 
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
+        if ctx.spec.model.onnx is not None:
+            return []
         layers = layer_dicts(ctx.spec.model)
         frozen = [i for i, layer in enumerate(layers) if layer.get("frozen")]
         changes: dict[str, object] = {f"model.layers[{i}].frozen": False for i in frozen}

@@ -19,6 +19,8 @@ import torch
 from worker.instruments import INSTRUMENTS, WATCHED_KINDS, Instrument, StepView
 from worker.instruments.base import as_floats
 from worker.model import build_model, layer_names, param_layer_indices
+from worker.onnx.build import layout
+from worker.onnx.graph import OnnxModule
 from worker.spec import ModelSpec, TrainingSpec
 from worker.train.losses import LOSSES
 from worker.train.optim import make_optimizer
@@ -44,7 +46,7 @@ class Stopped(Exception):
 class TrainState:
     """Where a run ended: enough to continue it (a probe copies it, never trains it in place)."""
 
-    model: torch.nn.Sequential
+    model: torch.nn.Module
     optimizer: torch.optim.Optimizer | None
     generator_state: torch.Tensor
 
@@ -142,8 +144,23 @@ def thin(values: list[float | None]) -> list[float | None]:
     return [values[int(i * stride)] for i in range(MAX_STEP_POINTS)]
 
 
+def model_layers(model: torch.nn.Module, model_spec: ModelSpec
+                 ) -> tuple[list[str], list[list[torch.nn.Parameter]], dict[int, str]]:
+    """The result names of the layers with parameters, their tensors (weight first), and every layer's
+    kind by index: the spec's layers, or for an uploaded ONNX model its nodes (``worker.onnx.build``)."""
+    if isinstance(model, OnnxModule):
+        owning = layout(model)
+        return ([f"{i}.{kind}" for i, kind, _ in owning], [ps for _, _, ps in owning],
+                dict(enumerate(model.program.kinds())))
+    assert isinstance(model, torch.nn.Sequential)
+    owners = param_layer_indices(model)
+    all_names = layer_names(model_spec)
+    return ([all_names[i] for i in owners], [list(model[i].parameters()) for i in owners],
+            {i: layer.type for i, layer in enumerate(model_spec.layers)})
+
+
 def _start(model_spec: ModelSpec, t: TrainingSpec, problem: Problem, start: TrainState | None
-           ) -> tuple[torch.nn.Sequential, torch.optim.Optimizer | None, torch.Generator]:
+           ) -> tuple[torch.nn.Module, torch.optim.Optimizer | None, torch.Generator]:
     """A fresh model, optimizer and shuffling generator, or copies of ``start`` to continue from."""
     gen = torch.Generator()
     if start is None:
@@ -176,13 +193,9 @@ def train(model_spec: ModelSpec, t: TrainingSpec, problem: Problem, *, instrumen
     loss_fn = LOSSES[problem.loss]
     classify = problem.accuracy_kind
 
-    owners = param_layer_indices(model)
-    layer_params = [list(model[i].parameters()) for i in owners]
-    all_names = layer_names(model_spec)
-    names = [all_names[i] for i in owners]
-    kinds = {i: layer.type for i, layer in enumerate(model_spec.layers)}
+    names, layer_params, kinds = model_layers(model, model_spec)
     instruments: list[Instrument] = (
-        [cls(names, kinds) for cls in INSTRUMENTS.values()] if instrumented and owners else [])
+        [cls(names, kinds) for cls in INSTRUMENTS.values()] if instrumented and names else [])
     watched = [i for i, k in kinds.items() if k in WATCHED_KINDS]
     probe_x = problem.x_train[:PROBE_BATCH]
 
@@ -261,8 +274,8 @@ def train(model_spec: ModelSpec, t: TrainingSpec, problem: Problem, *, instrumen
     return rec
 
 
-def activations(model: torch.nn.Sequential, x: torch.Tensor, indices: list[int]) -> dict[int, torch.Tensor]:
-    """Outputs of the layers at ``indices`` for inputs ``x``, in eval mode, without gradients."""
+def activations(model: torch.nn.Module, x: torch.Tensor, indices: list[int]) -> dict[int, torch.Tensor]:
+    """Outputs of the layers (or ONNX nodes) at ``indices`` for inputs ``x``, in eval mode, without gradients."""
     if not indices:
         return {}
     outs: dict[int, torch.Tensor] = {}
@@ -270,6 +283,10 @@ def activations(model: torch.nn.Sequential, x: torch.Tensor, indices: list[int])
     model.eval()
     try:
         with torch.no_grad():
+            if isinstance(model, OnnxModule):
+                model(x, capture=indices, caught=outs)
+                return outs
+            assert isinstance(model, torch.nn.Sequential)
             h = x
             for i, module in enumerate(model):
                 h = module(h)

@@ -18,8 +18,8 @@ router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 CHUNK_BYTES = 1024 * 1024
 
 
-def read_limited(upload: UploadFile, limit: int) -> bytes:
-    """The upload's bytes, or a 413 problem once it passes ``limit`` bytes."""
+def read_limited(upload: UploadFile, limit: int, setting: str = "LOSSDOCTOR_MAX_UPLOAD_BYTES") -> bytes:
+    """The upload's bytes, or a 413 problem naming ``setting`` once it passes ``limit`` bytes."""
     chunks, size = [], 0
     while chunk := upload.file.read(CHUNK_BYTES):
         size += len(chunk)
@@ -27,7 +27,7 @@ def read_limited(upload: UploadFile, limit: int) -> bytes:
             raise Problem(
                 413,
                 "upload-too-large",
-                f"the upload is larger than {limit} bytes (LOSSDOCTOR_MAX_UPLOAD_BYTES)",
+                f"the upload is larger than {limit} bytes ({setting})",
             )
         chunks.append(chunk)
     return b"".join(chunks)
