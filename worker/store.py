@@ -11,6 +11,7 @@ Keys, under the prefix ``lossdoctor``::
     job:<id>:cancel       present once a cancel was asked for; the task polls it
     jobs:<owner>          sorted set of job ids scored by creation order (newest first in listings)
     queued:<owner>        set of ids of the owner's queued jobs (the per-key queue limit counts it)
+    queued                set of ids of every queued job (the sweeper's reconciler walks it)
     running               set of ids of running jobs (the sweeper's work list)
     idem:<owner>:<key>    an Idempotency-Key's body hash and job id
     dataset:<id>          canonical .npz bytes of an upload; dataset:<id>:meta its description
@@ -180,6 +181,7 @@ class JobStore:
                     )
                     pipe.zadd(self._key("jobs", owner), {job_id: seq})
                     pipe.sadd(queued_key, job_id)
+                    pipe.sadd(self._key("queued"), job_id)
                     pipe.hincrby(self._key("stats", "status"), "queued", 1)
                     pipe.execute()
                     return record
@@ -249,6 +251,17 @@ class JobStore:
         """Ids of the jobs whose record says ``running``."""
         return sorted(text(m) for m in self.redis.smembers(self._key("running")))
 
+    def queued_ids(self) -> list[str]:
+        """Ids of the jobs whose record says ``queued``; ids whose record is gone are dropped from the set."""
+        found = []
+        for raw_id in self.redis.smembers(self._key("queued")):
+            job_id = text(raw_id)
+            if self.redis.exists(self._key("job", job_id)):
+                found.append(job_id)
+            else:
+                self.redis.srem(self._key("queued"), raw_id)
+        return sorted(found)
+
     # ---- changing jobs ----------------------------------------------------------------------------
 
     def update(self, job_id: str, mutate: Mutation) -> Update:
@@ -286,8 +299,10 @@ class JobStore:
             queued_key = self._key("queued", str(record.get("owner", DEFAULT_OWNER)))
             if after == "queued":
                 pipe.sadd(queued_key, job_id)
+                pipe.sadd(self._key("queued"), job_id)
             elif before == "queued":
                 pipe.srem(queued_key, job_id)
+                pipe.srem(self._key("queued"), job_id)
             if after == "running":
                 pipe.sadd(self._key("running"), job_id)
             else:
@@ -368,6 +383,18 @@ class JobStore:
                 {"type": "worker_lost", "at": at, "reason": reason, "attempt": attempt},
                 {"type": "requeued", "at": at, "status": "queued", "attempt": attempt + 1},
             ]
+
+        return self.update(job_id, mutate)
+
+    def enqueue_again(self, job_id: str, attempt: int, reason: str) -> Update:
+        """Count one more enqueue of queued attempt ``attempt`` (``enqueues`` in the record) with its event,
+        before the caller puts it on the queue again because it was missing there."""
+
+        def mutate(r: Record) -> list[Event] | None:
+            if r["status"] != "queued" or r["attempt"] != attempt:
+                return None
+            r["enqueues"] = int(r.get("enqueues", 1)) + 1
+            return [{"type": "enqueued_again", "at": now_iso(), "reason": reason, "attempt": attempt}]
 
         return self.update(job_id, mutate)
 

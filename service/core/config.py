@@ -30,6 +30,11 @@ DEFAULT_SWEEP_INTERVAL_SECONDS = 2.0
 DEFAULT_WORKER_DEAD_AFTER_SECONDS = 15.0
 #: How many times a job whose worker was lost is queued again before it is failed.
 DEFAULT_LOST_JOB_RETRIES = 1
+#: Seconds a queued job may be missing from the rq queue (and not started) before the sweeper puts it
+#: back: longer than the gap between storing a job and enqueuing it in one request.
+DEFAULT_QUEUED_GRACE_SECONDS = 10.0
+#: How many times the sweeper puts a queued job that went missing from the rq queue back before it fails it.
+DEFAULT_LOST_ENQUEUE_RETRIES = 3
 #: Seconds after a cancel at which a job still running on a worker is stopped by killing its work horse.
 DEFAULT_CANCEL_KILL_AFTER_SECONDS = 5.0
 #: Largest data set upload accepted, in bytes: 64 MiB.
@@ -89,6 +94,12 @@ class Settings(BaseSettings):
         description="Heartbeat age at which a worker is gone (s).",
     )
     lost_job_retries: int = Field(default=DEFAULT_LOST_JOB_RETRIES, ge=0, description="Requeues after a lost worker.")
+    queued_grace_seconds: float = Field(
+        default=DEFAULT_QUEUED_GRACE_SECONDS, ge=0.0, description="Grace before a job missing from rq is queued (s)."
+    )
+    lost_enqueue_retries: int = Field(
+        default=DEFAULT_LOST_ENQUEUE_RETRIES, ge=0, description="Re-enqueues of a job missing from rq."
+    )
     cancel_kill_after_seconds: float = Field(
         default=DEFAULT_CANCEL_KILL_AFTER_SECONDS,
         ge=0.0,

@@ -7,7 +7,7 @@ schema. Answers that any operation of a kind can give are added here; answers th
 :func:`problem_responses`.
 
     every operation                   500
-    under /v1/                        401 (with WWW-Authenticate)
+    under /v1/                        401 (with WWW-Authenticate), 503 (Redis unreachable, with Retry-After)
     with a request body               400 (a body that cannot be decoded), 413, 422
     with parameters                   422
     with a path parameter             404
@@ -82,7 +82,7 @@ def _add_common(path: str, operation: dict[str, Any]) -> None:
     params = operation.get("parameters", [])
     statuses = [500]
     if path.startswith("/v1/"):
-        statuses.append(401)
+        statuses += [401, 503]
     if "requestBody" in operation:
         statuses += [400, 413, 422]
     if params:

@@ -73,3 +73,36 @@ def test_a_worker_rides_out_a_redis_restart_and_runs_the_next_job(
         assert "Redis" in log and "unreachable" in log  # the outage is logged
     finally:
         stack.close()
+
+
+def test_a_job_stored_but_never_enqueued_is_put_on_the_queue_by_the_sweeper(
+    make_stack: Any, spec: dict[str, Any]
+) -> None:
+    stack: Stack = make_stack(queued_grace_seconds=1.0)
+    stack.start_worker()
+    # what a request leaves behind when the API dies between storing the job and enqueuing it
+    stack.store.create_job("job_" + "0" * 24, spec, retention_seconds=600, timeout_seconds=60)
+    assert stack.queue.depth() == 0
+    done = stack.wait("job_" + "0" * 24, timeout=60)
+    assert done["status"] == "succeeded", done["error"]
+    events = stack.client.get(f"/v1/jobs/{done['id']}/events").json()["events"]
+    assert [e["type"] for e in events][:3] == ["queued", "enqueued_again", "started"]
+    assert "not on the queue" in events[1]["reason"]
+
+
+def test_a_request_while_redis_is_down_is_a_503_with_retry_after(
+    aof_server: RedisServer, tmp_path: Path, spec: dict[str, Any]
+) -> None:
+    stack = Stack(aof_server.url, Settings(redis_url=aof_server.url, sweeper=False), tmp_path)
+    try:
+        kill_hard(aof_server)
+        for method, path in (("GET", "/v1/jobs"), ("GET", "/v1/jobs/job_" + "1" * 24), ("POST", "/v1/jobs")):
+            response = stack.client.request(method, path, json=spec if method == "POST" else None)
+            assert response.status_code == 503, response.text
+            assert response.headers["content-type"] == "application/problem+json"
+            assert int(response.headers["Retry-After"]) > 0
+            assert response.json()["type"].endswith("redis-unavailable")
+        aof_server.start()
+        assert stack.client.get("/v1/jobs").status_code == 200
+    finally:
+        stack.close()
