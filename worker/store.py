@@ -18,6 +18,10 @@ Keys, under the prefix ``lossdoctor``::
     stats:status          current number of jobs per status
     stats:duration        histogram of run times (``DURATION_BUCKETS``), plus ``sum`` and ``count``
 
+Ids from outside (a URL path) are checked here, in one place: a job id is ``job_`` and 24 hex digits, a data
+set id ``ds_`` and 24 hex digits (``is_job_id``, ``is_dataset_id``). Any other id reads as absent, so it can
+never name another key (``job_…:events`` is a list, not a record) nor tell whether such a key exists.
+
 Records carry an ``owner``: the tenant of the API key that created them (``"public"`` when the service
 runs without keys); reads take the caller's owner and treat another owner's job as absent.
 
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -49,6 +54,10 @@ STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 DURATION_BUCKETS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 #: Seconds a cancel flag lives; longer than any job's time limit.
 CANCEL_FLAG_TTL = 2 * 3600
+
+#: The ids ``new_job_id`` and ``put_dataset`` make; nothing else names a job or a data set.
+JOB_ID_PATTERN = re.compile(r"job_[0-9a-f]{24}")
+DATASET_ID_PATTERN = re.compile(r"ds_[0-9a-f]{24}")
 
 Record = dict[str, Any]
 Event = dict[str, Any]
@@ -102,6 +111,16 @@ def text(value: bytes | str) -> str:
 def new_job_id() -> str:
     """A fresh job id: ``job_`` and 24 hex digits (valid as an rq job id, too)."""
     return "job_" + uuid.uuid4().hex[:24]
+
+
+def is_job_id(value: str) -> bool:
+    """Whether ``value`` has the form of a job id (``job_`` and 24 lowercase hex digits)."""
+    return JOB_ID_PATTERN.fullmatch(value) is not None
+
+
+def is_dataset_id(value: str) -> bool:
+    """Whether ``value`` has the form of a data set id (``ds_`` and 24 lowercase hex digits)."""
+    return DATASET_ID_PATTERN.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)
@@ -201,7 +220,10 @@ class JobStore:
         return int(self.redis.scard(self._key("queued", owner)))
 
     def get_job(self, job_id: str, owner: str | None = None) -> Record | None:
-        """The record, or None when there is none (or it belongs to another owner than ``owner``)."""
+        """The record, or None when there is none, ``job_id`` is not a job id, or it belongs to another owner
+        than ``owner``."""
+        if not is_job_id(job_id):
+            return None
         raw = self.redis.get(self._key("job", job_id))
         if raw is None:
             return None
@@ -453,7 +475,9 @@ class JobStore:
         return meta
 
     def get_dataset_meta(self, dataset_id: str, owner: str | None = None) -> dict[str, Any] | None:
-        """A data set's metadata, or None (absent, expired, or another owner's)."""
+        """A data set's metadata, or None (absent, expired, not a data set id, or another owner's)."""
+        if not is_dataset_id(dataset_id):
+            return None
         raw = self.redis.get(self._key("dataset", dataset_id, "meta"))
         meta: dict[str, Any] | None = json.loads(raw) if raw is not None else None
         if meta is None or (owner is not None and meta.get("owner") != owner):

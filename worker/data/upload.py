@@ -19,8 +19,9 @@ import io
 import math
 import zipfile
 from array import array
+from collections.abc import Iterator
 from pathlib import PurePosixPath
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 
@@ -158,6 +159,24 @@ def _label_index(header: list[str], label_column: str | None) -> int:
     )
 
 
+def _rows(reader: Any) -> Iterator[list[str]]:
+    """The rows of a ``csv.reader``; what the csv module cannot read (a cell over its field limit, a NUL
+    byte) becomes an ``UploadError`` naming the line."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            hint = (
+                f"; a cell may hold at most {csv.field_size_limit()} characters"
+                if "field limit" in str(exc)
+                else ""
+            )
+            raise UploadError(f"line {max(reader.line_num, 1)} of the CSV cannot be read: {exc}{hint}") from None
+        yield row
+
+
 def read_csv(content: bytes, label_column: str | None = None, max_rows: int = MAX_ROWS,
              max_features: int = MAX_FEATURES, max_values: int = MAX_VALUES) -> tuple[np.ndarray, np.ndarray]:
     """``x`` ``[N, F]`` and ``y`` ``[N]`` (float64) from a CSV with a header row; at most ``max_rows`` rows
@@ -166,8 +185,10 @@ def read_csv(content: bytes, label_column: str | None = None, max_rows: int = MA
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise UploadError(f"the CSV is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    reader = csv.reader(io.StringIO(text))
-    header = next((row for row in reader if row), None)
+    # newline="": the csv module itself splits lines, so \n, \r\n and \r alone all end a row
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows = _rows(reader)
+    header = next((row for row in rows if row), None)
     if header is None:
         raise UploadError("the CSV is empty; it needs a header row and one row per sample")
     header = [h.strip() for h in header]
@@ -188,7 +209,7 @@ def read_csv(content: bytes, label_column: str | None = None, max_rows: int = MA
     label = _label_index(header, label_column)
     values = array("d")  # the cells row after row, 8 bytes each
     n_rows = 0
-    for row in reader:
+    for row in rows:
         if not row:
             continue
         line = reader.line_num
