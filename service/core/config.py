@@ -63,6 +63,11 @@ DEFAULT_MAX_SAMPLE_EPOCHS = 100_000_000
 DEFAULT_MAX_BUDGET_SECONDS = 600.0
 #: Jobs of one key (tenant) that may wait on the queue at once; more are refused with 429.
 DEFAULT_MAX_QUEUED_JOBS_PER_KEY = 100
+#: Jobs of all tenants that may wait on the rq queue; past it, new submissions are refused with 503 and
+#: Retry-After before their body is read (load shedding). 0 turns it off.
+DEFAULT_MAX_QUEUE_DEPTH = 1000
+#: Seconds a client refused for a full queue is told to wait (``Retry-After``).
+DEFAULT_QUEUE_FULL_RETRY_SECONDS = 30
 
 
 class Settings(BaseSettings):
@@ -123,6 +128,12 @@ class Settings(BaseSettings):
     max_budget_seconds: float = Field(default=DEFAULT_MAX_BUDGET_SECONDS, gt=0.0, description="Largest budget (s).")
     max_queued_jobs_per_key: int = Field(
         default=DEFAULT_MAX_QUEUED_JOBS_PER_KEY, ge=1, description="Queued jobs per key."
+    )
+    max_queue_depth: int = Field(
+        default=DEFAULT_MAX_QUEUE_DEPTH, ge=0, description="Jobs waiting on the queue past which POSTs shed (0: off)."
+    )
+    queue_full_retry_seconds: int = Field(
+        default=DEFAULT_QUEUE_FULL_RETRY_SECONDS, ge=1, description="Retry-After of a shed submission (s)."
     )
 
     @field_validator("api_keys")

@@ -4,8 +4,10 @@ In order, for every HTTP request:
 
 1. under ``/v1/``, when API keys are configured, the ``Authorization: Bearer`` key must be valid,
    else ``401`` with ``WWW-Authenticate`` (so a caller without a key never gets its body read);
-2. a declared ``Content-Length`` above the route's limit is a ``413`` at once;
-3. a body sent without a length (chunked) is counted while the route reads it, and the read fails with
+2. a job submission (``POST /v1/jobs``) while ``LOSSDOCTOR_MAX_QUEUE_DEPTH`` jobs or more wait on the
+   queue is a ``503`` with ``Retry-After`` (load shedding), before its body is read or parsed;
+3. a declared ``Content-Length`` above the route's limit is a ``413`` at once;
+4. a body sent without a length (chunked) is counted while the route reads it, and the read fails with
    a ``413`` as soon as it passes the limit, so no more of it is buffered.
 
 The limit is ``LOSSDOCTOR_MAX_UPLOAD_BYTES`` (plus room for the multipart framing) for data set
@@ -15,6 +17,10 @@ uploads and ``LOSSDOCTOR_MAX_BODY_BYTES`` for everything else. The routes still 
 
 from __future__ import annotations
 
+import logging
+
+from redis.exceptions import RedisError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,6 +33,8 @@ from service.core.security import Unauthorized, authenticate
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 #: Path of the data set upload, whose body limit is the upload limit.
 UPLOAD_PATH = "/v1/datasets"
+#: Path of a job submission, refused while the queue is past ``LOSSDOCTOR_MAX_QUEUE_DEPTH``.
+SUBMIT_PATH = "/v1/jobs"
 #: Paths under this prefix need an API key when keys are configured; the rest (health, metrics, docs) do not.
 PROTECTED_PREFIX = "/v1/"
 
@@ -53,6 +61,27 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+log = logging.getLogger(__name__)
+
+
+async def queue_too_deep(scope: Scope, settings: Settings) -> int | None:
+    """The queue depth when it is at or past ``max_queue_depth`` for a job submission, else None.
+
+    Redis not answering is not decided here: the route answers that with its own ``503``.
+    """
+    if settings.max_queue_depth <= 0 or scope["method"] != "POST" or scope["path"].rstrip("/") != SUBMIT_PATH:
+        return None
+    app = scope.get("app")
+    queue = getattr(getattr(app, "state", None), "queue", None)
+    if queue is None:
+        return None
+    try:
+        depth = int(await run_in_threadpool(queue.depth))
+    except RedisError:
+        return None
+    return depth if depth >= settings.max_queue_depth else None
+
+
 class RequestGuard:
     """API keys and body-size limits, enforced before the application sees the request."""
 
@@ -73,6 +102,18 @@ class RequestGuard:
                 )
                 await response(scope, receive, send)
                 return
+        depth = await queue_too_deep(scope, self.settings)
+        if depth is not None:
+            log.warning("shedding a job submission: %d jobs wait on the queue", depth)
+            response = problem_response(
+                503,
+                f"the service is overloaded: {depth} jobs wait on the queue, the limit is "
+                f"{self.settings.max_queue_depth} (LOSSDOCTOR_MAX_QUEUE_DEPTH); retry later",
+                type_=TYPE_PREFIX + "overloaded",
+                headers={"Retry-After": str(self.settings.queue_full_retry_seconds)},
+            )
+            await response(scope, receive, send)
+            return
         limit, setting = body_limit(path, self.settings)
         declared = _header(scope, b"content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > limit:
