@@ -2,6 +2,11 @@
 
 In order, for every HTTP request:
 
+0. without API keys, on a server bound to a loopback address: the ``Host`` header must be a loopback name
+   (``localhost``, ``127.x.x.x``, ``[::1]``, with or without a port), else ``403`` (a page whose own domain
+   was rebound to 127.0.0.1 gets nothing); and a state-changing request (POST, PUT, PATCH, DELETE) whose
+   ``Origin`` is not the server's own, or that the browser marks ``Sec-Fetch-Site: cross-site``, is a
+   ``403`` (no cross-site request forgery). Requests without ``Origin`` (curl, scripts) pass;
 1. under ``/v1/``, when API keys are configured, the ``Authorization: Bearer`` key must be valid,
    else ``401`` with ``WWW-Authenticate`` (so a caller without a key never gets its body read);
 2. a job submission (``POST /v1/jobs``) while ``LOSSDOCTOR_MAX_QUEUE_DEPTH`` jobs or more wait on the
@@ -26,7 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.core.config import Settings
 from service.core.problems import TYPE_PREFIX, problem_response
-from service.core.security import Unauthorized, authenticate
+from service.core.security import STATE_CHANGING_METHODS, Unauthorized, authenticate, is_loopback_host, same_origin
 
 #: Bytes of multipart framing (boundaries, part headers, the label_column field) allowed on top of
 #: ``LOSSDOCTOR_MAX_UPLOAD_BYTES`` for an upload.
@@ -64,6 +69,32 @@ def _header(scope: Scope, name: bytes) -> str | None:
 log = logging.getLogger(__name__)
 
 
+def bound_to_loopback(scope: Scope) -> bool:
+    """Whether the server that received the request listens on a loopback address (uvicorn's ``server``)."""
+    server = scope.get("server")
+    return bool(server) and is_loopback_host(str(server[0]) if ":" not in str(server[0]) else f"[{server[0]}]")
+
+
+def browser_refusal(scope: Scope) -> str | None:
+    """Why a keyless loopback server refuses this request as a browser attack (step 0), or None."""
+    host = _header(scope, b"host")
+    if not is_loopback_host(host):
+        return (
+            f"the Host {(host or '')[:100]!r} is not a loopback name; without API keys this service answers only "
+            "requests for localhost, 127.0.0.1 or [::1] (set LOSSDOCTOR_API_KEYS to serve other names)"
+        )
+    if scope["method"] not in STATE_CHANGING_METHODS:
+        return None
+    origin = _header(scope, b"origin")
+    cross_site = (_header(scope, b"sec-fetch-site") or "").strip().lower() == "cross-site"
+    if (origin is not None and not same_origin(origin, host or "", scope.get("scheme", "http"))) or cross_site:
+        return (
+            f"a {scope['method']} from another origin ({(origin or 'cross-site')[:100]}) is refused: without API "
+            "keys only pages served by this service itself, or clients that send no Origin, may change state"
+        )
+    return None
+
+
 async def queue_too_deep(scope: Scope, settings: Settings) -> int | None:
     """The queue depth when it is at or past ``max_queue_depth`` for a job submission, else None.
 
@@ -93,6 +124,11 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
+        if not self.settings.keys_required and bound_to_loopback(scope):
+            reason = browser_refusal(scope)
+            if reason is not None:
+                await problem_response(403, reason, type_=TYPE_PREFIX + "forbidden-origin")(scope, receive, send)
+                return
         if path.startswith(PROTECTED_PREFIX) or path == PROTECTED_PREFIX.rstrip("/"):
             try:
                 authenticate(_header(scope, b"authorization"), self.settings.api_keys, self.settings.default_owner)
