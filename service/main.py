@@ -19,6 +19,7 @@ from service.api.main import api_router
 from service.core import openapi, problems
 from service.core.config import Settings, get_settings
 from service.core.guard import RequestGuard
+from service.core.headers import SecurityHeaders
 from service.metrics import build_registry
 from service.queue import JobQueue
 from service.sweeper import Sweeper, run_forever
@@ -65,6 +66,7 @@ def create_app(
     problems.install(app)
     app.include_router(api_router)
     app.add_middleware(RequestGuard, settings=settings)
+    app.add_middleware(SecurityHeaders)  # outermost: the guard's own refusals get the headers too
     openapi.install(app)
     return app
 
