@@ -14,6 +14,9 @@ A Redis restart does not stop a worker: its connection retries every command wit
 back and the job carries on; a heartbeat that still cannot be sent is logged and skipped (the horse keeps
 running, and the next heartbeat follows ``job_monitoring_interval`` later), so an outage of any length
 never ends the worker's loop while it runs a job. An idle worker waits for Redis in rq's own dequeue loop.
+
+A worker runs only lossdoctor's task (``ALLOWED_TASKS``): a job on the queue naming any other function
+(anyone who can write to Redis could put one there) is failed without being run, and logged.
 """
 
 from __future__ import annotations
@@ -37,8 +40,12 @@ from worker.limits import limit_memory
 from worker.reconnect import patient_redis
 from worker.settings import WorkerSettings
 from worker.store import JobStore
+from worker.task import TASK_PATH
 
 log = logging.getLogger(__name__)
+
+#: Dotted paths of the only functions a worker runs (rq's ``job.func_name``, as ``service.queue`` enqueues it).
+ALLOWED_TASKS = frozenset({TASK_PATH})
 
 #: Linux prctl option: the signal a process receives when its parent dies.
 PR_SET_PDEATHSIG = 1
@@ -69,6 +76,20 @@ class LossdoctorWorker(Worker):
         cap = limit_memory(self.job_memory_limit_mb)
         if cap is not None:
             log.info("work horse address space capped at %d MiB", cap // (1024 * 1024))
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        """Run ``job`` in a work horse if its function is lossdoctor's task; fail it unrun otherwise."""
+        try:
+            func_name = job.func_name
+        except Exception as exc:  # a payload that does not even decode names no allowed task
+            func_name = f"<unreadable: {type(exc).__name__}>"
+        if func_name not in ALLOWED_TASKS:
+            log.error("refusing rq job %s: its function %r is not a lossdoctor task", job.id, func_name)
+            self.handle_job_failure(
+                job, queue=queue, exc_string=f"refused: {func_name!r} is not one of {sorted(ALLOWED_TASKS)}"
+            )
+            return
+        super().execute_job(job, queue)
 
     def maintain_heartbeats(self, job: Job, execution: Execution) -> None:
         """rq's heartbeat while the horse runs; when Redis cannot be reached it is logged and skipped, so the
