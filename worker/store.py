@@ -10,6 +10,9 @@ Keys, under the prefix ``lossdoctor``::
     job:<id>:events       list of JSON events, oldest first; expires with the record
     job:<id>:cancel       present once a cancel was asked for; the task polls it
     jobs:<owner>          sorted set of job ids scored by creation order (newest first in listings)
+    jobs:<owner>:<status> the same, for the owner's jobs in one status (listing by status reads only these);
+                          moved in the transaction that changes the status; jobs:<owner>:indexed marks an
+                          owner whose jobs from before this index existed were added to it
     queued:<owner>        set of ids of the owner's queued jobs (the per-key queue limit counts it)
     queued                set of ids of every queued job (the sweeper's reconciler walks it)
     running               set of ids of running jobs (the sweeper's work list)
@@ -177,7 +180,10 @@ class JobStore:
             "retention_seconds": retention_seconds,
             "timeout_seconds": timeout_seconds,
         }
+        if not self.redis.exists(self._key("jobs", owner)):  # a new owner: no job predates its status indexes
+            self.redis.set(self._key("jobs", owner, "indexed"), b"1", nx=True)
         seq = self.redis.incr(self._key("seq"))
+        record["seq"] = seq  # its score in the owner's indexes
         queued_key = self._key("queued", owner)
         pruned = False
         with self.redis.pipeline() as pipe:
@@ -199,6 +205,7 @@ class JobStore:
                         dumps({"type": "queued", "at": created, "status": "queued"}),
                     )
                     pipe.zadd(self._key("jobs", owner), {job_id: seq})
+                    pipe.zadd(self._key("jobs", owner, "queued"), {job_id: seq})
                     pipe.sadd(queued_key, job_id)
                     pipe.sadd(self._key("queued"), job_id)
                     pipe.hincrby(self._key("stats", "status"), "queued", 1)
@@ -235,11 +242,18 @@ class JobStore:
     def list_jobs(
         self, owner: str, *, status: str | None = None, after: str | None = None, limit: int = 20
     ) -> tuple[list[Record], str | None]:
-        """Up to ``limit`` of ``owner``'s jobs, newest first, older than job ``after``; and the cursor."""
-        index = self._key("jobs", owner)
+        """Up to ``limit`` of ``owner``'s jobs, newest first, older than job ``after``; and the cursor.
+
+        With ``status``, only the owner's index of that status is read, so a page costs about ``limit``
+        record reads however many jobs the owner has in other statuses.
+        """
+        main = self._key("jobs", owner)
+        if status is not None:
+            self._index_statuses(owner)
+        index = main if status is None else self._key("jobs", owner, status)
         top: float | str = "+inf"
         if after is not None:
-            score = self.redis.zscore(index, after)
+            score = self.redis.zscore(main, after)
             if score is None:
                 return [], None
             top = f"({score}"
@@ -254,15 +268,26 @@ class JobStore:
                 job_id, score = text(raw_id), float(raw_score)
                 top = f"({score}"
                 record = self.get_job(job_id)
-                if record is None:  # expired under its retention: drop it from the index too
-                    self.redis.zrem(index, job_id)
+                if record is None:  # expired under its retention: drop it from the indexes too
+                    self.redis.zrem(main, job_id)
+                    if index != main:
+                        self.redis.zrem(index, job_id)
                     continue
-                if status is None or record["status"] == status:
+                if status is None or record["status"] == status:  # else: moved on since this index was read
                     found.append(record)
                     if len(found) == limit:
                         break
         more = self.redis.zrevrangebyscore(index, top, "-inf", start=0, num=1)
         return found, (found[-1]["id"] if more else None)
+
+    def _index_statuses(self, owner: str) -> None:
+        """Once per owner: add jobs stored before the per-status indexes existed to the index of their status."""
+        if not self.redis.set(self._key("jobs", owner, "indexed"), b"1", nx=True):
+            return
+        for raw_id, score in self.redis.zrange(self._key("jobs", owner), 0, -1, withscores=True):
+            record = self.get_job(text(raw_id))
+            if record is not None:
+                self.redis.zadd(self._key("jobs", owner, record["status"]), {text(raw_id): score})
 
     def events(self, job_id: str) -> list[Event]:
         """The job's events in the order they happened, each with its 1-based ``seq``."""
@@ -301,6 +326,8 @@ class JobStore:
                     events = mutate(record)
                     if events is None:
                         return Update(False, record)
+                    if "seq" not in record:  # stored before records kept their index score
+                        record["seq"] = pipe.zscore(self._key("jobs", str(record.get("owner", DEFAULT_OWNER))), job_id)
                     pipe.multi()
                     self._write(pipe, record, before, events)
                     pipe.execute()
@@ -318,7 +345,11 @@ class JobStore:
         if before != after:
             pipe.hincrby(self._key("stats", "status"), before, -1)
             pipe.hincrby(self._key("stats", "status"), after, 1)
-            queued_key = self._key("queued", str(record.get("owner", DEFAULT_OWNER)))
+            owner = str(record.get("owner", DEFAULT_OWNER))
+            pipe.zrem(self._key("jobs", owner, before), job_id)
+            if record.get("seq") is not None:
+                pipe.zadd(self._key("jobs", owner, after), {job_id: record["seq"]})
+            queued_key = self._key("queued", owner)
             if after == "queued":
                 pipe.sadd(queued_key, job_id)
                 pipe.sadd(self._key("queued"), job_id)
