@@ -8,6 +8,7 @@ job is stored. Any other enqueue error fails the job at once.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -144,6 +145,11 @@ def submit_job(
             timeout_seconds=limit,
             max_queued=settings.max_queued_jobs_per_key,
         )
+    except (RedisConnectionError, RedisTimeoutError):
+        if idempotency_key is not None:  # else a retry with this key would wait for a job that never came
+            with contextlib.suppress(RedisConnectionError, RedisTimeoutError):
+                store.release_idempotency_key(owner, idempotency_key, job_id)
+        raise
     except QueueFull as exc:
         if idempotency_key is not None:
             store.release_idempotency_key(owner, idempotency_key, job_id)

@@ -23,6 +23,7 @@ import logging
 import time
 from datetime import UTC, datetime
 
+from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
 from service.core.config import Settings
@@ -139,5 +140,7 @@ async def run_forever(sweeper: Sweeper, interval: float) -> None:
         await asyncio.sleep(interval)
         try:
             await run_in_threadpool(sweeper.sweep)
+        except RedisError as exc:  # Redis restarting: said once per sweep, without a traceback
+            log.warning("sweep skipped: Redis is unreachable (%s)", exc)
         except Exception:
             log.exception("sweep failed at %s", datetime.now(UTC).isoformat())
