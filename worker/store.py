@@ -284,7 +284,10 @@ class JobStore:
         """Once per owner: add jobs stored before the per-status indexes existed to the index of their status."""
         if not self.redis.set(self._key("jobs", owner, "indexed"), b"1", nx=True):
             return
-        for raw_id, score in self.redis.zrange(self._key("jobs", owner), 0, -1, withscores=True):
+        entries: list[tuple[bytes, float]] = self.redis.zrange(  # type: ignore[assignment]
+            self._key("jobs", owner), 0, -1, withscores=True
+        )
+        for raw_id, score in entries:
             record = self.get_job(text(raw_id))
             if record is not None:
                 self.redis.zadd(self._key("jobs", owner, record["status"]), {text(raw_id): score})

@@ -72,7 +72,10 @@ log = logging.getLogger(__name__)
 def bound_to_loopback(scope: Scope) -> bool:
     """Whether the server that received the request listens on a loopback address (uvicorn's ``server``)."""
     server = scope.get("server")
-    return bool(server) and is_loopback_host(str(server[0]) if ":" not in str(server[0]) else f"[{server[0]}]")
+    if not server:
+        return False
+    host = str(server[0])
+    return is_loopback_host(f"[{host}]" if ":" in host else host)
 
 
 def browser_refusal(scope: Scope) -> str | None:
