@@ -113,3 +113,17 @@ def test_a_queued_job_on_the_queue_or_started_is_left_alone(
     sweeper.sweep()
     assert queue.enqueued == [("job_w", 1, 90)]
     assert [store.get_job(i)["status"] for i in ("job_w", "job_s")] == ["queued", "queued"]  # type: ignore[index]
+
+
+def test_an_attempt_queued_again_by_the_sweeper_stops_itself(
+    store: MemoryJobStore, queue: MemoryJobQueue, spec: dict[str, Any]
+) -> None:
+    from worker.task import StopPoller
+
+    job_id = _running(store, spec, "w1")
+    poll = StopPoller(store, job_id, 0.0, attempt=1)
+    assert not poll()
+    queue.heartbeats["w1"] = 40.0  # its worker was out of reach (Redis down) past the dead-after time
+    Sweeper(store, queue, Settings(lost_job_retries=1)).sweep()
+    assert store.mark_running(job_id, 2, {"name": "w2"}).applied  # another worker runs attempt 2
+    assert poll()  # attempt 1 stops instead of training on beside it
