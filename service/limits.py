@@ -27,6 +27,8 @@ import numpy as np
 from service.core.config import Settings
 from service.core.problems import Problem
 from worker.data import RawData
+from worker.data.synthetic import declared_shape
+from worker.data.upload import UploadError, check_zip_directory
 from worker.params import count_parameters
 from worker.spec import InlineData, JobSpec, SyntheticData
 
@@ -73,8 +75,8 @@ def check_spec(spec: JobSpec, settings: Settings) -> None:
         )
     data = spec.data
     if isinstance(data, SyntheticData):
-        rows = data.n_samples or 0
-        check_table(rows, data.n_features or 1, settings, status=422, loc=["body", "data", "n_samples"])
+        rows, features = declared_shape(data)  # scikit-learn's defaults where the spec leaves them out
+        check_table(rows, features, settings, status=422, loc=["body", "data", "n_samples"])
     elif isinstance(data, InlineData):
         check_table(len(data.x), 1, settings, status=422, loc=["body", "data", "x"])
 
@@ -105,9 +107,14 @@ def check_data(spec: JobSpec, raw: RawData, settings: Settings) -> None:
 def _npz_shapes(content: bytes) -> dict[str, tuple[int, ...]]:
     """The shapes the ``x`` and ``y`` members of an ``.npz`` declare in their headers (no data is read).
 
-    A member that is missing or unreadable is skipped: parsing the upload then says what is wrong with it.
+    A member that is missing or unreadable is skipped, and so is an archive whose directory is too large
+    to read: parsing the upload then says what is wrong with it.
     """
     shapes: dict[str, tuple[int, ...]] = {}
+    try:
+        check_zip_directory(content)
+    except UploadError:
+        return {}
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as archive:
             for key in ("x", "y"):
@@ -129,11 +136,17 @@ def _npz_shapes(content: bytes) -> dict[str, tuple[int, ...]]:
 
 
 def _csv_size(content: bytes) -> tuple[int, int]:
-    """An upper bound on a CSV's data rows and its feature columns, from its lines and header."""
-    text = content[: 1024 * 1024].decode("utf-8-sig", errors="replace")
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    columns = len(next(csv.reader([first]), [])) if first else 0
-    lines = content.count(b"\n") + (0 if content.endswith(b"\n") else 1)
+    """An upper bound on a CSV's data rows and its feature columns, from its line breaks (``\\n``, or ``\\r``
+    alone) and its whole header line. Parsing counts again exactly (``worker.data.upload.read_csv``)."""
+    newline = b"\n" if b"\n" in content else b"\r"
+    lines = content.count(newline) + (0 if content.endswith(newline) else 1)
+    body = content.lstrip()  # blank lines before the header
+    ends = [i for i in (body.find(b"\n"), body.find(b"\r")) if i >= 0]
+    first = body[: min(ends, default=len(body))].decode("utf-8-sig", errors="replace")
+    try:
+        columns = len(next(csv.reader([first]), [])) if first else 0
+    except csv.Error:  # a header cell over the csv module's field limit: count the commas instead
+        columns = first.count(",") + 1
     return max(lines - 1, 0), max(columns - 1, 1)
 
 

@@ -21,6 +21,7 @@ from service.api.main import api_router
 from service.core import openapi, problems
 from service.core.config import Settings, get_settings
 from service.core.guard import RequestGuard
+from service.core.headers import SecurityHeaders
 from service.jobs import JobView
 from service.metrics import build_registry
 from service.queue import JobQueue
@@ -84,6 +85,7 @@ def create_app(
     problems.install(app)
     app.include_router(api_router)
     app.add_middleware(RequestGuard, settings=settings)
+    app.add_middleware(SecurityHeaders)  # outermost: the guard's own refusals get the headers too
     openapi.install(app)
     return app
 

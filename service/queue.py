@@ -90,6 +90,10 @@ class JobQueue:
                 found.append((job_id, int(attempt)))
         return found
 
+    def present_ids(self) -> set[str]:
+        """rq job ids waiting on the queue or started by a worker (``<job_id>-<attempt>``)."""
+        return set(self.queue.get_job_ids()) | set(self.queue.started_job_registry.get_job_ids())
+
     def depth(self) -> int:
         """Number of jobs waiting on the queue."""
         return int(self.queue.count)

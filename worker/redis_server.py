@@ -138,6 +138,10 @@ class RedisServer:
         self.stop()
         raise RuntimeError(f"{self.binary.name} did not answer PING within {timeout} s; see {self.log_path}")
 
+    def exited(self) -> bool:
+        """True when the server was started and its process has ended (killed, crashed) without :meth:`stop`."""
+        return self._process is not None and self._process.poll() is not None
+
     def is_running(self) -> bool:
         """True while the process lives and answers PING."""
         return self._process is not None and self._process.poll() is None and ping(self.host, self.port)

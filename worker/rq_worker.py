@@ -8,6 +8,15 @@ CUDA is only ever initialized in a horse, which exits after its one job. Run one
 When the horse dies without writing an outcome (killed by the kernel's OOM killer, a segfault, rq's
 hard kill after the time limit), :class:`LossdoctorWorker` marks the job ``failed`` right away. When the
 whole worker dies (SIGKILL, a lost machine), the API's sweeper notices its stale heartbeat instead.
+
+A Redis restart does not stop a worker: its connection retries every command with backoff for up to
+``LOSSDOCTOR_REDIS_OUTAGE_SECONDS`` (``worker.reconnect``), so the horse's writes wait for Redis to come
+back and the job carries on; a heartbeat that still cannot be sent is logged and skipped (the horse keeps
+running, and the next heartbeat follows ``job_monitoring_interval`` later), so an outage of any length
+never ends the worker's loop while it runs a job. An idle worker waits for Redis in rq's own dequeue loop.
+
+A worker runs only lossdoctor's task (``ALLOWED_TASKS``): a job on the queue naming any other function
+(anyone who can write to Redis could put one there) is failed without being run, and logged.
 """
 
 from __future__ import annotations
@@ -20,18 +29,23 @@ import signal
 import sys
 from typing import Any
 
-import redis
-from redis import Redis
-from redis.driver_info import DriverInfo
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, Worker
+from rq.executions import Execution
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from worker.limits import limit_memory
+from worker.reconnect import patient_redis
 from worker.settings import WorkerSettings
 from worker.store import JobStore
+from worker.task import TASK_PATH
 
 log = logging.getLogger(__name__)
+
+#: Dotted paths of the only functions a worker runs (rq's ``job.func_name``, as ``service.queue`` enqueues it).
+ALLOWED_TASKS = frozenset({TASK_PATH})
 
 #: Linux prctl option: the signal a process receives when its parent dies.
 PR_SET_PDEATHSIG = 1
@@ -63,6 +77,28 @@ class LossdoctorWorker(Worker):
         if cap is not None:
             log.info("work horse address space capped at %d MiB", cap // (1024 * 1024))
 
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        """Run ``job`` in a work horse if its function is lossdoctor's task; fail it unrun otherwise."""
+        try:
+            func_name = job.func_name
+        except Exception as exc:  # a payload that does not even decode names no allowed task
+            func_name = f"<unreadable: {type(exc).__name__}>"
+        if func_name not in ALLOWED_TASKS:
+            log.error("refusing rq job %s: its function %r is not a lossdoctor task", job.id, func_name)
+            self.handle_job_failure(
+                job, queue=queue, exc_string=f"refused: {func_name!r} is not one of {sorted(ALLOWED_TASKS)}"
+            )
+            return
+        super().execute_job(job, queue)
+
+    def maintain_heartbeats(self, job: Job, execution: Execution) -> None:
+        """rq's heartbeat while the horse runs; when Redis cannot be reached it is logged and skipped, so the
+        worker keeps monitoring its horse instead of leaving its work loop."""
+        try:
+            super().maintain_heartbeats(job, execution)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            log.warning("Redis is unreachable (%s); heartbeat skipped, job %s keeps running", exc, job.id)
+
     def handle_work_horse_killed(self, job: Job, retpid: Any, ret_val: Any, rusage: Any) -> None:
         """The horse ended without an outcome: fail the job with what we know, then let rq record it."""
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)
@@ -79,9 +115,12 @@ class LossdoctorWorker(Worker):
             f"the training process {how} before it could report a result "
             "(out of memory, a crash in native code, or a hard time limit)"
         )
-        JobStore(self.connection).finish(
-            job_id, int(attempt), "failed", error={"type": "worker_crashed", "message": message}
-        )
+        try:
+            JobStore(self.connection).finish(
+                job_id, int(attempt), "failed", error={"type": "worker_crashed", "message": message}
+            )
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            log.error("job %s: could not record that its horse died, Redis is unreachable (%s)", job_id, exc)
 
 
 def preload(modules: tuple[str, ...]) -> None:
@@ -95,9 +134,7 @@ def preload(modules: tuple[str, ...]) -> None:
 
 def build_worker(settings: WorkerSettings, name: str | None = None) -> LossdoctorWorker:
     """A worker on ``settings.queue`` with lossdoctor's heartbeat settings and the JSON serializer."""
-    # An explicit DriverInfo: otherwise every new connection, so one per work horse after the fork, looks
-    # up redis-py's version with importlib.metadata (about 10 ms in a freshly forked horse).
-    connection = Redis.from_url(settings.redis_url, driver_info=DriverInfo(lib_version=redis.__version__))
+    connection = patient_redis(settings.redis_url, settings.redis_outage_seconds)
     queue = Queue(settings.queue, connection=connection, serializer=JSONSerializer)
     worker = LossdoctorWorker(
         [queue],

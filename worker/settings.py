@@ -32,6 +32,9 @@ DEFAULT_PRELOAD = ("numpy", "torch", "torch._dynamo", "sklearn.datasets", "worke
 #: MiB of address space a work horse may add to what its worker holds when it forks (``worker.limits``);
 #: 0: no limit. Off by default because CUDA reserves far more address space than it uses.
 DEFAULT_JOB_MEMORY_LIMIT_MB = 0
+#: Seconds a worker (and its work horse) keeps retrying one Redis command, with backoff, before it gives
+#: up on it (``worker.reconnect``): a Redis restart or failover shorter than this goes unnoticed by jobs.
+DEFAULT_REDIS_OUTAGE_SECONDS = 120.0
 
 
 class WorkerSettings(BaseSettings):
@@ -56,4 +59,7 @@ class WorkerSettings(BaseSettings):
     preload: tuple[str, ...] = Field(default=DEFAULT_PRELOAD, description="Modules imported before forking.")
     job_memory_limit_mb: int = Field(
         default=DEFAULT_JOB_MEMORY_LIMIT_MB, ge=0, description="Address space a job may add (MiB); 0: no limit."
+    )
+    redis_outage_seconds: float = Field(
+        default=DEFAULT_REDIS_OUTAGE_SECONDS, gt=0.0, description="How long one Redis command is retried (s)."
     )

@@ -50,6 +50,8 @@ CLASS_INDEX_LOSSES: frozenset[str] = frozenset({"cross_entropy", "nll"})
 #: Upper bounds that keep one job from swallowing a worker; the service may tighten them.
 MAX_EPOCHS = 10_000
 MAX_BUDGET_SECONDS = 3_600.0
+#: Largest seed: what numpy's and scikit-learn's RandomState and torch all accept (0 .. 2**32 - 1).
+MAX_SEED = 2**32 - 1
 
 
 class Strict(BaseModel):
@@ -200,7 +202,7 @@ class ModelSpec(Strict):
 
 class _DataCommon(Strict):
     validation_fraction: float = Field(0.2, gt=0.0, lt=1.0)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     shape: list[Annotated[int, Field(ge=1)]] | None = Field(None, min_length=1, max_length=4)
 
 
@@ -260,7 +262,7 @@ class TrainingSpec(Strict):
     batch_size: int = Field(32, ge=1, le=1_000_000)
     epochs: int = Field(10, ge=1, le=MAX_EPOCHS)
     grad_clip_norm: float | None = Field(None, gt=0.0)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
 
 
 #: URL schemes a webhook may use.

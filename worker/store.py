@@ -10,7 +10,11 @@ Keys, under the prefix ``lossdoctor``::
     job:<id>:events       list of JSON events, oldest first; expires with the record
     job:<id>:cancel       present once a cancel was asked for; the task polls it
     jobs:<owner>          sorted set of job ids scored by creation order (newest first in listings)
+    jobs:<owner>:<status> the same, for the owner's jobs in one status (listing by status reads only these);
+                          moved in the transaction that changes the status; jobs:<owner>:indexed marks an
+                          owner whose jobs from before this index existed were added to it
     queued:<owner>        set of ids of the owner's queued jobs (the per-key queue limit counts it)
+    queued                set of ids of every queued job (the sweeper's reconciler walks it)
     running               set of ids of running jobs (the sweeper's work list)
     idem:<owner>:<key>    an Idempotency-Key's body hash and job id
     dataset:<id>          canonical .npz bytes of an upload; dataset:<id>:meta its description
@@ -19,6 +23,10 @@ Keys, under the prefix ``lossdoctor``::
     webhooks:attempts     hash: job id → delivery attempts made so far
     stats:status          current number of jobs per status
     stats:duration        histogram of run times (``DURATION_BUCKETS``), plus ``sum`` and ``count``
+
+Ids from outside (a URL path) are checked here, in one place: a job id is ``job_`` and 24 hex digits, a data
+set id ``ds_`` and 24 hex digits (``is_job_id``, ``is_dataset_id``). Any other id reads as absent, so it can
+never name another key (``job_…:events`` is a list, not a record) nor tell whether such a key exists.
 
 Records carry an ``owner``: the tenant of the API key that created them (``"public"`` when the service
 runs without keys); reads take the caller's owner and treat another owner's job as absent.
@@ -31,6 +39,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -52,6 +61,11 @@ STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 DURATION_BUCKETS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 #: Seconds a cancel flag lives; longer than any job's time limit.
 CANCEL_FLAG_TTL = 2 * 3600
+
+#: The ids ``new_job_id`` and ``put_dataset`` make; nothing else names a job or a data set.
+JOB_ID_PATTERN = re.compile(r"job_[0-9a-f]{24}")
+DATASET_ID_PATTERN = re.compile(r"ds_[0-9a-f]{24}")
+MODEL_ID_PATTERN = re.compile(r"mdl_[0-9a-f]{24}")
 
 Record = dict[str, Any]
 Event = dict[str, Any]
@@ -105,6 +119,21 @@ def text(value: bytes | str) -> str:
 def new_job_id() -> str:
     """A fresh job id: ``job_`` and 24 hex digits (valid as an rq job id, too)."""
     return "job_" + uuid.uuid4().hex[:24]
+
+
+def is_job_id(value: str) -> bool:
+    """Whether ``value`` has the form of a job id (``job_`` and 24 lowercase hex digits)."""
+    return JOB_ID_PATTERN.fullmatch(value) is not None
+
+
+def is_dataset_id(value: str) -> bool:
+    """Whether ``value`` has the form of a data set id (``ds_`` and 24 lowercase hex digits)."""
+    return DATASET_ID_PATTERN.fullmatch(value) is not None
+
+
+def is_model_id(value: str) -> bool:
+    """Whether ``value`` has the form of a model id (``mdl_`` and 24 lowercase hex digits)."""
+    return MODEL_ID_PATTERN.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)
@@ -161,7 +190,10 @@ class JobStore:
             "retention_seconds": retention_seconds,
             "timeout_seconds": timeout_seconds,
         }
+        if not self.redis.exists(self._key("jobs", owner)):  # a new owner: no job predates its status indexes
+            self.redis.set(self._key("jobs", owner, "indexed"), b"1", nx=True)
         seq = self.redis.incr(self._key("seq"))
+        record["seq"] = seq  # its score in the owner's indexes
         queued_key = self._key("queued", owner)
         pruned = False
         with self.redis.pipeline() as pipe:
@@ -183,7 +215,9 @@ class JobStore:
                         dumps({"type": "queued", "at": created, "status": "queued"}),
                     )
                     pipe.zadd(self._key("jobs", owner), {job_id: seq})
+                    pipe.zadd(self._key("jobs", owner, "queued"), {job_id: seq})
                     pipe.sadd(queued_key, job_id)
+                    pipe.sadd(self._key("queued"), job_id)
                     pipe.hincrby(self._key("stats", "status"), "queued", 1)
                     pipe.execute()
                     return record
@@ -203,7 +237,10 @@ class JobStore:
         return int(self.redis.scard(self._key("queued", owner)))
 
     def get_job(self, job_id: str, owner: str | None = None) -> Record | None:
-        """The record, or None when there is none (or it belongs to another owner than ``owner``)."""
+        """The record, or None when there is none, ``job_id`` is not a job id, or it belongs to another owner
+        than ``owner``."""
+        if not is_job_id(job_id):
+            return None
         raw = self.redis.get(self._key("job", job_id))
         if raw is None:
             return None
@@ -215,11 +252,18 @@ class JobStore:
     def list_jobs(
         self, owner: str, *, status: str | None = None, after: str | None = None, limit: int = 20
     ) -> tuple[list[Record], str | None]:
-        """Up to ``limit`` of ``owner``'s jobs, newest first, older than job ``after``; and the cursor."""
-        index = self._key("jobs", owner)
+        """Up to ``limit`` of ``owner``'s jobs, newest first, older than job ``after``; and the cursor.
+
+        With ``status``, only the owner's index of that status is read, so a page costs about ``limit``
+        record reads however many jobs the owner has in other statuses.
+        """
+        main = self._key("jobs", owner)
+        if status is not None:
+            self._index_statuses(owner)
+        index = main if status is None else self._key("jobs", owner, status)
         top: float | str = "+inf"
         if after is not None:
-            score = self.redis.zscore(index, after)
+            score = self.redis.zscore(main, after)
             if score is None:
                 return [], None
             top = f"({score}"
@@ -234,15 +278,29 @@ class JobStore:
                 job_id, score = text(raw_id), float(raw_score)
                 top = f"({score}"
                 record = self.get_job(job_id)
-                if record is None:  # expired under its retention: drop it from the index too
-                    self.redis.zrem(index, job_id)
+                if record is None:  # expired under its retention: drop it from the indexes too
+                    self.redis.zrem(main, job_id)
+                    if index != main:
+                        self.redis.zrem(index, job_id)
                     continue
-                if status is None or record["status"] == status:
+                if status is None or record["status"] == status:  # else: moved on since this index was read
                     found.append(record)
                     if len(found) == limit:
                         break
         more = self.redis.zrevrangebyscore(index, top, "-inf", start=0, num=1)
         return found, (found[-1]["id"] if more else None)
+
+    def _index_statuses(self, owner: str) -> None:
+        """Once per owner: add jobs stored before the per-status indexes existed to the index of their status."""
+        if not self.redis.set(self._key("jobs", owner, "indexed"), b"1", nx=True):
+            return
+        entries: list[tuple[bytes, float]] = self.redis.zrange(  # type: ignore[assignment]
+            self._key("jobs", owner), 0, -1, withscores=True
+        )
+        for raw_id, score in entries:
+            record = self.get_job(text(raw_id))
+            if record is not None:
+                self.redis.zadd(self._key("jobs", owner, record["status"]), {text(raw_id): score})
 
     def events(self, job_id: str, *, after: int = 0, limit: int | None = None) -> list[Event]:
         """The job's events in the order they happened, each with its 1-based ``seq``: those with a ``seq``
@@ -277,6 +335,17 @@ class JobStore:
         """Ids of the jobs whose record says ``running``."""
         return sorted(text(m) for m in self.redis.smembers(self._key("running")))
 
+    def queued_ids(self) -> list[str]:
+        """Ids of the jobs whose record says ``queued``; ids whose record is gone are dropped from the set."""
+        found = []
+        for raw_id in self.redis.smembers(self._key("queued")):
+            job_id = text(raw_id)
+            if self.redis.exists(self._key("job", job_id)):
+                found.append(job_id)
+            else:
+                self.redis.srem(self._key("queued"), raw_id)
+        return sorted(found)
+
     # ---- changing jobs ----------------------------------------------------------------------------
 
     def update(self, job_id: str, mutate: Mutation) -> Update:
@@ -294,6 +363,8 @@ class JobStore:
                     events = mutate(record)
                     if events is None:
                         return Update(False, record)
+                    if "seq" not in record:  # stored before records kept their index score
+                        record["seq"] = pipe.zscore(self._key("jobs", str(record.get("owner", DEFAULT_OWNER))), job_id)
                     pipe.multi()
                     self._write(pipe, record, before, events)
                     pipe.execute()
@@ -311,11 +382,17 @@ class JobStore:
         if before != after:
             pipe.hincrby(self._key("stats", "status"), before, -1)
             pipe.hincrby(self._key("stats", "status"), after, 1)
-            queued_key = self._key("queued", str(record.get("owner", DEFAULT_OWNER)))
+            owner = str(record.get("owner", DEFAULT_OWNER))
+            pipe.zrem(self._key("jobs", owner, before), job_id)
+            if record.get("seq") is not None:
+                pipe.zadd(self._key("jobs", owner, after), {job_id: record["seq"]})
+            queued_key = self._key("queued", owner)
             if after == "queued":
                 pipe.sadd(queued_key, job_id)
+                pipe.sadd(self._key("queued"), job_id)
             elif before == "queued":
                 pipe.srem(queued_key, job_id)
+                pipe.srem(self._key("queued"), job_id)
             if after == "running":
                 pipe.sadd(self._key("running"), job_id)
             else:
@@ -399,6 +476,18 @@ class JobStore:
                 {"type": "worker_lost", "at": at, "reason": reason, "attempt": attempt},
                 {"type": "requeued", "at": at, "status": "queued", "attempt": attempt + 1},
             ]
+
+        return self.update(job_id, mutate)
+
+    def enqueue_again(self, job_id: str, attempt: int, reason: str) -> Update:
+        """Count one more enqueue of queued attempt ``attempt`` (``enqueues`` in the record) with its event,
+        before the caller puts it on the queue again because it was missing there."""
+
+        def mutate(r: Record) -> list[Event] | None:
+            if r["status"] != "queued" or r["attempt"] != attempt:
+                return None
+            r["enqueues"] = int(r.get("enqueues", 1)) + 1
+            return [{"type": "enqueued_again", "at": now_iso(), "reason": reason, "attempt": attempt}]
 
         return self.update(job_id, mutate)
 
@@ -495,7 +584,9 @@ class JobStore:
         return meta
 
     def get_dataset_meta(self, dataset_id: str, owner: str | None = None) -> dict[str, Any] | None:
-        """A data set's metadata, or None (absent, expired, or another owner's)."""
+        """A data set's metadata, or None (absent, expired, not a data set id, or another owner's)."""
+        if not is_dataset_id(dataset_id):
+            return None
         raw = self.redis.get(self._key("dataset", dataset_id, "meta"))
         meta: dict[str, Any] | None = json.loads(raw) if raw is not None else None
         if meta is None or (owner is not None and meta.get("owner") != owner):
@@ -524,7 +615,9 @@ class JobStore:
         return meta
 
     def get_model_meta(self, model_id: str, owner: str | None = None) -> dict[str, Any] | None:
-        """A model's metadata, or None (absent, expired, or another owner's)."""
+        """A model's metadata, or None (absent, expired, not a model id, or another owner's)."""
+        if not is_model_id(model_id):
+            return None
         raw = self.redis.get(self._key("model", model_id, "meta"))
         meta: dict[str, Any] | None = json.loads(raw) if raw is not None else None
         if meta is None or (owner is not None and meta.get("owner") != owner):

@@ -63,10 +63,11 @@ def cancelled_exception_types() -> tuple[type[BaseException], ...]:
 
 class StopPoller:
     """``should_stop`` for the engine: True once the job's cancel flag is up, its record left ``running``
-    or the worker that forked this process died. Looks at Redis at most every ``interval`` seconds."""
+    or moved on to another attempt (the sweeper queued it again while Redis or this worker was out of
+    reach), or the worker that forked this process died. Looks at Redis at most every ``interval`` seconds."""
 
-    def __init__(self, store: JobStore, job_id: str, interval: float) -> None:
-        self.store, self.job_id, self.interval = store, job_id, interval
+    def __init__(self, store: JobStore, job_id: str, interval: float, attempt: int | None = None) -> None:
+        self.store, self.job_id, self.interval, self.attempt = store, job_id, interval, attempt
         self.parent_pid = os.getppid()
         self._checked_at = 0.0
         self._stop = False
@@ -85,7 +86,11 @@ class StopPoller:
             self._stop = True
         else:
             record = self.store.get_job(self.job_id)
-            self._stop = record is None or record["status"] != "running"
+            self._stop = (
+                record is None
+                or record["status"] != "running"
+                or (self.attempt is not None and record["attempt"] != self.attempt)
+            )
         return self._stop
 
 
@@ -130,7 +135,7 @@ def run(job_id: str, attempt: int = 1) -> str:
             spec,
             on_event=on_event,
             fetch_upload=fetch_upload,
-            should_stop=StopPoller(store, job_id, settings.cancel_poll_seconds),
+            should_stop=StopPoller(store, job_id, settings.cancel_poll_seconds, attempt),
         )
     except SpecError as exc:
         return _end(store, job_id, attempt, "failed", error={"type": "spec_error", "message": exc.message})

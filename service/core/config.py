@@ -35,6 +35,11 @@ DEFAULT_SWEEP_INTERVAL_SECONDS = 2.0
 DEFAULT_WORKER_DEAD_AFTER_SECONDS = 15.0
 #: How many times a job whose worker was lost is queued again before it is failed.
 DEFAULT_LOST_JOB_RETRIES = 1
+#: Seconds a queued job may be missing from the rq queue (and not started) before the sweeper puts it
+#: back: longer than the gap between storing a job and enqueuing it in one request.
+DEFAULT_QUEUED_GRACE_SECONDS = 10.0
+#: How many times the sweeper puts a queued job that went missing from the rq queue back before it fails it.
+DEFAULT_LOST_ENQUEUE_RETRIES = 3
 #: Seconds after a cancel at which a job still running on a worker is stopped by killing its work horse.
 DEFAULT_CANCEL_KILL_AFTER_SECONDS = 5.0
 #: Largest data set upload accepted, in bytes: 64 MiB.
@@ -84,6 +89,11 @@ DEFAULT_REPORT_LINK_SECONDS = 3600
 #: Public base URL of the API (``https://lossdoctor.example.com``) for links outside a request (webhook
 #: deliveries); empty: those links are paths. Links in API answers use the request's own base URL.
 DEFAULT_PUBLIC_URL = ""
+#: Jobs of all tenants that may wait on the rq queue; past it, new submissions are refused with 503 and
+#: Retry-After before their body is read (load shedding). 0 turns it off.
+DEFAULT_MAX_QUEUE_DEPTH = 1000
+#: Seconds a client refused for a full queue is told to wait (``Retry-After``).
+DEFAULT_QUEUE_FULL_RETRY_SECONDS = 30
 
 
 class Settings(BaseSettings):
@@ -119,6 +129,12 @@ class Settings(BaseSettings):
         description="Heartbeat age at which a worker is gone (s).",
     )
     lost_job_retries: int = Field(default=DEFAULT_LOST_JOB_RETRIES, ge=0, description="Requeues after a lost worker.")
+    queued_grace_seconds: float = Field(
+        default=DEFAULT_QUEUED_GRACE_SECONDS, ge=0.0, description="Grace before a job missing from rq is queued (s)."
+    )
+    lost_enqueue_retries: int = Field(
+        default=DEFAULT_LOST_ENQUEUE_RETRIES, ge=0, description="Re-enqueues of a job missing from rq."
+    )
     cancel_kill_after_seconds: float = Field(
         default=DEFAULT_CANCEL_KILL_AFTER_SECONDS,
         ge=0.0,
@@ -175,6 +191,12 @@ class Settings(BaseSettings):
     @classmethod
     def _report_secret(cls, value: str) -> str:
         return value or secrets.token_urlsafe(32)  # links then open only on this process
+    max_queue_depth: int = Field(
+        default=DEFAULT_MAX_QUEUE_DEPTH, ge=0, description="Jobs waiting on the queue past which POSTs shed (0: off)."
+    )
+    queue_full_retry_seconds: int = Field(
+        default=DEFAULT_QUEUE_FULL_RETRY_SECONDS, ge=1, description="Retry-After of a shed submission (s)."
+    )
 
     @field_validator("api_keys")
     @classmethod

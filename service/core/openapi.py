@@ -6,8 +6,8 @@ schema. Answers that any operation of a kind can give are added here; answers th
 (``404`` of an unknown job, ``409``, ``429``, ``503``) are declared on the route with
 :func:`problem_responses`.
 
-    every operation                   500
-    under /v1/                        401 (with WWW-Authenticate)
+    every operation                   500, 403 (a keyless loopback server: a foreign Host or a cross-origin change)
+    under /v1/                        401 (with WWW-Authenticate), 503 (Redis unreachable, with Retry-After)
     with a request body               400 (a body that cannot be decoded), 413, 422
     with a JSON request body          415 (a Content-Type that is not JSON)
     with parameters                   422
@@ -81,9 +81,9 @@ def _add_common(path: str, operation: dict[str, Any]) -> None:
     """Add the answers every operation of its kind can give (see the module docstring)."""
     responses: dict[str, Any] = operation.setdefault("responses", {})
     params = operation.get("parameters", [])
-    statuses = [500]
+    statuses = [500, 403]
     if path.startswith("/v1/"):
-        statuses.append(401)
+        statuses += [401, 503]
     if "requestBody" in operation:
         statuses += [400, 413, 422]
         if "application/json" in operation["requestBody"].get("content", {}):

@@ -6,6 +6,8 @@
     StarletteHTTPException   routing's own 404 and 405 (the ``Allow`` header is kept), and a body that
                              passes its size limit while it is read (``service.core.guard``) → 413
     SpecError                the engine's: a spec that validates field by field but cannot run → 422
+    redis ConnectionError,   Redis cannot be reached (restarting, failing over) → 503 with ``Retry-After``,
+      TimeoutError           logged as a warning without a traceback
     Exception                anything else → 500, logged with its traceback
 
 Each body has ``type``, ``title``, ``status``, ``detail``; validation errors add ``errors``, a list of
@@ -22,6 +24,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from worker.errors import SpecError
@@ -31,6 +35,8 @@ log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
 #: Prefix of the ``type`` URI of lossdoctor's own problems.
 TYPE_PREFIX = "urn:lossdoctor:problem:"
+#: Seconds a client is told to wait (``Retry-After``) when Redis cannot be reached.
+REDIS_DOWN_RETRY_SECONDS = 5
 
 
 class Problem(Exception):
@@ -164,6 +170,16 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.status_code, detail, type_=type_, headers=headers)
 
 
+async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("Redis unreachable on %s %s: %s", request.method, request.url.path, exc)
+    return problem_response(
+        503,
+        "the service cannot reach its Redis right now (restarting or failing over); retry shortly",
+        type_=TYPE_PREFIX + "redis-unavailable",
+        headers={"Retry-After": str(REDIS_DOWN_RETRY_SECONDS)},
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(500, "the server failed to handle this request; it has been logged")
@@ -175,4 +191,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(SpecError, _spec_error)
     app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(RedisConnectionError, _redis_down)
+    app.add_exception_handler(RedisTimeoutError, _redis_down)
     app.add_exception_handler(Exception, _unexpected)

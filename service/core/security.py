@@ -7,6 +7,9 @@ to guess from a leaked hash. Every configured hash is compared in constant time,
 nothing about how close a wrong key came.
 
 With ``LOSSDOCTOR_API_KEYS`` empty the service runs without keys and every caller is the default owner.
+It then listens only on loopback, and a web page in the user's browser is the one caller left to keep out:
+``is_loopback_host`` (against DNS rebinding: a page's own domain resolved to 127.0.0.1) and ``same_origin``
+(against a page posting across origins) are what ``service.core.guard`` checks for it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import ipaddress
 import re
 import secrets
 from dataclasses import dataclass
@@ -30,6 +34,52 @@ TENANT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 HASH_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 #: The ``WWW-Authenticate`` challenge of a 401 (RFC 6750).
 REALM = 'Bearer realm="lossdoctor"'
+
+
+#: HTTP methods that change state: a cross-origin request with one of them is refused without keys.
+STATE_CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def split_host(host: str) -> tuple[str, str] | None:
+    """A ``Host`` header's name (lowercase, IPv6 without brackets) and port (``""`` if none); None if malformed."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        name, bracket, rest = host[1:].partition("]")
+        if not bracket:
+            return None
+    else:
+        name, colon, port = host.partition(":")
+        rest = colon + port
+    if rest and not (rest.startswith(":") and rest[1:].isdigit() and len(rest) <= 6):
+        return None
+    return name, rest[1:]
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """Whether a ``Host`` header names this machine by a loopback name: ``localhost``, ``127.x.x.x`` or
+    ``[::1]``, with or without a port."""
+    parts = split_host(host) if host else None
+    if parts is None or not parts[0]:
+        return False
+    name = parts[0]
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def same_origin(origin: str, host: str, scheme: str = "http") -> bool:
+    """Whether an ``Origin`` header (``http://name:port``) is the server's own: ``scheme``, named by ``host``."""
+    theirs_scheme, sep, rest = origin.strip().lower().partition("://")
+    if not sep or theirs_scheme != scheme:
+        return False  # "null" (a sandboxed page, a file) and anything unparsable is another origin
+    theirs, ours = split_host(rest), split_host(host)
+    if theirs is None or ours is None:
+        return False
+    default = "443" if scheme in ("https", "wss") else "80"
+    return theirs[0] == ours[0] and (theirs[1] or default) == (ours[1] or default)
 
 
 @dataclass(frozen=True)

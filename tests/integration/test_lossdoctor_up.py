@@ -67,3 +67,64 @@ def test_up_serves_a_job_and_stops_cleanly_on_sigint(tmp_path: Path, spec: dict[
     with pytest.raises(httpx.TransportError):
         httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
     assert any((tmp_path / "var" / "redis").iterdir())
+
+
+def children(pid: int) -> dict[int, str]:
+    """The live child processes of ``pid`` and their command lines (Linux /proc)."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def _run_to_end(client: httpx.Client, spec: dict[str, Any], timeout: float) -> str:
+    """Submit ``spec`` (retrying while the API cannot reach Redis) and poll it until it ends; its status."""
+    deadline = time.monotonic() + timeout
+    while (response := client.post("/v1/jobs", json=spec)).status_code != 202:
+        assert time.monotonic() < deadline, response.text
+        time.sleep(0.5)
+    job_id = response.json()["id"]
+    while (status := client.get(f"/v1/jobs/{job_id}").json()["status"]) in ("queued", "running"):
+        assert time.monotonic() < deadline, f"job {job_id} stayed {status}"
+        time.sleep(0.3)
+    return str(status)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the children in /proc")
+def test_up_restarts_a_killed_redis_and_a_killed_worker(tmp_path: Path, spec: dict[str, Any]) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOSSDOCTOR_")}
+    log = open(tmp_path / "up.log", "wb")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lossdoctor", "up", "--port", str(port), "--data-dir", str(tmp_path / "var")],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            _wait_ready(client, process)
+            server = next(pid for pid, cmd in children(process.pid).items() if "-server" in cmd.split(" ")[0])
+            os.kill(server, signal.SIGKILL)
+            time.sleep(3.5)  # up used to stop everything within 3.5 s
+            assert process.poll() is None, "lossdoctor up exited after Redis was killed"
+            assert _run_to_end(client, spec, 90) == "succeeded"
+            worker = next(pid for pid, cmd in children(process.pid).items() if "lossdoctor worker" in cmd)
+            os.kill(worker, signal.SIGKILL)
+            time.sleep(1.0)
+            assert process.poll() is None, "lossdoctor up exited after its worker was killed"
+            assert _run_to_end(client, spec, 120) == "succeeded"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        log.close()
+    text = (tmp_path / "up.log").read_text()
+    assert "the Redis-protocol server is back" in text and "worker started again" in text

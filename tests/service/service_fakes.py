@@ -101,6 +101,9 @@ class MemoryJobStore(JobStore):
     def running_ids(self) -> list[str]:
         return sorted(i for i, r in self.records.items() if r["status"] == "running")
 
+    def queued_ids(self) -> list[str]:
+        return sorted(i for i, r in self.records.items() if r["status"] == "queued")
+
     def update(self, job_id: str, mutate: Mutation) -> Update:
         if job_id not in self.records:
             return Update(False, None)
@@ -218,6 +221,8 @@ class MemoryJobQueue:
         self.started: list[tuple[str, int]] = []
         self.rq_statuses: dict[tuple[str, int], str] = {}
         self.heartbeats: dict[str, float] = {}
+        #: rq job ids the test declares lost from the queue (Redis dropped them).
+        self.lost: set[str] = set()
 
     def enqueue(self, job_id: str, attempt: int, timeout_seconds: int) -> None:
         self.enqueued.append((job_id, attempt, timeout_seconds))
@@ -233,6 +238,11 @@ class MemoryJobQueue:
 
     def started_attempts(self) -> list[tuple[str, int]]:
         return list(self.started)
+
+    def present_ids(self) -> set[str]:
+        """Enqueued attempts not removed, and started ones; ``lost`` ones are on neither list."""
+        waiting = {f"{j}-{a}" for j, a, _ in self.enqueued if (j, a) not in self.removed}
+        return (waiting | {f"{j}-{a}" for j, a in self.started}) - self.lost
 
     def depth(self) -> int:
         return len(self.enqueued) - len(self.removed)

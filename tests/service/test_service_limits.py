@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -214,3 +215,56 @@ def test_parameter_count_matches_torch(layers: list[dict[str, Any]], sample_shap
     built = build_model(model, sample_shape, seed=0)
     expected = sum(p.numel() for p in built.parameters() if isinstance(p, torch.nn.Parameter))
     assert count_parameters(model, sample_shape) == expected
+
+
+def test_csv_values_are_counted_while_parsing(limited: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    import service.api.routes.datasets as datasets
+
+    monkeypatch.setattr(datasets, "check_upload", lambda *args: None)  # a file whose declared size fooled it
+    header = ",".join(f"c{i}" for i in range(20)) + ",label\n"
+    csv = (header + ("1," * 20 + "0\n") * 60).encode()  # 60 x 20 = 1,200 values; the limit is 1,000
+    body = _refused(limited.post("/v1/datasets", files={"file": ("d.csv", csv)}), 422, "MAX_DATASET_VALUES")
+    assert "1000" in body["detail"] and "line 52" in body["detail"]  # stopped at the first row past it
+    monkeypatch.undo()
+    ok = (header + ("1," * 20 + "0\n") * 50).encode()  # 50 x 20 = 1,000 values: at the limit
+    assert limited.post("/v1/datasets", files={"file": ("d.csv", ok)}).status_code == 201
+
+
+def test_a_csv_with_cr_line_endings_is_sized_before_parsing(limited: TestClient) -> None:
+    csv = b"a,b,label\r" + b"1,2,0\r" * 300
+    _refused(limited.post("/v1/datasets", files={"file": ("d.csv", csv)}), 413, "MAX_DATASET_ROWS")
+    long_header = (",".join(f"c{i:05d}" for i in range(30)) + ",label\n").encode()  # wider than it starts
+    _refused(limited.post("/v1/datasets", files={"file": ("d.csv", long_header + b"1," * 30 + b"0\n")}), 413,
+             "MAX_DATASET_FEATURES")
+
+
+def test_an_npz_listing_too_many_entries_is_refused_before_its_directory_is_read(limited: TestClient) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, array in (("x", np.zeros((4, 2), np.float32)), ("y", np.zeros(4, np.int64))):
+            with archive.open(f"{name}.npy", "w") as f:
+                np.lib.format.write_array(f, array)
+        for i in range(2_000):
+            archive.writestr(f"pad{i}", b"")
+    assert len(buffer.getvalue()) < LIMITS["max_upload_bytes"] * 4
+    app_limit = Settings(sweeper=False, **{**LIMITS, "max_upload_bytes": 1_000_000})
+    client = TestClient(create_app(app_limit, store=MemoryJobStore(), queue=MemoryJobQueue()))  # type: ignore[arg-type]
+    response = client.post("/v1/datasets", files={"file": ("d.npz", buffer.getvalue())})
+    assert response.status_code == 422, response.text
+    assert "2002 entries" in response.json()["detail"] and "at most 64" in response.json()["detail"]
+
+
+def test_synthetic_data_is_sized_with_scikit_learns_defaults(
+    limited: TestClient, spec: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import service.jobs as jobs
+
+    def never(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a data set over a limit must be refused before it is generated")
+
+    monkeypatch.setattr(jobs, "check_runnable", never)
+    spec["data"] = {"source": "synthetic", "name": "classification", "n_samples": 60}  # 20 features by default
+    body = _refused(limited.post("/v1/jobs", json=spec), 422, "MAX_DATASET_VALUES")
+    assert body["errors"][0]["loc"] == ["body", "data", "n_samples"] and "60 x 20" in body["detail"]
+    spec["data"] = {"source": "synthetic", "name": "regression", "n_samples": 5}  # 100 features by default
+    _refused(limited.post("/v1/jobs", json=spec), 422, "MAX_DATASET_FEATURES")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from service_fakes import MemoryJobQueue, MemoryJobStore
@@ -74,3 +75,55 @@ def test_cancelled_job_still_on_a_worker_is_stopped(
     store.records[job_id]["finished_at"] = "2020-01-01T00:00:00.000Z"
     Sweeper(store, queue, Settings(cancel_kill_after_seconds=5)).sweep()
     assert queue.stopped == [(job_id, 1)]
+
+
+def test_a_queued_job_missing_from_the_queue_is_enqueued_after_its_grace_then_failed(
+    store: MemoryJobStore, queue: MemoryJobQueue, spec: dict[str, Any]
+) -> None:
+    store.create_job("job_q", spec, retention_seconds=60, timeout_seconds=90)  # stored, never enqueued
+    sweeper = Sweeper(store, queue, Settings(queued_grace_seconds=0.2, lost_enqueue_retries=2))
+    sweeper.sweep()
+    assert queue.enqueued == []  # first seen missing: inside its grace
+    time.sleep(0.25)
+    sweeper.sweep()
+    assert queue.enqueued == [("job_q", 1, 90)]
+    queue.lost.add("job_q-1")  # lost again, twice
+    for _ in range(2):
+        sweeper.sweep()
+        time.sleep(0.25)
+        sweeper.sweep()
+    record = store.get_job("job_q")
+    assert record is not None and record["status"] == "failed" and len(queue.enqueued) == 2
+    assert record["error"]["type"] == "enqueue_lost"
+    message = record["error"]["message"]
+    assert "not on the queue" in message and "LOSSDOCTOR_LOST_ENQUEUE_RETRIES" in message
+    types = [e["type"] for e in store.events("job_q")]
+    assert types == ["queued", "enqueued_again", "enqueued_again", "failed"]
+
+
+def test_a_queued_job_on_the_queue_or_started_is_left_alone(
+    store: MemoryJobStore, queue: MemoryJobQueue, spec: dict[str, Any]
+) -> None:
+    store.create_job("job_w", spec, retention_seconds=60, timeout_seconds=90)
+    store.create_job("job_s", spec, retention_seconds=60, timeout_seconds=90)
+    queue.enqueue("job_w", 1, 90)
+    queue.started.append(("job_s", 1))  # a worker took it; its record is not running yet
+    sweeper = Sweeper(store, queue, Settings(queued_grace_seconds=0.0))
+    sweeper.sweep()
+    sweeper.sweep()
+    assert queue.enqueued == [("job_w", 1, 90)]
+    assert [store.get_job(i)["status"] for i in ("job_w", "job_s")] == ["queued", "queued"]  # type: ignore[index]
+
+
+def test_an_attempt_queued_again_by_the_sweeper_stops_itself(
+    store: MemoryJobStore, queue: MemoryJobQueue, spec: dict[str, Any]
+) -> None:
+    from worker.task import StopPoller
+
+    job_id = _running(store, spec, "w1")
+    poll = StopPoller(store, job_id, 0.0, attempt=1)
+    assert not poll()
+    queue.heartbeats["w1"] = 40.0  # its worker was out of reach (Redis down) past the dead-after time
+    Sweeper(store, queue, Settings(lost_job_retries=1)).sweep()
+    assert store.mark_running(job_id, 2, {"name": "w2"}).applied  # another worker runs attempt 2
+    assert poll()  # attempt 1 stops instead of training on beside it

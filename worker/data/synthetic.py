@@ -33,6 +33,13 @@ APPLIES: dict[str, frozenset[str]] = {
     "regression": frozenset({"n_samples", "n_features", "noise"}),
 }
 
+#: scikit-learn's default ``n_samples`` (every generator) and ``n_features`` (per generator).
+DEFAULT_N_SAMPLES = 100
+DEFAULT_N_FEATURES: dict[str, int] = {"blobs": 2, "moons": 2, "circles": 2, "classification": 20, "regression": 100}
+#: Most values (samples x features) a synthetic data set may have here, whatever the service allows: 100
+#: million, 800 MB as scikit-learn's float64. The service refuses far less (``LOSSDOCTOR_MAX_DATASET_VALUES``).
+MAX_VALUES = 100_000_000
+
 #: scikit-learn's defaults for ``make_classification`` that the adjustment starts from.
 CLASSIFICATION_N_FEATURES = 20
 CLASSIFICATION_N_INFORMATIVE = 2
@@ -50,6 +57,14 @@ def _check_applies(data: SyntheticData) -> None:
             ("data", field),
             f"data.{field} applies only to the synthetic data sets {takers}, not to {data.name!r}",
         )
+
+
+def declared_shape(data: SyntheticData) -> tuple[int, int]:
+    """(samples, features) the generator will produce, from the spec and scikit-learn's defaults; nothing is
+    generated."""
+    n_samples = data.n_samples if data.n_samples is not None else DEFAULT_N_SAMPLES
+    n_features = data.n_features if data.n_features is not None else DEFAULT_N_FEATURES[data.name]
+    return n_samples, n_features
 
 
 def classification_structure(n_classes: int, n_features: int) -> dict[str, int]:
@@ -111,6 +126,13 @@ GENERATORS = {
 def load_synthetic(data: SyntheticData) -> RawData:
     """Generate the data set: x float32 ``[n_samples, n_features]``, y class indices or targets."""
     _check_applies(data)
+    rows, features = declared_shape(data)
+    if rows * features > MAX_VALUES:
+        raise SpecError(
+            ("data", "n_samples"),
+            f"make_{data.name} would generate {rows} x {features} = {rows * features} values; "
+            f"the most a synthetic data set may have is {MAX_VALUES}",
+        )
     kw = _kwargs(data)
     try:
         x, y = GENERATORS[data.name](**kw)

@@ -54,6 +54,7 @@ def upload_dataset(
             label_column=label_column,
             max_rows=settings.max_dataset_rows,
             max_features=settings.max_dataset_features,
+            max_values=settings.max_dataset_values,
         )
     except UploadError as exc:
         loc = ["body", "label_column"] if "label" in str(exc) and label_column else ["body", "file"]
