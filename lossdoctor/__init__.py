@@ -1,1 +1,31 @@
-"""The ``lossdoctor`` command: ``up``, ``api``, ``worker``, ``redis`` and ``diagnose``."""
+"""lossdoctor: the ``lossdoctor`` command (``up``, ``api``, ``worker``, ``redis``, ``diagnose``, ``submit``,
+``status``, ``cancel``, ``list``, ``curves``), the HTTP ``Client`` and the training-loop ``Monitor``.
+
+The package's attributes load on first use (PEP 562), so ``import lossdoctor`` costs nothing:
+``lossdoctor.Client`` imports httpx and pydantic only, ``lossdoctor.Monitor`` imports torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lossdoctor.client import Client
+    from lossdoctor.errors import LossdoctorError
+    from lossdoctor.monitor import Monitor
+
+__all__ = ["Client", "LossdoctorError", "Monitor"]
+
+#: Public name → the module that defines it.
+_LAZY = {"Client": "lossdoctor.client", "LossdoctorError": "lossdoctor.errors", "Monitor": "lossdoctor.monitor"}
+
+
+def __getattr__(name: str) -> Any:
+    """Import ``Client``, ``LossdoctorError`` or ``Monitor`` from its module on first access."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lossdoctor' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
