@@ -9,10 +9,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from service.api.deps import get_owner
-from service.api.routes import curves, datasets, health, jobs, metrics, reports
+from service.api.routes import curves, datasets, health, jobs, metrics, reports, runs
 
 api_router = APIRouter()
-for module in (jobs, reports, datasets, curves):
+for module in (jobs, reports, datasets, curves, runs):
     api_router.include_router(module.router, dependencies=[Depends(get_owner)])
 for module in (health, metrics):
     api_router.include_router(module.router)
