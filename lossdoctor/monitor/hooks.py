@@ -5,7 +5,8 @@
 with ``zero_grad`` afterwards), and on a few small *sentinel* parameters whether each pass found the
 gradient cleared (a pre-accumulate tensor hook, which runs before the new gradient is added: ``.grad``
 is then None or zero after a ``zero_grad``, and still holds the previous step's sum without one). On
-sampled intervals it also keeps each gradient's squared L2 norm and whether it is finite.
+sampled intervals it also keeps each gradient's L2 norm (as a tensor, read once per step; a NaN or
+infinite norm means a non-finite gradient).
 
 ``ReluWatch`` adds forward hooks to the ReLU modules only for sampled intervals and keeps, per module,
 the share of units that output zero for the whole batch.
@@ -32,8 +33,7 @@ class GradientWatch:
         #: per sentinel index: backward passes seen, and how many of them found the gradient cleared
         self.passes: dict[int, list[int]] = {}
         self.sampling = False
-        self.grad_sq: list[torch.Tensor | None] = [None] * len(params)
-        self.finite: list[torch.Tensor | None] = [None] * len(params)
+        self.norms: list[torch.Tensor | None] = [None] * len(params)
         order = sorted(range(len(params)), key=lambda i: params[i][1].numel())
         self.sentinels = order[:SENTINELS]
         self.handles: list[RemovableHandle] = []
@@ -47,9 +47,7 @@ class GradientWatch:
         def hook(p: torch.Tensor) -> None:
             self.counts[i] += 1
             if self.sampling and p.grad is not None:
-                g = p.grad.detach()
-                self.grad_sq[i] = g.float().pow(2).sum()
-                self.finite[i] = torch.isfinite(g).all()
+                self.norms[i] = torch.linalg.vector_norm(p.grad.detach())  # the last pass's: the accumulated sum
 
         return hook
 
@@ -77,8 +75,7 @@ class GradientWatch:
         for seen in self.passes.values():
             seen[0] = seen[1] = 0
         self.sampling = sampling
-        self.grad_sq = [None] * len(self.params)
-        self.finite = [None] * len(self.params)
+        self.norms = [None] * len(self.params)
 
     def remove(self) -> None:
         for handle in self.handles:

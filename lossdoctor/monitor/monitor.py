@@ -58,7 +58,7 @@ def _finite(value: float) -> float | None:
 def read_loss(loss: Any) -> tuple[float | None, str]:
     """The loss as a number (None when non-finite) and where it came from (``StepRecord.loss_graph``)."""
     if isinstance(loss, torch.Tensor):
-        value = float(loss.detach().float().mean())
+        value = loss.item() if loss.numel() == 1 else float(loss.detach().float().mean())
         kind = "no_grad" if not loss.requires_grad else "leaf" if loss.grad_fn is None else "graph"
         return _finite(value), kind
     return _finite(float(loss)), "number"
@@ -144,11 +144,23 @@ class Monitor:
     def _readings(self, before: list[torch.Tensor]) -> dict[str, Any]:
         """The sampled step's heavier readings, from the interval's gradients and the weights before it."""
         grads, names = self.grads, [n for n, _ in self.params]
-        with torch.no_grad():
-            moved = [float((p.detach() - b).float().norm()) for (_, p), b in zip(self.params, before, strict=True)]
-            sizes = [float(b.float().norm()) for b in before]
-        grad_sq = [float(g) if g is not None else 0.0 for g in grads.grad_sq]
-        finite = all(bool(f) for f in grads.finite if f is not None)
+        moved: list[float] = []
+        sizes: list[float] = []
+        grad_norms: list[float] = []
+        if before:
+            device = before[0].device
+            zero = before[0].new_zeros((), dtype=torch.float32)
+            with torch.no_grad():
+                # (3, n_tensors), read back in one sync: distance moved, size before, gradient L2 norm
+                table = torch.stack([
+                    torch.stack([torch.linalg.vector_norm(p.detach() - b).float().to(device)
+                                 for (_, p), b in zip(self.params, before, strict=True)]),
+                    torch.stack([torch.linalg.vector_norm(b).float().to(device) for b in before]),
+                    torch.stack([zero if g is None else g.float().to(device) for g in grads.norms]),
+                ])
+            moved, sizes, grad_norms = table.tolist()
+        finite = all(math.isfinite(g) for g in grad_norms)
+        grad_sq = [g * g if math.isfinite(g) else 0.0 for g in grad_norms]
         dead = self.relus.take()
         layers: list[dict[str, Any]] = []
         for name, idx in self.layers:

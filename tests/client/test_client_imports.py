@@ -44,3 +44,11 @@ print(job.diagnosis.healthy)
     result = run(code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "True"
+
+
+def test_the_monitor_loads_torch_but_nothing_of_the_server() -> None:
+    server = ("fastapi", "starlette", "redis", "rq", "uvicorn", "sklearn", "service")
+    code = f"import sys; from lossdoctor import Monitor; print(sorted(m for m in {server!r} if m in sys.modules))"
+    result = run(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

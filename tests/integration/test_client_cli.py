@@ -145,3 +145,27 @@ def test_the_same_idempotency_key_returns_the_same_job(stack: Stack) -> None:
         assert first.id == again.id
         time.sleep(0)
         assert client.wait(first.id, timeout=120).status == "succeeded"
+
+
+def test_curves_from_a_csv(stack: Stack, tmp_path: Path) -> None:
+    falling = tmp_path / "falling.csv"
+    falling.write_text("epoch,train_loss,val_loss\n" + "".join(
+        f"{e},{2.3 * 0.5 ** e:.4f},{2.3 * 0.5 ** e + 0.01:.4f}\n" for e in range(1, 13)))
+    result = cli("curves", str(falling), "--n-classes", "10", url=stack.base_url)
+    assert result.returncode == EXIT_OK, result.stdout + result.stderr
+    assert result.stdout.splitlines()[0] == "healthy: yes"
+    diverging = tmp_path / "diverging.csv"
+    diverging.write_text("epoch,train_loss\n1,2.3\n2,9.8\n3,nan\n4,\n")
+    bad = cli("curves", str(diverging), "--n-classes", "10", url=stack.base_url)
+    assert bad.returncode == EXIT_CAUSE and "cause: lr_too_high" in bad.stdout
+    no_column = tmp_path / "other.csv"
+    no_column.write_text("epoch,loss\n1,2.3\n")
+    missing = cli("curves", str(no_column), "--n-classes", "10", url=stack.base_url)
+    assert missing.returncode == EXIT_USAGE and "no train_loss column" in missing.stderr
+    assert cli("curves", str(falling), url=stack.base_url).returncode == EXIT_USAGE  # neither chance nor classes
+
+
+def test_cancelling_a_finished_job_exits_1(stack: Stack, tmp_path: Path) -> None:
+    job_id = cli("submit", write(tmp_path, HEALTHY), "--wait", url=stack.base_url).stdout.splitlines()[0]
+    refused = cli("cancel", job_id, url=stack.base_url)
+    assert refused.returncode == 1 and "409" in refused.stderr and "succeeded" in refused.stderr
