@@ -33,8 +33,8 @@ def read_setup(model: nn.Module, optimizer: torch.optim.Optimizer, *, every: int
     params = trainable(model)
     held = optimizer_tensors(optimizer)
     held_ids = {id(p) for p in held}
-    model_ids = {id(p) for _, p in params}
-    foreign = [p for p in held if id(p) not in model_ids]
+    every_model_id = {id(p) for p in model.parameters()}  # frozen ones too: an optimizer may hold them harmlessly
+    foreign = [p for p in held if id(p) not in every_model_id]
     shapes = sorted(tuple(p.shape) for _, p in params)
     return {
         "optimizer": type(optimizer).__name__,

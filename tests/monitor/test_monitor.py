@@ -205,3 +205,11 @@ def test_every_step_sampled_and_close_removes_the_hooks() -> None:
     loss = ce(model, *batch(0))
     loss.backward()
     assert monitor.grads.counts == [0, 0, 0, 0]
+
+
+def test_frozen_parameters_left_in_the_optimizer_are_fine() -> None:
+    model = mlp()
+    model[0].requires_grad_(False)
+    monitor, diagnosis = train(model, torch.optim.SGD(model.parameters(), lr=0.1))
+    assert monitor.setup["foreign_tensors"] == 0 and monitor.setup["frozen_tensors"] == 2
+    assert diagnosis.healthy, diagnosis.summary
