@@ -5,9 +5,9 @@
 For a small CNN (two 3x3 convolutions on 1x28x28 inputs) and an MLP (784-256-256-10), batch 64, SGD
 with momentum: the same loop timed plain, with ``Monitor(model, optimizer)`` (default settings: the
 first 10 steps and every 10th sampled) and with ``Monitor(..., every=1)`` (every reading and the ReLU
-forward hooks on every step). The three alternate in rounds, so that they see the same load from other
-work on the machine; a round times ``--steps`` steps after 20 warm-up steps; the table gives the median
-round, in process CPU time (what the loop itself costs; with torch on one thread it is the loop's own
+forward hooks on every step). The three take turns step by step, so that they see the same load from
+other work on the machine; a round times ``--steps`` steps of each after 20 warm-up steps; the table gives
+the median round, in process CPU time (what the loop itself costs; with torch on one thread it is the loop's own
 time, unlike wall time on a machine shared with other work) and in wall time. Prints a table and, with
 ``--write``, replaces its section of ``benchmarks/RESULTS.md``.
 """
@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -55,31 +56,46 @@ def mlp() -> nn.Module:
 
 MODELS: dict[str, Callable[[], nn.Module]] = {"small CNN": cnn, "MLP 784-256-256-10": mlp}
 #: Monitor settings per variant: None is the plain loop.
-VARIANTS: dict[str, dict[str, int] | None] = {"plain": None, "monitor (default)": {}, "monitor (every=1)": {"every": 1}}
+VARIANTS: dict[str, dict[str, Any] | None] = {"plain": None, "monitor (default)": {}, "monitor (every=1)": {"every": 1}}
 
 
-def time_round(make: Callable[[], nn.Module], options: dict[str, int] | None, steps: int) -> tuple[float, float]:
-    """(process CPU, wall) seconds per step of ``steps`` steps of the loop (after the warm-up), for one fresh
-    model."""
-    torch.manual_seed(0)
-    model = make()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    monitor = Monitor(model, optimizer, **options) if options is not None else None
-    x, y = torch.randn(BATCH, 1, 28, 28), torch.randint(0, 10, (BATCH,))
-    start = cpu_start = 0.0
-    for step in range(WARMUP_STEPS + steps):
-        if step == WARMUP_STEPS:
-            start, cpu_start = time.perf_counter(), time.process_time()
-        optimizer.zero_grad()
-        loss = F.cross_entropy(model(x), y)
+class Loop:
+    """One model, its optimizer and, unless ``options`` is None, a ``Monitor`` with those options."""
+
+    def __init__(self, make: Callable[[], nn.Module], options: dict[str, Any] | None) -> None:
+        torch.manual_seed(0)
+        self.model = make()
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9)
+        self.monitor = Monitor(self.model, self.optimizer, **options) if options is not None else None
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+        """One training step; its (process CPU, wall) seconds."""
+        cpu, wall = time.process_time(), time.perf_counter()
+        self.optimizer.zero_grad()
+        loss = F.cross_entropy(self.model(x), y)
         loss.backward()
-        optimizer.step()
-        if monitor is not None:
-            monitor.step(loss)
-    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-    if monitor is not None:
-        monitor.close()
-    return cpu / steps, elapsed / steps
+        self.optimizer.step()
+        if self.monitor is not None:
+            self.monitor.step(loss)
+        return time.process_time() - cpu, time.perf_counter() - wall
+
+
+def time_round(make: Callable[[], nn.Module], steps: int) -> dict[str, tuple[float, float]]:
+    """(process CPU, wall) seconds per step of each variant over ``steps`` steps after the warm-up; the
+    variants take turns step by step, so load from other work falls on all of them alike."""
+    loops = {variant: Loop(make, options) for variant, options in VARIANTS.items()}
+    x, y = torch.randn(BATCH, 1, 28, 28), torch.randint(0, 10, (BATCH,))
+    totals = {variant: [0.0, 0.0] for variant in loops}
+    for step in range(WARMUP_STEPS + steps):
+        for variant, loop in loops.items():
+            cpu, wall = loop.step(x, y)
+            if step >= WARMUP_STEPS:
+                totals[variant][0] += cpu
+                totals[variant][1] += wall
+    for loop in loops.values():
+        if loop.monitor is not None:
+            loop.monitor.close()
+    return {variant: (cpu / steps, wall / steps) for variant, (cpu, wall) in totals.items()}
 
 
 Medians = dict[str, dict[str, tuple[float, float]]]
@@ -90,8 +106,8 @@ def measure(steps: int, rounds: int) -> Medians:
     times: dict[str, dict[str, list[tuple[float, float]]]] = {m: {v: [] for v in VARIANTS} for m in MODELS}
     for _ in range(rounds):
         for model_name, make in MODELS.items():
-            for variant, options in VARIANTS.items():
-                times[model_name][variant].append(time_round(make, options, steps))
+            for variant, per_step in time_round(make, steps).items():
+                times[model_name][variant].append(per_step)
     return {m: {v: (statistics.median(c for c, _ in t), statistics.median(w for _, w in t)) for v, t in per.items()}
             for m, per in times.items()}
 
@@ -114,7 +130,7 @@ def header(steps: int, rounds: int, threads: int, load_before: str) -> str:
     return (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {cpu}, {os.cpu_count()} cores, torch {torch.__version__} "
             f"with {threads} thread(s), Python {platform.python_version()}, code `{commit.stdout.strip()}`. Batch "
             f"{BATCH}, SGD with momentum, median of {rounds} rounds of {steps} steps (after {WARMUP_STEPS} warm-up "
-            f"steps); the three loops alternate. Load average before: {load_before}.")
+            f"steps); the three loops take turns step by step. Load average before: {load_before}.")
 
 
 def main() -> None:

@@ -169,3 +169,20 @@ def test_cancelling_a_finished_job_exits_1(stack: Stack, tmp_path: Path) -> None
     job_id = cli("submit", write(tmp_path, HEALTHY), "--wait", url=stack.base_url).stdout.splitlines()[0]
     refused = cli("cancel", job_id, url=stack.base_url)
     assert refused.returncode == 1 and "409" in refused.stderr and "succeeded" in refused.stderr
+
+
+def test_an_uploaded_csv_trains_as_a_dataset_job(stack: Stack, tmp_path: Path) -> None:
+    rows = "".join(f"{i % 7},{(i * 3) % 5},{int(i % 7 > 3)}\n" for i in range(60))
+    data = tmp_path / "train.csv"
+    data.write_text("a,b,label\n" + rows)
+    with Client(stack.base_url) as client:
+        dataset = client.upload_dataset(data, label_column="label")
+        assert dataset.id.startswith("ds_") and dataset.x_shape == [60, 2] and dataset.n_samples == 60
+        spec = {**HEALTHY, "data": {"source": "dataset", "id": dataset.id},
+                "model": {"layers": [{"type": "linear", "out_features": 8}, {"type": "relu"},
+                                     {"type": "linear", "out_features": 2}]}}
+        job = client.wait(client.submit(spec).id, timeout=120)
+        assert job.status == "succeeded" and job.result is not None and job.result.baseline["history"]["train_loss"]
+        with pytest.raises(LossdoctorError) as caught:
+            client.upload_dataset(data, label_column="nope")
+        assert caught.value.status == 422 and caught.value.errors[0]["loc"] == ["body", "label_column"]
