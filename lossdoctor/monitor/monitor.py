@@ -205,7 +205,8 @@ class Monitor:
         return Diagnosis.model_validate(diagnose_run(setup, steps))
 
     def diagnose(self) -> Diagnosis:
-        """The service's diagnosis of the run (after sending what is queued); ``summary()`` without a client."""
+        """The service's diagnosis of the run (after sending what is queued); ``summary()`` without a client.
+        Raises ``LossdoctorError`` when the service cannot answer (``summary()`` always can)."""
         if self.client is None or self.run_id is None or self.sender is None:
             return self.summary()
         self.sender.flush()
