@@ -8,6 +8,7 @@ returns its findings, each with the numbers that triggered it and a fix; ``RULES
     grads_never_cleared   backward passes keep adding to the gradients of the step before (no zero_grad)
     loss_detached         the loss is not computed from the model: no parameter ever gets a gradient
     params_without_grad   some trainable parameters never get a gradient
+    optimizer_not_stepped the optimizer's step() is never called
     params_never_change   parameters with gradients do not change: lr 0, or the step is never applied
     non_finite            the loss or the gradients become NaN or infinite
     dead_relus            most units after a ReLU output zero for the whole batch
@@ -142,6 +143,18 @@ def params_without_grad(setup: MonitorSetup, steps: Sequence[StepRecord]) -> lis
                              "them out of the optimizer) if they are meant to stay fixed"})]
 
 
+def optimizer_not_stepped(setup: MonitorSetup, steps: Sequence[StepRecord]) -> list[Finding]:
+    """The optimizer must step: a record with ``optimizer_steps`` 0 closes many calls without one."""
+    idle = [s for s in steps if s.optimizer_steps == 0]
+    if not idle:
+        return []
+    return [Finding(LOOP_BUG, 0.9,
+                    [f"optimizer.step() ({setup.optimizer or 'the optimizer'}) was not called between "
+                     f"{len(idle)} records of monitor.step ({span(idle)}); each closes up to 64 calls without one"],
+                    {"code": "call optimizer.step() after loss.backward() (after the last micro-batch when "
+                             "accumulating gradients), then monitor.step(loss)"})]
+
+
 def params_never_change(setup: MonitorSetup, steps: Sequence[StepRecord]) -> list[Finding]:
     """Parameters that receive gradients must change when the optimizer steps."""
     measured = [s for s in steps if s.step > 1 and s.changed is not None and s.params_with_grad > 0]
@@ -212,14 +225,15 @@ def dead_relus(setup: MonitorSetup, steps: Sequence[StepRecord]) -> list[Finding
 
 #: Every rule, in the order their findings are listed.
 RULES: tuple[Rule, ...] = (
-    optimizer_params, grads_never_cleared, loss_detached, params_without_grad, params_never_change,
-    non_finite, dead_relus,
+    optimizer_params, grads_never_cleared, loss_detached, params_without_grad, optimizer_not_stepped,
+    params_never_change, non_finite, dead_relus,
 )
 #: A rule whose finding explains another rule's, which is then left out (the consequence, not the cause).
 SUPERSEDES: dict[Rule, tuple[Rule, ...]] = {
     # zero_grad clears the optimizer's tensors, not the model's: their gradients add up as a consequence
     optimizer_params: (params_never_change, grads_never_cleared),
     loss_detached: (params_without_grad, params_never_change, grads_never_cleared),
+    optimizer_not_stepped: (params_never_change, grads_never_cleared),
     non_finite: (dead_relus,),  # NaN activations are not > 0, so they read as dead units
 }
 

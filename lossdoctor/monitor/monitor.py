@@ -45,6 +45,9 @@ from worker.telemetry import MAX_LAYERS, MAX_NAMES, MonitorSetup, StepRecord
 EVERY = 10
 #: Steps at the start that are all sampled, so the invariants are checked from the first step.
 WARMUP = 10
+#: Calls of ``step`` without an optimizer step in between that count as micro-batches of one step; past
+#: this many the call is recorded anyway (with ``optimizer_steps`` 0: the optimizer never steps).
+MAX_MICRO_BATCHES = 64
 #: Records kept in memory: the first ``HEAD_RECORDS`` and the latest ``TAIL_RECORDS``.
 HEAD_RECORDS, TAIL_RECORDS = 1_000, 19_000
 
@@ -106,7 +109,18 @@ class Monitor:
                 self.sender = TelemetrySender(client, self.run_id, chunk_steps=chunk_steps)
             except LossdoctorError as exc:
                 log.warning("the run could not be created on %s, so the monitor works offline: %s", client.url, exc)
+        #: optimizer steps since the last record; None when the optimizer cannot tell (no step hooks)
+        self._optimizer_steps: int | None = None
+        self._deferred = 0
+        self._step_hook = None
+        if hasattr(optimizer, "register_step_post_hook"):
+            self._optimizer_steps = 0
+            self._step_hook = optimizer.register_step_post_hook(self._optimizer_stepped)
         self._arm(1)
+
+    def _optimizer_stepped(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        if self._optimizer_steps is not None:
+            self._optimizer_steps += 1
 
     # ---- the loop's one call ----------------------------------------------------------------------
 
@@ -126,7 +140,15 @@ class Monitor:
             self._before = None
 
     def step(self, loss: Any) -> None:
-        """Record the optimizer step that just happened; ``loss`` is its loss (a tensor, or a number)."""
+        """Record the optimizer step that just happened; ``loss`` is its loss (a tensor, or a number).
+
+        Called after a micro-batch's backward pass instead (the optimizer has not stepped since the last
+        call), it is part of the coming step: the interval stays open until the optimizer steps.
+        """
+        opt_steps = self._optimizer_steps
+        if opt_steps == 0 and self._deferred < MAX_MICRO_BATCHES:
+            self._deferred += 1
+            return
         self.steps += 1
         t = self.steps
         value, kind = read_loss(loss)
@@ -134,9 +156,12 @@ class Monitor:
         with_grad = sum(1 for c in self.grads.counts if c > 0)
         record: dict[str, Any] = {"step": t, "loss": value, "loss_graph": kind, "backward_passes": passes,
                                   "cleared_passes": cleared, "params_with_grad": with_grad}
+        if opt_steps is not None:
+            record["optimizer_steps"] = opt_steps
+            self._optimizer_steps, self._deferred = 0, 0
         if self._before is not None:
             record.update(self._readings(self._before))
-        anomalous = value is None or with_grad == 0 or (t > 1 and passes > 0 and cleared == 0)
+        anomalous = value is None or with_grad == 0 or (t > 1 and passes > 0 and cleared == 0) or opt_steps == 0
         if record.get("sampled") or anomalous:
             self._keep(record)
         self._arm(t + 1)
@@ -215,6 +240,9 @@ class Monitor:
 
     def close(self) -> None:
         """Remove every hook and send what is still queued."""
+        if self._step_hook is not None:
+            self._step_hook.remove()
+            self._step_hook = None
         self.grads.remove()
         self.relus.remove()
         if self.sender is not None:

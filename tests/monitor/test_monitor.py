@@ -213,3 +213,36 @@ def test_frozen_parameters_left_in_the_optimizer_are_fine() -> None:
     monitor, diagnosis = train(model, torch.optim.SGD(model.parameters(), lr=0.1))
     assert monitor.setup["foreign_tensors"] == 0 and monitor.setup["frozen_tensors"] == 2
     assert diagnosis.healthy, diagnosis.summary
+
+
+def test_monitor_step_after_every_micro_batch_is_still_one_step() -> None:
+    model = mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    monitor = Monitor(model, optimizer)
+    for step in range(STEPS):
+        x, y = batch(step)
+        optimizer.zero_grad()
+        for k in range(4):
+            loss = F.cross_entropy(model(x[k * 4:(k + 1) * 4]), y[k * 4:(k + 1) * 4]) / 4
+            loss.backward()
+            if k == 3:
+                optimizer.step()
+            monitor.step(loss)  # called per micro-batch: the three before the optimizer step are part of it
+    diagnosis = monitor.summary()
+    assert diagnosis.healthy, diagnosis.summary
+    assert monitor.steps == STEPS
+    assert {(r["backward_passes"], r["cleared_passes"], r["optimizer_steps"]) for r in monitor.records} == {(4, 1, 1)}
+
+
+def test_a_loop_that_never_steps_the_optimizer_is_a_loop_bug() -> None:
+    model = mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    monitor = Monitor(model, optimizer)
+    for step in range(70):
+        optimizer.zero_grad()
+        loss = ce(model, *batch(step))
+        loss.backward()
+        monitor.step(loss)
+    diagnosis = monitor.summary()
+    assert diagnosis.primary_cause == "training_loop_bug" and diagnosis.primary is not None
+    assert diagnosis.primary.evidence[0].startswith("optimizer.step() (SGD) was not called")
