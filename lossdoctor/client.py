@@ -172,11 +172,14 @@ class Client:
                 return
             after = page.next_after
 
-    def events(self, job_id: str) -> builtins.list[dict[str, Any]]:
-        """``GET /v1/jobs/{id}/events`` as JSON: what happened so far, oldest first, each with its ``seq``."""
-        body = self._json("GET", f"/v1/jobs/{job_id}/events", retry_safe=True)
+    def events(self, job_id: str, *, after: int | None = None) -> builtins.list[dict[str, Any]]:
+        """``GET /v1/jobs/{id}/events`` as JSON: what happened so far, oldest first, each with its ``seq``;
+        with ``after``, only the events later than that seq (filtered here too, for a server that ignores it)."""
+        params = {"after": after} if after is not None else None
+        body = self._json("GET", f"/v1/jobs/{job_id}/events", retry_safe=True, params=params)
         events = body.get("events") if isinstance(body, dict) else None
-        return events if isinstance(events, builtins.list) else []
+        found = events if isinstance(events, builtins.list) else []
+        return [e for e in found if after is None or not isinstance(e.get("seq"), int) or e["seq"] > after]
 
     def report_url(self, job: Job) -> str:
         """The job's report page: the server's ``report_url`` (made absolute), else ``/v1/jobs/{id}/report``."""

@@ -231,3 +231,11 @@ def test_diagnose_curves_sends_nan_as_null() -> None:
                                                        "findings": [{"cause": "lr_too_high"}]}})
 
     assert make(handler).diagnose_curves([2.3, float("nan")], n_classes=3).primary_cause == "lr_too_high"
+
+
+def test_events_after_a_seq_even_from_a_server_that_ignores_after() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.params["after"] == "2"
+        return httpx.Response(200, json={"job_id": "job_1", "events": [{"seq": i, "type": "x"} for i in (1, 2, 3)]})
+
+    assert make(handler).events("job_1", after=2) == [{"seq": 3, "type": "x"}]
