@@ -6,6 +6,8 @@
     lossdoctor redis [--port P] [--dir D]   a local Redis-protocol server, in the foreground
     lossdoctor diagnose SPEC.json           run one job in this process, without Redis
     lossdoctor keys new TENANT              a new API key (line 1) and its LOSSDOCTOR_API_KEYS entry (line 2)
+    lossdoctor submit SPEC.json [--wait]    send a job to a running service (also status, cancel, list, curves;
+                                            see ``lossdoctor.client_cli`` for their exit codes)
 
 Heavy imports happen inside each subcommand, so ``lossdoctor api`` never imports torch.
 
@@ -155,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
         "new", help="print a new key (line 1) and its TENANT:HASH entry for LOSSDOCTOR_API_KEYS (line 2)"
     )
     new.add_argument("tenant", help="the tenant the key acts for (letters, digits, '_', '.', '-')")
+    from lossdoctor import client_cli
+
+    client_cli.add_parsers(sub)
     return parser
 
 
@@ -165,5 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "diagnose":
         return _diagnose(argparse.Namespace(), argv[1:])
     args = build_parser().parse_args(argv)
-    commands = {"up": _up, "api": _api, "worker": _worker, "redis": _redis, "keys": _keys}
+    from lossdoctor.client_cli import COMMANDS as client_commands
+
+    commands = {"up": _up, "api": _api, "worker": _worker, "redis": _redis, "keys": _keys, **client_commands}
     return commands[args.command](args)

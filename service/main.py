@@ -27,6 +27,7 @@ from service.metrics import build_registry
 from service.queue import JobQueue
 from service.sweeper import Sweeper, run_forever
 from service.webhooks import WebhookDispatcher
+from worker.run_store import RunStore
 from worker.store import JobStore
 
 log = logging.getLogger(__name__)
@@ -45,13 +46,15 @@ def create_app(
     *,
     store: JobStore | None = None,
     queue: JobQueue | None = None,
+    run_store: RunStore | None = None,
 ) -> FastAPI:
-    """The app; ``store``/``queue`` default to Redis at ``settings.redis_url``."""
+    """The app; ``store``/``queue``/``run_store`` default to Redis at ``settings.redis_url``."""
     settings = settings or get_settings()
-    if store is None or queue is None:
+    if store is None or queue is None or run_store is None:
         redis = Redis.from_url(settings.redis_url)
         store = store or JobStore(redis)
         queue = queue or JobQueue(redis, settings.queue)
+        run_store = run_store or RunStore(redis)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -81,6 +84,7 @@ def create_app(
         swagger_ui_parameters={"validatorUrl": None},  # Swagger UI's badge would call validator.swagger.io
     )
     app.state.settings, app.state.store, app.state.queue = settings, store, queue
+    app.state.run_store = run_store
     app.state.metrics_registry = build_registry(store, queue, settings.worker_dead_after_seconds)
     problems.install(app)
     app.include_router(api_router)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from service.api.deps import get_owner
-from service.api.routes import curves, datasets, health, jobs, metrics, models, reports
+from service.api.routes import curves, datasets, health, jobs, metrics, models, reports, runs
 
 api_router = APIRouter()
-for module in (jobs, datasets, models, curves):
+for module in (jobs, datasets, models, curves, runs):
     api_router.include_router(module.router, dependencies=[Depends(get_owner)])
 for module in (reports, health, metrics):
     api_router.include_router(module.router)

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from run_fakes import MemoryRunStore
 from service_fakes import MemoryJobQueue, MemoryJobStore
 
 from service.core.config import Settings
@@ -28,7 +29,14 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-def client(settings: Settings, store: MemoryJobStore, queue: MemoryJobQueue) -> Iterator[TestClient]:
-    app = create_app(settings, store=store, queue=queue)  # type: ignore[arg-type]
+def run_store() -> MemoryRunStore:
+    return MemoryRunStore()
+
+
+@pytest.fixture
+def client(
+    settings: Settings, store: MemoryJobStore, queue: MemoryJobQueue, run_store: MemoryRunStore
+) -> Iterator[TestClient]:
+    app = create_app(settings, store=store, queue=queue, run_store=run_store)  # type: ignore[arg-type]
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c

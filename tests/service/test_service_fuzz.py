@@ -24,6 +24,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # service_fakes, when collected from the repo root
 
+from run_fakes import MemoryRunStore  # noqa: E402
 from service_fakes import MemoryJobQueue, MemoryJobStore  # noqa: E402
 
 from service.core.config import Settings  # noqa: E402
@@ -51,6 +52,7 @@ app = create_app(
     ),
     store=MemoryJobStore(),
     queue=queue,  # type: ignore[arg-type]
+    run_store=MemoryRunStore(),
 )
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 
