@@ -62,7 +62,8 @@ def stack(_shared_stack: Stack) -> Stack:
 
 @pytest.fixture
 def make_stack(redis_server: RedisServer, tmp_path: Path) -> Iterator[Callable[..., Stack]]:
-    """Build isolated stacks on fresh database numbers (1, 2, …): ``make_stack(**settings)``."""
+    """Build isolated stacks on database numbers 1 to 15 in turn, each flushed first (a server has 16, and
+    the stacks of earlier tests are closed by then): ``make_stack(**settings)``."""
     stacks: list[Stack] = []
 
     def build(**changes: Any) -> Stack:
@@ -78,4 +79,5 @@ def make_stack(redis_server: RedisServer, tmp_path: Path) -> Iterator[Callable[.
         stack.close()
 
 
-_databases = itertools.count(1)
+#: Database numbers for ``make_stack``; 0 is the shared stack's.
+_databases = itertools.cycle(range(1, 16))
