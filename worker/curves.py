@@ -14,13 +14,11 @@ from pydantic import Field, model_validator
 from worker.evidence import Evidence, RunFacts
 from worker.rules import overfitting
 from worker.rules.base import Finding
-from worker.rules.measures import diverged, falling_rate, fmt, moved, score, trained
+from worker.rules.measures import FALLING, diverged, falling_rate, fmt, moved, score, trained
 from worker.spec import LossName, Strict
 
 #: Confidence of a finding read from curves alone (no intervention can confirm it).
 SYMPTOM = 0.5
-#: Still falling: at least this relative decrease per epoch over the last epochs.
-FALLING = 0.05
 #: A plateau: the loss ends at least this share of chance.
 PLATEAU = 0.35
 

@@ -24,8 +24,7 @@ from worker.evidence import Evidence
 from worker.onnx.build import check_runs, onnx_output_shape
 from worker.probes import PROBES, Probe, ProbeContext, ProbeRun
 from worker.result import build_evidence, build_result
-from worker.rules.measures import diverged, falling_rate, moved, score, settled, shows_signal
-from worker.rules.too_few_steps import FALLING
+from worker.rules.measures import FALLING, diverged, falling_rate, moved, score, settled, shows_signal
 from worker.runner import EventSink, resume_parked, run_all
 from worker.shapes import infer_shapes
 from worker.spec import JobSpec

@@ -9,6 +9,7 @@ loss: that change is then the finding, and its rule says so.
 from __future__ import annotations
 
 from worker.evidence import Evidence, RunFacts
+from worker.rules import unscaled_inputs
 from worker.rules.base import Finding
 from worker.rules.measures import fmt, gain, recovers
 
@@ -20,7 +21,7 @@ CAUSE_OF: dict[str, str] = {
 }
 FIX_OF: dict[str, dict[str, object]] = {
     "non_finite_data": {"data": "drop or impute the rows with NaN or infinite values before training"},
-    "unscaled_inputs": {"data": "standardize each feature with the training split's mean and standard deviation"},
+    "unscaled_inputs": unscaled_inputs.FIX,
     "bad_initialization": {"model.init": {"weight": "default", "bias": "default"}},
 }
 

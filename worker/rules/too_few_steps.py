@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from worker.evidence import Evidence
 from worker.rules.base import Finding
-from worker.rules.measures import capped, falling_rate, fmt, moved
+from worker.rules.measures import FALLING, capped, falling_rate, fmt, moved
 
-#: Still falling: at least this relative decrease per epoch over the last epochs.
-FALLING = 0.05
 #: The longer run must end at most this share of the baseline's final loss...
 RATIO = 0.5
 #: ...win at least this share of chance on the training loss...

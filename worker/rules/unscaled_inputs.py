@@ -11,7 +11,7 @@ from worker.evidence import Evidence
 from worker.rules.base import Finding
 from worker.rules.measures import best_recovery, fmt, gain, trained
 
-FIX = {"data": "standardize each feature with the training split's mean and standard deviation"}
+FIX: dict[str, object] = {"data": "standardize each feature with the training split's mean and standard deviation"}
 
 
 def rule(ev: Evidence) -> Finding | None:
