@@ -118,3 +118,33 @@ def test_lr_sweep_walks_on_while_it_helps() -> None:
     more = PROBES["lr_sweep"].follow_up(ctx, outcomes)
     assert [r.training.lr for r in more] in ([pytest.approx(1e-5 * 1e4)], [])
     assert TrainingSpec.model_validate({"loss": "mse"}).lr == 1e-3
+
+
+def _outcome(family: str, train_loss: list[float], changes: dict | None = None):
+    from worker.probes import ProbeOutcome, ProbeRun
+    from worker.train.loop import RunRecord
+
+    spec = _spec()
+    run = ProbeRun(name=family, family=family, changes=changes or {}, model=spec.model, training=spec.training)
+    return ProbeOutcome(run, RunRecord(initial_loss=1.1, initial_val_loss=1.1, train_loss=train_loss,
+                                       val_loss=train_loss))
+
+
+def test_combination_pairs_what_the_evidence_points_to_once_no_single_change_trained() -> None:
+    spec = _spec().model_copy(update={"model": ModelSpec.model_validate(
+        {"layers": [{"type": "linear", "out_features": 16}, {"type": "relu"}, {"type": "linear", "out_features": 3}],
+         "init": {"weight": "normal", "std": 5.0}})})
+    ctx = _ctx(spec, _problem(scale=1e4))                      # unscaled inputs and a custom init
+    ctx.extra["baseline_score"] = 1.0
+    assert ctx.checks["input_scale"].flagged
+    stalled = [_outcome("standard_init", [1.1, 1.1]), _outcome("standardize_inputs", [1.1, 1.0]),
+               _outcome("lr_sweep", [1.1, 0.9], {"training.lr": 0.001})]
+    runs = PROBES["combination"].follow_up(ctx, stalled)
+    combos = [tuple(r.changes["combines"]) for r in runs]
+    assert ("standardize_inputs", "standard_init") in combos and 1 <= len(runs) <= 4
+    init_and_lr = next(r for r in runs if r.changes["combines"] == ["standard_init", "lr_sweep"])
+    assert init_and_lr.training.lr == 0.001 and init_and_lr.model.init is None     # the sweep's best lr
+    assert all(r.family == "combination" for r in runs)
+    # once planned, or when a single change trained the run, nothing more
+    assert PROBES["combination"].follow_up(ctx, stalled + [_outcome("combination", [1.0, 0.1])]) == []
+    assert PROBES["combination"].follow_up(ctx, [*stalled, _outcome("lr_sweep", [1.1, 0.05])]) == []

@@ -104,9 +104,10 @@ class Combination(Probe):
             return []   # a single change trained it: that change is the finding
         fixes, lrs = _pointers(ctx, done)
         pairs = [(a, b) for i, a in enumerate(fixes) for b in fixes[i + 1:]]
-        for a in fixes:
-            for lr in _rescaled_lrs(ctx) if a.family == "standardize_inputs" else lrs:
-                pairs.append((a, lr))
+        with_lr = {a.family: _rescaled_lrs(ctx) if a.family == "standardize_inputs" else lrs for a in fixes}
+        # each fix with its first lr before any fix with its second: the cap cuts the least likely pairs
+        for k in range(max((len(v) for v in with_lr.values()), default=0)):
+            pairs += [(a, with_lr[a.family][k]) for a in fixes if k < len(with_lr[a.family])]
         return [_combine(ctx, a, b) for a, b in pairs[:MAX_RUNS]]
 
 
