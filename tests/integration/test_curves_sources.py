@@ -112,3 +112,31 @@ def test_layer_gradient_norms_and_monitor_records_cross_the_real_stack(api: Stac
                                                             "layers": [{"name": "a", "grad_norm": [1.0]}]})
     assert refused.status_code == 422 and refused.headers["content-type"] == "application/problem+json"
     assert any(e["loc"][:2] == ["body", "layers"] for e in refused.json()["errors"])
+
+
+def test_a_real_monitors_records_of_a_broken_loop_make_it_a_training_loop_bug(api: Stack) -> None:
+    import copy
+
+    import torch
+
+    from lossdoctor import Monitor
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    optimizer = torch.optim.SGD(copy.deepcopy(model).parameters(), lr=0.1)  # the bug: another instance's tensors
+    monitor = Monitor(model, optimizer)
+    x, y = torch.randn(32, 4), torch.randint(0, 3, (32,))
+    epoch_losses = []
+    for _ in range(4):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        monitor.step(loss)
+        epoch_losses.append(loss.item())
+    monitor.close()
+    with Client(api.base_url) as client:
+        diagnosis = client.diagnose_curves(epoch_losses, n_classes=3,
+                                           monitor={"setup": monitor.setup, "steps": monitor.records})
+    assert diagnosis.primary_cause == "training_loop_bug" and diagnosis.verdict_basis == "monitor"
+    assert "none of them one of the model's 4 trainable tensors" in diagnosis.findings[0].evidence[0]
