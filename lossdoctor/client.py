@@ -260,15 +260,42 @@ class Client:
         n_classes: int | None = None,
         chance_loss: float | None = None,
         initial_loss: float | None = None,
+        layers: Mapping[str, Sequence[float | None]] | None = None,
+        monitor: Mapping[str, Any] | None = None,
     ) -> Diagnosis:
         """``POST /v1/diagnose/curves``: the diagnosis of per-epoch losses from a run made elsewhere (None or
-        NaN for a non-finite value); ``chance_loss`` or ``n_classes`` says what chance is."""
+        NaN for a non-finite value); ``chance_loss`` or ``n_classes`` says what chance is. ``layers``: each
+        layer's gradient L2 norm per epoch, input side first; ``monitor``: ``{"setup": …, "steps": […]}`` as
+        ``lossdoctor.Monitor`` records them."""
         body: dict[str, Any] = {"train_loss": [_finite_or_none(v) for v in train_loss]}
         optional = {"val_loss": None if val_loss is None else [_finite_or_none(v) for v in val_loss],
-                    "loss": loss, "n_classes": n_classes, "chance_loss": chance_loss, "initial_loss": initial_loss}
+                    "loss": loss, "n_classes": n_classes, "chance_loss": chance_loss, "initial_loss": initial_loss,
+                    "layers": None if layers is None else
+                    [{"name": n, "grad_norm": [_finite_or_none(v) for v in norms]} for n, norms in layers.items()],
+                    "monitor": None if monitor is None else dict(monitor)}
         body.update({k: v for k, v in optional.items() if v is not None})
         answer = self._json("POST", "/v1/diagnose/curves", retry_safe=True, json=body)
         return _parse(Diagnosis, answer.get("diagnosis") if isinstance(answer, dict) else answer)
+
+    def diagnose_curves_from(
+        self,
+        source: str | Path,
+        *,
+        run_id: str | None = None,
+        train_tag: str | None = None,
+        val_tag: str | None = None,
+        loss: str | None = None,
+        n_classes: int | None = None,
+        chance_loss: float | None = None,
+    ) -> Diagnosis:
+        """``diagnose_curves`` on the curves in ``source``: a TensorBoard event directory, an MLflow store or
+        tracking URI (with ``run_id``), or a CSV (see ``lossdoctor.curves_io``); a source that cannot be read,
+        or whose tags are ambiguous, raises ``lossdoctor.curves_io.CurvesError`` before any request."""
+        from lossdoctor.curves_io import read_curves
+
+        curves = read_curves(source, run_id=run_id, train_tag=train_tag, val_tag=val_tag)
+        return self.diagnose_curves(curves.train_loss, curves.val_loss, loss=loss, n_classes=n_classes,
+                                    chance_loss=chance_loss)
 
     # ---- monitored runs (lossdoctor.Monitor) ------------------------------------------------------
 

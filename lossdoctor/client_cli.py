@@ -15,7 +15,6 @@ Results go to stdout, progress and errors to stderr. Exit codes, for scripts and
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import sys
@@ -61,8 +60,12 @@ def add_parsers(sub: Any) -> None:
     li.add_argument("--limit", type=int, default=None, help="print at most this many jobs (default all)")
     li.add_argument("--json", action="store_true", help="one JSON job per line")
     add_connection(li)
-    cu = sub.add_parser("curves", help="diagnose epoch losses from a CSV (epoch,train_loss[,val_loss])")
-    cu.add_argument("path", help="CSV with a header row naming train_loss and optionally val_loss")
+    cu = sub.add_parser("curves", help="diagnose epoch losses from a TensorBoard directory, an MLflow run or a CSV")
+    cu.add_argument("path", help="a TensorBoard event directory (events.out.tfevents.*), an MLflow store (mlruns), "
+                                 "run directory or tracking URI, or a CSV with a header (epoch,train_loss,val_loss)")
+    cu.add_argument("--run-id", default=None, help="the MLflow run (default: the store's only run)")
+    cu.add_argument("--train-tag", default=None, help="the tag, metric or column of the train loss (default: picked)")
+    cu.add_argument("--val-tag", default=None, help="the tag, metric or column of the validation loss")
     cu.add_argument("--n-classes", type=int, default=None, help="classes (chance = log(n_classes))")
     cu.add_argument("--chance-loss", type=float, default=None, help="the loss of the best constant prediction")
     cu.add_argument("--loss", default=None, help="the loss function's contract name, e.g. cross_entropy")
@@ -211,39 +214,24 @@ def list_jobs(args: argparse.Namespace) -> int:
         return EXIT_OK
 
 
-def read_curves(path: Path) -> tuple[list[float | None], list[float | None] | None]:
-    """``train_loss`` and ``val_loss`` (None when the CSV has no such column) from a CSV with a header row,
-    one row per epoch, in the file's order; an empty or non-numeric cell is a non-finite value (None)."""
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        columns = [c.strip() for c in reader.fieldnames or []]
-        if "train_loss" not in columns:
-            raise ValueError(f"{path} has no train_loss column (its header: {', '.join(columns) or 'none'})")
-        rows = [{k.strip(): v for k, v in row.items() if k is not None} for row in reader]
-
-    def number(cell: str | None) -> float | None:
-        try:
-            value = float(cell) if cell not in (None, "") else None
-        except ValueError:
-            return None
-        return value if value is not None and value == value and abs(value) != float("inf") else None
-
-    train = [number(r.get("train_loss")) for r in rows]
-    val = [number(r.get("val_loss")) for r in rows] if "val_loss" in columns else None
-    return train, val
-
-
 def curves(args: argparse.Namespace) -> int:
-    """``lossdoctor curves PATH``: 0 healthy, 3 not healthy."""
+    """``lossdoctor curves PATH``: 0 healthy, 3 not healthy, 2 when the source cannot be read or its tags do
+    not say which is the train (or validation) loss (the tags are listed: pass ``--train-tag``/``--val-tag``)."""
+    from lossdoctor.curves_io import CurvesError, read_curves
+
     try:
-        train, val = read_curves(Path(args.path))
-    except (OSError, ValueError) as exc:
+        read = read_curves(args.path, run_id=args.run_id, train_tag=args.train_tag, val_tag=args.val_tag)
+    except (OSError, CurvesError) as exc:
         _err(f"lossdoctor: {exc}")
         return EXIT_USAGE
+    val = f", val {read.val_tag!r}" if read.val_tag else ", no validation loss"
+    _err(f"{read.source}: train {read.train_tag!r}{val}, {len(read.train_loss)} epochs")
+    for note in read.notes:
+        _err(f"  {note}")
     with _client(args) as client:
         try:
-            diagnosis = client.diagnose_curves(train, val, loss=args.loss, n_classes=args.n_classes,
-                                               chance_loss=args.chance_loss)
+            diagnosis = client.diagnose_curves(read.train_loss, read.val_loss, loss=args.loss,
+                                               n_classes=args.n_classes, chance_loss=args.chance_loss)
         except LossdoctorError as exc:
             return _error_exit(exc)
     for line in [diagnosis.model_dump_json()] if args.json else describe_diagnosis(diagnosis):

@@ -157,9 +157,10 @@ def test_curves_from_a_csv(stack: Stack, tmp_path: Path) -> None:
     bad = cli("curves", str(diverging), "--n-classes", "10", url=stack.base_url)
     assert bad.returncode == EXIT_CAUSE and "cause: lr_too_high" in bad.stdout
     no_column = tmp_path / "other.csv"
-    no_column.write_text("epoch,loss\n1,2.3\n")
+    no_column.write_text("epoch,accuracy\n1,0.3\n")
     missing = cli("curves", str(no_column), "--n-classes", "10", url=stack.base_url)
-    assert missing.returncode == EXIT_USAGE and "no train_loss column" in missing.stderr
+    assert missing.returncode == EXIT_USAGE and "no tag looks like the train loss" in missing.stderr
+    assert "--train-tag with one of: accuracy" in missing.stderr
     assert cli("curves", str(falling), url=stack.base_url).returncode == EXIT_USAGE  # neither chance nor classes
 
 
