@@ -83,7 +83,8 @@ def test_finished_report_draws_every_run_and_the_findings() -> None:
 def test_running_report_shows_progress_and_reloads() -> None:
     html = render_report(_job("running", started_at="2026-01-01T00:00:01.000Z"), refresh_seconds=3)
     assert '<meta http-equiv="refresh" content="3">' in html
-    assert '<progress value="1" max="4">' in html and 'class="curve"' not in html
+    assert '<progress value="1" max="4">' in html
+    assert re.findall(r'<figure class="curve" data-probe="([^"]+)"', html) == ["baseline-live"]
 
 
 def test_failed_report_shows_the_error() -> None:
