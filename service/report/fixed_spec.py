@@ -2,8 +2,9 @@
 
 A fix maps dotted spec paths to values (``{"training.lr": 0.001}``, ``{"model.layers.2.type": "relu"}``;
 a number segment indexes a list). A value is applied when it is a concrete value: a number, a bool,
-null, a list or object, or a one-word string (``"kaiming"``); a string with a space is advice in words
-(``"check the label column"``) and is left out, as is a path that does not lead into the spec.
+null, a list or object, or a one-word string where the spec holds a string (``"sgd"`` for
+``training.optimizer``). Advice in words (``"check the label column"``, ``"lower"`` for a number) is
+left out, as is a path that does not lead into the spec.
 """
 
 from __future__ import annotations
@@ -30,9 +31,27 @@ class FixedSpec:
     left_out: list[str] = field(default_factory=list)
 
 
-def concrete(value: Any) -> bool:
-    """Whether a fix's value is one to set, not a sentence of advice."""
-    return not isinstance(value, str) or (" " not in value.strip() and bool(value.strip()))
+_MISSING = object()
+
+
+def get_path(doc: Any, path: str) -> Any:
+    """The value at dotted ``path`` in ``doc``, or ``_MISSING``."""
+    node = doc
+    for part in path.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return _MISSING
+    return node
+
+
+def concrete(value: Any, current: Any = _MISSING) -> bool:
+    """Whether a fix's value is one to set, not advice in words; ``current`` is the spec's value there."""
+    if not isinstance(value, str):
+        return True
+    return bool(value.strip()) and " " not in value.strip() and isinstance(current, str)
 
 
 def set_path(doc: Any, path: str, value: Any) -> bool:
@@ -62,7 +81,7 @@ def fixed_spec(spec: dict[str, Any], fix: Any) -> FixedSpec:
     result = FixedSpec(text="")
     entries = fix.items() if isinstance(fix, dict) else []
     for path, value in entries:
-        if concrete(value) and isinstance(path, str) and set_path(out, path, value):
+        if isinstance(path, str) and concrete(value, get_path(out, path)) and set_path(out, path, value):
             result.applied[path] = json.dumps(value)
         else:
             result.skipped.append(f"{path}: {value}")
