@@ -40,3 +40,28 @@ def test_engine_sends_the_whole_baseline_in_baseline_epoch_events() -> None:
     assert losses == result["baseline"]["history"]["train_loss"]
     kinds = [e["type"] for e in events]
     assert kinds.index("baseline_epoch") < kinds.index("baseline_finished")
+
+
+def test_both_loops_hand_over_the_baseline_after_every_epoch() -> None:
+    import numpy as np
+    import torch
+
+    from worker.batched.train import Member, train_together
+    from worker.spec import ModelSpec, TrainingSpec
+    from worker.train.loop import train
+    from worker.train.problem import make_problem
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    problem = make_problem(x[:48], y[:48], x[48:], y[48:], "cross_entropy", 2, torch.device("cpu"))
+    model = ModelSpec.model_validate({"layers": [{"type": "linear", "out_features": 2}]})
+    t = TrainingSpec.model_validate({"loss": "cross_entropy", "optimizer": "sgd", "lr": 0.1, "epochs": 3})
+    seen: list[list[float | None]] = []
+    solo = train(model, t, problem, instrumented=True, on_epoch=lambda r: seen.append(list(r.train_loss)))
+    assert seen == [solo.train_loss[:1], solo.train_loss[:2], solo.train_loss]
+    seen.clear()
+    other = t.model_copy(update={"lr": 0.5})
+    recs, _, _ = train_together([Member(model, t, problem), Member(model, other, problem)], instrument_first=True,
+                                on_epoch=lambda r: seen.append(list(r.train_loss)))
+    assert seen == [recs[0].train_loss[:1], recs[0].train_loss[:2], recs[0].train_loss]  # member 0's only
