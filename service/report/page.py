@@ -408,7 +408,7 @@ def render_report(job: dict[str, Any], refresh_seconds: int = 2, events: list[di
     )
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8">{head_extra}'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">'
         f"<title>{escape(str(title))} · lossdoctor</title><style>{CSS}</style></head><body>"
         f'<main class="report" data-job-id="{escape(job["id"])}" data-status="{escape(status)}">'
         f'<header><h1><span class="job-name">{escape(str(title))}</span> '

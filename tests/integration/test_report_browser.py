@@ -13,6 +13,7 @@ tests are skipped, saying so.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_devtools import DevTools
 from lossdoctor_stack import Stack
 
 pytestmark = pytest.mark.slow
@@ -108,6 +110,24 @@ def test_a_succeeded_jobs_report_in_a_browser(stack: Stack, tmp_path: Path) -> N
     assert "<img" not in dom and "<b>bold</b>" not in dom and "alert(2)</script>" not in dom
     name = re.search(r'<span class="job-name">(.*?)</span>', dom)
     assert name is not None and "&lt;img src=x" in name.group(1) and "&lt;b&gt;bold&lt;/b&gt;" in name.group(1)
+    # the Copy button, clicked in the page under its real policy, puts the corrected spec on the clipboard
+    assert BROWSER is not None
+    browser = DevTools(BROWSER, tmp_path / "profile-devtools")
+    try:
+        browser.call("Browser.grantPermissions", {"permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]},
+                     page=False)  # fmt: skip
+        browser.open(f"{stack.base_url}/v1/jobs/{job['id']}/report")
+        copied = browser.evaluate(
+            "document.getElementById('copy-fixed-spec').click();"
+            "new Promise(done => setTimeout(async () => done([document.getElementById('copy-state').textContent,"
+            " await navigator.clipboard.readText()]), 500))"
+        )
+        shown = browser.evaluate("document.getElementById('fixed-spec-json').textContent")
+        assert browser.problems == []
+    finally:
+        browser.close()
+    assert copied == ["copied", shown] and json.loads(shown)["training"]["lr"] == fix["training.lr"]
+    assert json.loads(shown)["name"] == EVIL_NAME
 
 
 @needs_browser
