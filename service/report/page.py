@@ -141,7 +141,7 @@ def _diagnosis(diagnosis: dict[str, Any]) -> str:
         names = ", ".join(cause_title(f.get("cause")) for f in findings) or "none"
         headline, css = f"Inconclusive: the evidence does not decide. Candidates: {names}", "inconclusive"
     else:
-        primary = next((f for f in findings if f.get("cause") == cause), {})
+        primary: dict[str, Any] = next((f for f in findings if f.get("cause") == cause), {})
         basis = _basis_of(primary) if primary else "symptoms"
         lead = {
             "intervention": "Cause (confirmed by an intervention)",
@@ -229,7 +229,9 @@ def _lr_sweep(result: dict[str, Any]) -> str:
 def _probes(result: dict[str, Any]) -> str:
     baseline = result.get("baseline") or {}
     chance = _finite(baseline.get("chance_loss"))
-    runs = [("baseline", {}, baseline.get("summary") or {}, baseline.get("stop_reason"), True)]
+    runs: list[tuple[str, Any, dict[str, Any], Any, bool]] = [
+        ("baseline", {}, baseline.get("summary") or {}, baseline.get("stop_reason"), True)
+    ]
     runs += [
         (str(p.get("name")), p.get("changes") or {}, p.get("summary") or {}, p.get("stop_reason"), False)
         for p in result.get("probes") or []

@@ -81,8 +81,8 @@ def report(
     headers = {"Content-Security-Policy": REPORT_POLICY, "Cache-Control": "no-store"}
     if job["status"] not in TERMINAL or not job.get("finished_at"):
         events = store.events(job_id, limit=LIVE_EVENTS) if job["status"] == "running" else []
-        html = render_report(job, refresh_seconds=settings.report_refresh_seconds, events=events)
-        return HTMLResponse(html, headers=headers)
+        live = render_report(job, refresh_seconds=settings.report_refresh_seconds, events=events)
+        return HTMLResponse(live, headers=headers)
     key = (job_id, str(job["finished_at"]))
     with _cache_lock:
         html = _cache.get(key)
