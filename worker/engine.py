@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from worker.baseline_feed import BaselineFeed
 from worker.checks import CHECKS
 from worker.data import split
 from worker.errors import SpecError
@@ -126,9 +127,11 @@ def run_job(spec: JobSpec, *, on_event: EventSink | None = None, should_stop: Ca
         first = [run for name in wanted if PROBES[name].phase == 1 and (explicit or PROBES[name].applies(ctx))
                  for run in PROBES[name].plan(ctx)]
         emit({"type": "baseline_started", "probes_planned": len(first)})
+        feed = BaselineFeed(emit, spec.training.epochs)
         done1, ended = run_all([base_run, *first], problem, deadline=deadline, done=0, total=len(first),
                                instrument_first=True, settled=None if explicit else baseline_settled,
-                               should_stop=should_stop, on_event=emit)
+                               should_stop=should_stop, on_event=emit, on_baseline_epoch=feed)
+        feed.flush()
         baseline, outcomes = done1[0].record, done1[1:]
         ctx.baseline = baseline
         base_ev = build_evidence(spec, problem, parts, checks, baseline, [])

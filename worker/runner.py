@@ -56,7 +56,8 @@ def _continued(baseline: RunRecord, more: RunRecord) -> RunRecord:
 def run_all(runs: list[ProbeRun], problem: Problem, *, deadline: float, done: int, total: int,
             instrument_first: bool = False, baseline: RunRecord | None = None, ended: Ended | None = None,
             settled: Settled | None = None, should_stop: Callable[[], bool] | None = None,
-            on_event: EventSink | None = None) -> tuple[list[ProbeOutcome], Ended]:
+            on_event: EventSink | None = None,
+            on_baseline_epoch: Callable[[RunRecord], None] | None = None) -> tuple[list[ProbeOutcome], Ended]:
     """Train ``runs`` (stacked where they can be) until ``deadline``; outcomes in the order of ``runs``.
 
     ``instrument_first``: ``runs[0]`` is the baseline, instrumented, and its end state is kept
@@ -65,7 +66,8 @@ def run_all(runs: list[ProbeRun], problem: Problem, *, deadline: float, done: in
     probes trained beside the baseline stop there (kept in ``Ended.parked``), and the runs trained
     after it train only as many epochs as it took to settle. A run with ``resume`` continues
     ``baseline`` from ``ended``. ``done``/``total`` count probes across the whole job, for
-    progress events.
+    progress events. ``on_baseline_epoch`` (with ``instrument_first``) is handed the baseline's record
+    after each of its epochs.
     """
     emit = on_event or (lambda event: None)
     datas = [run.data(problem) if run.data is not None else problem for run in runs]
@@ -96,7 +98,8 @@ def run_all(runs: list[ProbeRun], problem: Problem, *, deadline: float, done: in
             members = [Member(runs[i].model, _capped(runs[i], settled_at), datas[i]) for i in idx]
             recs, state, parked = train_together(members, instrument_first=first, deadline=deadline,
                                                  should_stop=should_stop, keep_state=first,
-                                                 settled=settled if first else None)
+                                                 settled=settled if first else None,
+                                                 on_epoch=on_baseline_epoch if first else None)
             records.update(zip(idx, recs, strict=True))
             if first:
                 # parked members are positions in this group; Ended speaks of runs
@@ -105,7 +108,8 @@ def run_all(runs: list[ProbeRun], problem: Problem, *, deadline: float, done: in
                 mine = Ended(stack=state, member=0, parked=runs_parked)
         else:
             rec = train(runs[idx[0]].model, _capped(runs[idx[0]], settled_at), datas[idx[0]], instrumented=first,
-                        deadline=deadline, should_stop=should_stop, keep_state=first)
+                        deadline=deadline, should_stop=should_stop, keep_state=first,
+                        on_epoch=on_baseline_epoch if first else None)
             records[idx[0]] = rec
             if first:
                 mine = Ended(solo=rec.state)

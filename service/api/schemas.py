@@ -15,7 +15,10 @@ class Event(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     seq: int = Field(description="1-based position in the job's events; the cursor for `after`")
-    type: str = Field(description="queued, started, probe_started, probe_finished, succeeded, webhook_attempt, …")
+    type: str = Field(
+        description="queued, started, baseline_epoch (the baseline's new per-epoch losses: from_epoch, epoch, "
+        "epochs, train_loss, val_loss), probe_started, probe_finished, succeeded, webhook_attempt, …"
+    )
     at: str = Field(description="UTC time, ISO 8601 with milliseconds")
 
 

@@ -1,75 +1,304 @@
-"""The report page of a job as one self-contained HTML document (inline CSS and SVG, no scripts).
+"""The report page of a job as one self-contained HTML document (inline CSS and SVG, one inline script
+allowed by its hash: the copy button), answering "why is my loss not going down" at a glance.
 
 Structure a test (or a scraper) can rely on:
 
     <main class="report" data-job-id=… data-status=…>
-    <section class="diagnosis" data-healthy=… data-primary-cause=…>  with one
-        <article class="finding" data-cause=…> per finding (evidence list, fix in words)
-    <section class="curves"> with one <figure class="curve" data-probe="<name>"> per run, the
-        baseline first (data-probe="baseline"), each holding an inline <svg>
-    <section class="progress"> while the job is queued or running (the page reloads itself)
-    <section class="error"> for a failed job
+    <section class="progress">   while queued or running: a <progress> bar and the baseline's curve so
+                                 far (<figure class="curve" data-probe="baseline-live">); the page reloads
+    <section class="error">      for a failed job
+    <section class="diagnosis" data-healthy=… data-primary-cause=… data-verdict-basis=…>  with one
+        <article class="finding" data-cause=… data-basis=…> per finding, and <ul class="notes">
+    <section class="fixed-spec"> the job's spec with the primary fix applied, in <pre id="fixed-spec-json">,
+                                 and <button id="copy-fixed-spec">
+    <section class="lr-sweep">   <svg data-chart="lr-sweep">
+    <section class="probes">     <svg data-chart="probes"> and <table class="probes">, one <tr data-run=…> a run
+    <section class="checks">     <table>, one <tr class="check" data-check=… data-flagged=…> per check
+    <section class="layers">     <svg data-chart="layers-grad-norm">, <svg data-chart="layers-dead-fraction">
+    <section class="curves">     one <figure class="curve" data-probe="<name>"> per run, the baseline first
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import math
 from html import escape
 from typing import Any
 
-from service.report.charts import curve_svg, overview_svg
-from service.report.words import cause_title, changes_text, number
+from service.report.charts import (
+    Bar,
+    SweepPoint,
+    curve_svg,
+    layers_svg,
+    lr_sweep_svg,
+    overview_svg,
+    probes_svg,
+)
+from service.report.fixed_spec import fixed_spec
+from service.report.words import BASIS_WORDS, STOP_WORDS, cause_title, changes_text, number
 from worker.store import TERMINAL
 
 CSS = """
 body{font:15px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f6f7f9;
 color:#1b1f24}
 main{max-width:1180px;margin:0 auto;padding:24px}
-header h1{margin:0 0 4px;font-size:24px} .meta{color:#59636e;font-size:13px}
+header h1{margin:0 0 4px;font-size:24px;overflow-wrap:anywhere} .meta{color:#59636e;font-size:13px}
 .badge{display:inline-block;padding:2px 10px;border-radius:12px;font-size:13px;font-weight:600;color:#fff}
 .s-succeeded{background:#1a7f37}.s-failed{background:#cf222e}.s-cancelled{background:#6e7781}
 .s-queued,.s-running{background:#9a6700}
 section{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:16px 20px;margin:16px 0}
 h2{font-size:18px;margin:0 0 10px}
 .healthy{border-left:6px solid #1a7f37}.unhealthy{border-left:6px solid #cf222e}
-.primary{font-size:20px;font-weight:600}.summary{font-size:16px}
+.inconclusive{border-left:6px solid #9a6700}
+.primary{font-size:20px;font-weight:600;margin:0}.summary{font-size:16px}
 .finding{border-top:1px solid #eaeef2;padding:10px 0}.finding h3{margin:0;font-size:16px}
+.basis{display:inline-block;font-size:12px;font-weight:600;padding:1px 8px;border-radius:10px;margin-left:6px}
+.b-intervention{background:#dafbe1;color:#116329}.b-measured{background:#ddf4ff;color:#0a3069}
+.b-symptoms{background:#fff8c5;color:#7d4e00}
 .conf{color:#59636e;font-weight:400;font-size:13px}.fix{background:#dafbe1;padding:6px 10px;border-radius:6px}
+.notes li{color:#424a53}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(480px,1fr));gap:12px}
-figure{margin:0;border:1px solid #eaeef2;border-radius:6px;padding:6px}figure svg{width:100%;height:auto}
-figcaption{font-size:13px;color:#424a53}.overview svg{width:100%;max-width:860px;height:auto}
+figure{margin:0;border:1px solid #eaeef2;border-radius:6px;padding:6px}
+svg.chart{width:100%;height:auto;max-width:100%}.wide svg.chart{max-width:860px}
+svg.chart .grid{stroke:#eaeef2}svg.chart .frame{fill:none;stroke:#8c959f}svg.chart text{fill:#424a53}
+svg.chart .title{font-weight:600;font-size:12px}
+figcaption{font-size:13px;color:#424a53}
 progress{width:100%;height:18px}.error{border-left:6px solid #cf222e}
+table{border-collapse:collapse;width:100%;font-size:14px}
+th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #eaeef2;vertical-align:top}
+tr.flagged{background:#fff1e5}tr.flagged td:first-child{border-left:4px solid #cf222e;font-weight:600}
+.ok{color:#1a7f37}.bad{color:#cf222e;font-weight:600}
+pre{background:#f6f8fa;border:1px solid #d0d7de;border-radius:6px;padding:10px;overflow:auto;max-height:420px;
+font-size:13px}
+button{font:inherit;padding:4px 14px;border-radius:6px;border:1px solid #1f883d;background:#1f883d;color:#fff;
+cursor:pointer}.copied{margin-left:8px;color:#1a7f37}
+.muted{color:#59636e}
 """
+
+#: The copy button's script: copies the corrected spec; the page's policy allows it by this hash.
+COPY_SCRIPT = (
+    "document.getElementById('copy-fixed-spec').addEventListener('click',function(){"
+    "var t=document.getElementById('fixed-spec-json').textContent,s=document.getElementById('copy-state');"
+    "function ok(){s.textContent='copied';}"
+    "function fallback(){var r=document.createRange();r.selectNodeContents(document.getElementById("
+    "'fixed-spec-json'));var w=window.getSelection();w.removeAllRanges();w.addRange(r);"
+    "try{document.execCommand('copy');ok();}catch(e){s.textContent='selected: press Ctrl+C';}}"
+    "if(navigator.clipboard&&window.isSecureContext){navigator.clipboard.writeText(t).then(ok,fallback);}"
+    "else{fallback();}});"
+)
+#: The CSP source that allows ``COPY_SCRIPT`` and nothing else.
+COPY_SCRIPT_HASH = "'sha256-" + base64.b64encode(hashlib.sha256(COPY_SCRIPT.encode()).digest()).decode() + "'"
+
+
+def _finite(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def _share(loss: Any, chance: Any) -> float | None:
+    """``loss`` as a share of the chance-level loss; None when either is missing or chance is not > 0."""
+    loss, chance = _finite(loss), _finite(chance)
+    return loss / chance if loss is not None and chance is not None and chance > 0 else None
+
+
+def _basis_of(finding: dict[str, Any]) -> str:
+    basis = finding.get("basis")
+    if basis in BASIS_WORDS:
+        return str(basis)
+    return "intervention" if finding.get("confirmed") else "symptoms"
+
+
+def _finding(f: dict[str, Any]) -> str:
+    basis = _basis_of(f)
+    evidence = "".join(f"<li>{escape(str(e))}</li>" for e in f.get("evidence") or [])
+    fixes = changes_text(f.get("fix"))
+    fix = f'<p class="fix"><strong>Fix:</strong> {escape("; ".join(fixes))}</p>' if fixes else ""
+    conf = _finite(f.get("confidence"))
+    conf_text = f' <span class="conf">confidence {conf:.0%}</span>' if conf is not None else ""
+    recovered = _finite(f.get("recovered"))
+    rec_text = (
+        f'<p class="muted">The probe recovered {recovered:.2f}x the chance-level loss.</p>'
+        if basis == "intervention" and recovered
+        else ""
+    )
+    return (
+        f'<article class="finding" data-cause="{escape(str(f.get("cause")))}" data-basis="{basis}">'
+        f"<h3>{escape(cause_title(f.get('cause')))}"
+        f'<span class="basis b-{basis}">{escape(BASIS_WORDS[basis])}</span>{conf_text}</h3>'
+        f'<ul class="evidence">{evidence}</ul>{rec_text}{fix}</article>'
+    )
 
 
 def _diagnosis(diagnosis: dict[str, Any]) -> str:
     healthy = bool(diagnosis.get("healthy"))
     cause = diagnosis.get("primary_cause")
-    findings = []
-    for f in diagnosis.get("findings") or []:
-        evidence = "".join(f"<li>{escape(str(e))}</li>" for e in f.get("evidence") or [])
-        fixes = changes_text(f.get("fix"))
-        fix = f'<p class="fix"><strong>Fix:</strong> {escape("; ".join(fixes))}</p>' if fixes else ""
-        conf = f.get("confidence")
-        conf_text = f' <span class="conf">confidence {conf:.0%}</span>' if isinstance(conf, int | float) else ""
-        findings.append(
-            f'<article class="finding" data-cause="{escape(str(f.get("cause")))}">'
-            f"<h3>{escape(cause_title(f.get('cause')))}{conf_text}</h3>"
-            f'<ul class="evidence">{evidence}</ul>{fix}</article>'
-        )
-    headline = "Training is healthy" if healthy else f"Primary cause: {cause_title(cause)}"
+    verdict = str(diagnosis.get("verdict_basis") or "")
+    findings = diagnosis.get("findings") or []
+    inconclusive = not healthy and (verdict == "inconclusive" or not cause)
+    if healthy:
+        headline, css = "Training is healthy", "healthy"
+    elif inconclusive:
+        names = ", ".join(cause_title(f.get("cause")) for f in findings) or "none"
+        headline, css = f"Inconclusive: the evidence does not decide. Candidates: {names}", "inconclusive"
+    else:
+        primary: dict[str, Any] = next((f for f in findings if f.get("cause") == cause), {})
+        basis = _basis_of(primary) if primary else "symptoms"
+        lead = {
+            "intervention": "Cause (confirmed by an intervention)",
+            "measured": "Cause (measured on your run)",
+            "symptoms": "Likely cause (from symptoms, not confirmed)",
+        }[basis]
+        headline, css = f"{lead}: {cause_title(cause)}", "unhealthy"
+    if diagnosis.get("complete") is False:
+        headline += " · not every planned run finished"
+    notes = "".join(f"<li>{escape(str(n))}</li>" for n in diagnosis.get("notes") or [])
+    notes_html = f'<h3>Notes</h3><ul class="notes">{notes}</ul>' if notes else '<ul class="notes"></ul>'
+    heading = "Candidates" if inconclusive else "Findings"
     return (
-        f'<section class="diagnosis {"healthy" if healthy else "unhealthy"}"'
-        f' data-healthy="{str(healthy).lower()}"'
-        f' data-primary-cause="{escape(str(cause or ""))}"><h2>Diagnosis</h2>'
-        f'<p class="primary">{escape(headline)}</p>'
+        f'<section class="diagnosis {css}" data-healthy="{str(healthy).lower()}"'
+        f' data-primary-cause="{escape(str(cause or ""))}" data-verdict-basis="{escape(verdict)}">'
+        f'<h2>Diagnosis</h2><p class="primary">{escape(headline)}</p>'
         f'<p class="summary">{escape(str(diagnosis.get("summary") or ""))}</p>'
-        f"{''.join(findings)}</section>"
+        f"{f'<h3>{heading}</h3>' if findings else ''}{''.join(_finding(f) for f in findings)}{notes_html}</section>"
     )
 
 
-def _figure(name: str, history: dict[str, Any], caption: str) -> str:
+def _fixed_spec(job: dict[str, Any], diagnosis: dict[str, Any]) -> str:
+    cause = diagnosis.get("primary_cause")
+    primary = next((f for f in diagnosis.get("findings") or [] if f.get("cause") == cause), None) if cause else None
+    if primary is None or not isinstance(job.get("spec"), dict):
+        return ""
+    fixed = fixed_spec(job["spec"], primary.get("fix"))
+    if not fixed.applied:
+        words = "; ".join(changes_text(primary.get("fix"))) or "none"
+        return (
+            '<section class="fixed-spec" data-applied="false"><h2>The corrected spec</h2>'
+            f"<p>The fix is not a value to set in the spec: {escape(words)}.</p></section>"
+        )
+    applied = "; ".join(f"set {k} to {escape(v)}" for k, v in fixed.applied.items())
+    skipped = (
+        f'<p class="muted">Not applied (not a value to set): {escape("; ".join(fixed.skipped))}.</p>'
+        if fixed.skipped
+        else ""
+    )
+    left_out = (
+        f'<p class="muted">Left out (too long to show): {escape(", ".join(fixed.left_out))}; put yours back.</p>'
+        if fixed.left_out
+        else ""
+    )
+    basis = _basis_of(primary)
+    caveat = "" if basis == "intervention" else ' <span class="muted">(not confirmed by an intervention)</span>'
     return (
-        f'<figure class="curve" data-probe="{escape(name)}">{curve_svg(history, name)}'
+        '<section class="fixed-spec" data-applied="true"><h2>The corrected spec to copy</h2>'
+        f"<p>Your spec with the fix for {escape(cause_title(cause))} applied: {applied}.{caveat}</p>"
+        f"{skipped}{left_out}"
+        '<p><button type="button" id="copy-fixed-spec">Copy</button><span id="copy-state" class="copied"'
+        ' aria-live="polite"></span></p>'
+        f'<pre id="fixed-spec-json">{escape(fixed.text)}</pre><script>{COPY_SCRIPT}</script></section>'
+    )
+
+
+def _lr_of(changes: Any) -> float | None:
+    return _finite(changes.get("training.lr")) if isinstance(changes, dict) else None
+
+
+def _lr_sweep(result: dict[str, Any]) -> str:
+    baseline = result.get("baseline") or {}
+    base_lr = _finite((baseline.get("config") or {}).get("lr"))
+    points = []
+    for p in result.get("probes") or []:
+        lr = _lr_of(p.get("changes"))
+        if lr is None or (p.get("family") not in (None, "lr_sweep")):
+            continue
+        summary = p.get("summary") or {}
+        points.append(SweepPoint(lr, _finite(summary.get("final_loss")), str(p.get("name"))))
+    if not points:
+        return ""
+    if base_lr is not None:
+        final = _finite((baseline.get("summary") or {}).get("final_loss"))
+        points.append(SweepPoint(base_lr, final, "baseline", baseline=True))
+    chance = _finite(baseline.get("chance_loss"))
+    return (
+        '<section class="lr-sweep"><h2>Learning-rate sweep</h2>'
+        f'<figure class="wide">{lr_sweep_svg(points, chance)}<figcaption>Each point is one run with only '
+        "the learning rate changed; the square is your run; a cross at the top is a run whose loss went "
+        "non-finite (NaN or infinite).</figcaption></figure></section>"
+    )
+
+
+def _probes(result: dict[str, Any]) -> str:
+    baseline = result.get("baseline") or {}
+    chance = _finite(baseline.get("chance_loss"))
+    runs: list[tuple[str, Any, dict[str, Any], Any, bool]] = [
+        ("baseline", {}, baseline.get("summary") or {}, baseline.get("stop_reason"), True)
+    ]
+    runs += [
+        (str(p.get("name")), p.get("changes") or {}, p.get("summary") or {}, p.get("stop_reason"), False)
+        for p in result.get("probes") or []
+    ]
+    bars, rows = [], []
+    for name, changes, summary, stop, is_base in runs:
+        share = _share(summary.get("final_loss"), chance)
+        stop_text = STOP_WORDS.get(str(stop), str(stop or ""))
+        bars.append(Bar(name, share, stop_text, baseline=is_base))
+        change = "your run as specified" if is_base else "; ".join(changes_text(changes)) or "no change"
+        rows.append(
+            f'<tr data-run="{escape(name)}" data-stop-reason="{escape(str(stop or ""))}"><td>{escape(name)}</td>'
+            f"<td>{escape(change)}</td><td>{number(summary.get('final_loss'))}</td>"
+            f"<td>{number(share, 3)}</td><td>{number(summary.get('final_val_loss'))}</td>"
+            f"<td>{escape(stop_text)}</td></tr>"
+        )
+    chance_text = f"chance-level loss {number(chance)}" if chance is not None else "chance level unknown"
+    return (
+        f'<section class="probes"><h2>Probes: what changing one thing did</h2>'
+        f'<figure class="wide">{probes_svg(bars)}<figcaption>Final train loss of each run divided by the '
+        f"{escape(chance_text)}: 1 is no better than predicting the most common answer, 0 a perfect fit; "
+        "all runs on one axis.</figcaption></figure>"
+        '<table class="probes"><thead><tr><th>run</th><th>change</th><th>final train loss</th>'
+        "<th>share of chance</th><th>final val loss</th><th>stopped</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></section>"
+    )
+
+
+def _checks(result: dict[str, Any]) -> str:
+    checks = result.get("checks") or []
+    if not checks:
+        return ""
+    ordered = sorted(checks, key=lambda c: not c.get("flagged"))
+    rows = "".join(
+        f'<tr class="check{" flagged" if c.get("flagged") else ""}" data-check="{escape(str(c.get("name")))}"'
+        f' data-flagged="{str(bool(c.get("flagged"))).lower()}"><td>{escape(str(c.get("name")))}</td>'
+        f"<td>{'<span class=bad>flagged</span>' if c.get('flagged') else '<span class=ok>ok</span>'}</td>"
+        f"<td>{escape(str(c.get('detail') or ''))}</td></tr>"
+        for c in ordered
+    )
+    flagged = sum(1 for c in checks if c.get("flagged"))
+    return (
+        f'<section class="checks"><h2>Checks before training ({flagged} of {len(checks)} flagged)</h2>'
+        f"<table><thead><tr><th>check</th><th>result</th><th>detail</th></tr></thead><tbody>{rows}</tbody>"
+        "</table></section>"
+    )
+
+
+def _layers(result: dict[str, Any]) -> str:
+    layers = (result.get("baseline") or {}).get("layers") or []
+    if not layers:
+        return ""
+    grads = layers_svg(layers, "grad_norm", "gradient norm per layer", "gradient norm", "instrumented step")
+    dead = layers_svg(layers, "dead_fraction", "dead ReLU units per layer", "share of units dead", "epoch")
+    return (
+        '<section class="layers"><h2>Inside the baseline: gradients and dead units per layer</h2>'
+        f'<div class="grid"><figure>{grads}<figcaption>Each layer\'s gradient norm during training: '
+        "far smaller in early layers than late ones means vanishing gradients, growing without bound "
+        f"exploding ones.</figcaption></figure><figure>{dead}<figcaption>Share of the ReLU units after each "
+        "layer that output zero for every input (dead units get no gradient).</figcaption></figure></div>"
+        "</section>"
+    )
+
+
+def _figure(name: str, history: dict[str, Any], caption: str, chance: float | None) -> str:
+    return (
+        f'<figure class="curve" data-probe="{escape(name)}">{curve_svg(history, name, chance)}'
         f"<figcaption>{caption}</figcaption></figure>"
     )
 
@@ -86,40 +315,77 @@ def _probe_caption(probe: dict[str, Any]) -> str:
 
 
 def _curves(result: dict[str, Any]) -> str:
-    baseline = (result.get("baseline") or {}).get("history") or {}
+    baseline = result.get("baseline") or {}
+    chance = _finite(baseline.get("chance_loss"))
+    history = baseline.get("history") or {}
     probes = result.get("probes") or []
-    runs = [("baseline", baseline)] + [(str(p.get("name")), p.get("history") or {}) for p in probes]
-    figures = [_figure("baseline", baseline, "Your training as specified (solid: train, dashed: validation).")]
-    figures += [_figure(str(p.get("name")), p.get("history") or {}, _probe_caption(p)) for p in probes]
+    runs = [("baseline", history)] + [(str(p.get("name")), p.get("history") or {}) for p in probes]
+    figures = [_figure("baseline", history, "Your training as specified (solid: train, dashed: validation).", chance)]
+    figures += [_figure(str(p.get("name")), p.get("history") or {}, _probe_caption(p), chance) for p in probes]
     return (
         '<section class="curves"><h2>Loss curves</h2>'
-        f'<div class="overview">{overview_svg(runs)}</div>'
+        f'<figure class="wide overview">{overview_svg(runs, chance)}</figure>'
         f'<div class="grid">{"".join(figures)}</div></section>'
     )
 
 
-def _progress(job: dict[str, Any]) -> str:
+def live_history(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The baseline's history so far from a job's ``baseline_epoch`` events (the latest attempt's)."""
+    train: list[Any] = []
+    val: list[Any] = []
+    for e in events:
+        if e.get("type") == "started":
+            train, val = [], []  # a new attempt trains from the start
+        if e.get("type") != "baseline_epoch" or not isinstance(e.get("from_epoch"), int):
+            continue
+        start = e["from_epoch"] - 1
+        if start > len(train):
+            continue  # a gap: an event of this attempt is missing; keep what is contiguous
+        train[start:] = list(e.get("train_loss") or [])
+        val[start:] = list(e.get("val_loss") or [])
+    return {"epoch": list(range(1, len(train) + 1)), "train_loss": train, "val_loss": val}
+
+
+def _progress(job: dict[str, Any], events: list[dict[str, Any]]) -> str:
     progress = job.get("progress") or {}
     done, total = int(progress.get("done") or 0), int(progress.get("total") or 0)
     bar = f'<progress value="{done}" max="{total}"></progress>' if total else "<progress></progress>"
-    what = (
-        f"{done} of {total} trainings done"
-        if total
-        else "waiting for a worker"
-        if job["status"] == "queued"
-        else "starting"
+    history = live_history(events)
+    planned = next((e.get("epochs") for e in reversed(events) if e.get("type") == "baseline_epoch"), None)
+    trained = len(history["train_loss"])
+    if job["status"] == "queued":
+        what = "waiting for a worker"
+    elif total:
+        what = f"{done} of {total} probe trainings done"
+    else:
+        what = "checking the data and training the baseline"
+    if trained:
+        what += f" · baseline: {trained} of {planned or '?'} epochs trained"
+    latest = next((e for e in reversed(events) if e.get("type") in ("probe_started", "probe_finished")), None)
+    if latest is not None:
+        what += f" · latest: {escape(str(latest.get('type')).replace('_', ' '))} {escape(str(latest.get('probe')))}"
+    curve = (
+        f'<figure class="curve" data-probe="baseline-live">{curve_svg(history, "baseline so far")}'
+        "<figcaption>The baseline's loss per epoch as it trains (solid: train, dashed: validation).</figcaption>"
+        "</figure>"
+        if job["status"] == "running"
+        else ""
     )
-    return f'<section class="progress"><h2>{escape(job["status"].capitalize())}</h2>{bar}<p>{what}</p></section>'
+    return (
+        f'<section class="progress" data-epochs-trained="{trained}"><h2>{escape(job["status"].capitalize())}</h2>'
+        f"{bar}<p>{what}</p>{curve}<p class=muted>This page reloads itself until the job ends.</p></section>"
+    )
 
 
-def render_report(job: dict[str, Any], refresh_seconds: int = 2) -> str:
-    """The report page of a job object (as ``GET /v1/jobs/{id}`` returns it)."""
+def render_report(job: dict[str, Any], refresh_seconds: int = 2, events: list[dict[str, Any]] | None = None) -> str:
+    """The report page of a job object (as ``GET /v1/jobs/{id}`` returns it); ``events`` (the job's, oldest
+    first) give a running job's live baseline curve."""
     status = str(job["status"])
     title = job.get("name") or job["id"]
     head_extra = f'<meta http-equiv="refresh" content="{refresh_seconds}">' if status not in TERMINAL else ""
     body = []
     if status not in TERMINAL:
-        body.append(_progress(job))
+        body.append(_progress(job, events or []))
     if job.get("error"):
         err = job["error"]
         body.append(
@@ -128,8 +394,14 @@ def render_report(job: dict[str, Any], refresh_seconds: int = 2) -> str:
         )
     result = job.get("result")
     if result:
-        if result.get("diagnosis"):
-            body.append(_diagnosis(result["diagnosis"]))
+        diagnosis = result.get("diagnosis") or {}
+        if diagnosis:
+            body.append(_diagnosis(diagnosis))
+            body.append(_fixed_spec(job, diagnosis))
+        body.append(_lr_sweep(result))
+        body.append(_probes(result))
+        body.append(_checks(result))
+        body.append(_layers(result))
         body.append(_curves(result))
     times = " · ".join(
         f"{k.replace('_at', '')} {escape(str(job[k]))}"
@@ -138,9 +410,10 @@ def render_report(job: dict[str, Any], refresh_seconds: int = 2) -> str:
     )
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8">{head_extra}'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">'
         f"<title>{escape(str(title))} · lossdoctor</title><style>{CSS}</style></head><body>"
         f'<main class="report" data-job-id="{escape(job["id"])}" data-status="{escape(status)}">'
-        f"<header><h1>{escape(str(title))} "
+        f'<header><h1><span class="job-name">{escape(str(title))}</span> '
         f'<span class="badge s-{escape(status)}">{escape(status)}</span></h1>'
         f'<p class="meta">job {escape(job["id"])} · {times} · '
         f'<a href="/v1/jobs/{escape(job["id"])}">JSON</a></p></header>'

@@ -64,3 +64,19 @@ def number(value: Any, digits: int = 4) -> str:
     if isinstance(value, int | float):
         return f"{value:.{digits}g}"
     return "—"
+
+
+#: How each basis of a finding is shown: a symptom is never worded as confirmed.
+BASIS_WORDS: dict[str, str] = {
+    "intervention": "confirmed by an intervention",
+    "measured": "measured on your run, not tested by an intervention",
+    "symptoms": "suggested by symptoms, not confirmed",
+}
+
+#: A run's ``stop_reason`` in words.
+STOP_WORDS: dict[str, str] = {
+    "completed": "trained all epochs",
+    "non_finite": "stopped: loss went non-finite",
+    "deadline": "stopped: budget ran out",
+    "settled": "stopped early: verdict settled",
+}

@@ -157,6 +157,7 @@ def _tensor(values: Sequence[float], device: torch.device) -> torch.Tensor:
 def train_together(members: list[Member], *, instrument_first: bool = False, deadline: float | None = None,
                    should_stop: Callable[[], bool] | None = None, keep_state: bool = False,
                    start: StackState | None = None, settled: Settled | None = None,
+                   on_epoch: Callable[[RunRecord], None] | None = None,
                    ) -> tuple[list[RunRecord], StackState | None, Parked | None]:
     """Train every member for its (common) epochs and batch size; one record per member.
 
@@ -332,6 +333,8 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
             if not finite[pos]:
                 rec.stop_reason = "non_finite"
         observe()
+        if on_epoch is not None and live[0] == 0:
+            on_epoch(recs[0])
         if not any(finite):
             break
         if deadline is not None and time.monotonic() > deadline:

@@ -179,12 +179,14 @@ def _start(model_spec: ModelSpec, t: TrainingSpec, problem: Problem, start: Trai
 
 def train(model_spec: ModelSpec, t: TrainingSpec, problem: Problem, *, instrumented: bool,
           deadline: float | None = None, should_stop: Callable[[], bool] | None = None,
-          start: TrainState | None = None, keep_state: bool = False) -> RunRecord:
+          start: TrainState | None = None, keep_state: bool = False,
+          on_epoch: Callable[[RunRecord], None] | None = None) -> RunRecord:
     """Train ``model_spec`` with ``t`` on ``problem``; stops early on a non-finite loss or the deadline.
 
     ``deadline`` is a ``time.monotonic()`` value. Deterministic for ``t.seed`` on one device.
     ``start`` continues a finished run for ``t.epochs`` more epochs (on copies of its model and
     optimizer); ``keep_state`` keeps this run's end state in the record for such a continuation.
+    ``on_epoch`` is handed the record after each epoch's losses are in it (live progress).
     """
     started = time.monotonic()
     device = problem.x_train.device
@@ -249,6 +251,8 @@ def train(model_spec: ModelSpec, t: TrainingSpec, problem: Problem, *, instrumen
         val, acc, _ = _evaluate(model, problem.x_val, problem.y_val, loss_fn, classify)
         rec.val_loss.append(val)
         rec.val_acc.append(acc)
+        if on_epoch is not None:
+            on_epoch(rec)
         if instruments:
             acts = activations(model, probe_x, watched)
             for ins in instruments:
