@@ -195,3 +195,17 @@ def test_overfitting_in_a_job_is_measured_from_its_own_validation_curve() -> Non
     b = run("b", [1.0, 0.5, 0.2, 0.1, 0.05, 0.02], val=[1.0, 0.6, 0.5, 0.7, 0.9, 1.1], val_acc=0.9)
     d = diagnose(evidence(b))
     assert d["primary_cause"] == "overfitting" and d["healthy"] is False and d["verdict_basis"] == "measured"
+
+
+def test_no_signal_not_claimed_when_the_best_fitting_run_leans_to_signal() -> None:
+    # lr far too high: the baseline bounces at 8x chance; a 100x smaller lr fits best and reaches 0.63
+    # validation accuracy against 0.40 (p = 0.008 on 30): the labels do carry something
+    b = run("b", [9.0, 8.0, 9.5, 8.1, 8.9], initial=1.1, val_acc=0.33)
+    s = run("s", [9.0, 8.5, 8.2, 8.3, 8.9], family="shuffled_labels", initial=1.1, val_acc=0.4)
+    low = run("lr", [1.2, 0.85, 0.9, 0.97, 0.85], family="lr_sweep", changes={"training.lr": 0.3}, initial=1.1,
+              val_acc=0.633)
+    ev = evidence(b, [s, low], n_val=30, val_majority=0.4, training={"lr": 30.0})
+    assert RULES["no_learnable_signal"](ev) is None
+    d = diagnose(ev)
+    assert d["primary_cause"] == "lr_too_high" and d["verdict_basis"] == "symptoms"
+    assert "An intervention confirmed it" not in d["summary"]

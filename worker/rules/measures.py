@@ -156,10 +156,10 @@ def signal_p(ev: Evidence, run: RunFacts) -> float:
     return binomial_sf(round(acc * ev.n_val), ev.n_val, ev.val_majority)
 
 
-def hints_signal(ev: Evidence, run: RunFacts) -> bool:
-    """The run's validation result leans towards signal, at the looser level HINT_P."""
+def hints_signal(ev: Evidence, run: RunFacts, level: float = HINT_P) -> bool:
+    """The run's validation result leans towards signal, at the looser ``level`` (HINT_P)."""
     if ev.n_classes is not None:
-        return signal_p(ev, run) < HINT_P
+        return signal_p(ev, run) < level
     return math.isfinite(run.val_final) and run.val_final <= REGRESSION_HINT * ev.val_chance
 
 

@@ -1,13 +1,13 @@
 """The labels carry nothing the inputs predict.
 
-Confirms: no run on the real labels beats the majority class on validation data (not even at
-the loose level HINT_P for the baseline and its continuation), and either a real-label run fits
-the training data (or one batch is memorized) or shuffled labels train just as well in a sound
-pipeline.
-Suggests only: a flat validation loss. Rules out: any run on the real labels showing signal or
-recovering the loss; a baseline cut short by the budget, or still falling with no continuation
-that settled; a validation split too small to decide when shuffled labels do not train as well and no batch
-was memorized.
+Confirms: no run on the real labels beats the majority class on validation data, not even at
+the loose level HINT_P shared between the baseline, its continuation and the best-fitting run;
+and either a real-label run fits the training data (or one batch is memorized) or shuffled labels
+train just as well in a sound pipeline. Suggests only: a flat validation loss. Rules out: any run
+on the real labels showing signal or recovering the loss; a baseline cut short by the budget, or
+still falling with no continuation that settled; a best-fitting real-label run still falling; a
+validation split too small to decide when shuffled labels do not train as well and no batch was
+memorized.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from worker.evidence import Evidence
 from worker.rules.base import Finding
 from worker.rules.dead_relus import DEAD_SHARE
 from worker.rules.measures import (
+    HINT_P,
     decidable,
     diverged,
     fmt,
@@ -55,13 +56,18 @@ def rule(ev: Evidence) -> Finding | None:
     if not runs or any(recovers(ev, r) for r in runs[1:]):
         return None
     longer = ev.family("more_steps")
-    if hints_signal(ev, b) or any(hints_signal(ev, r) for r in longer):
-        return None
     if still_falling(ev, b) and (not longer or still_falling(ev, longer[0])):
         return None  # still learning when it stopped: more steps decide, not the labels
     shuffled = ev.family("shuffled_labels")
     s = shuffled[0] if shuffled else None
     best = min(runs, key=lambda r: score(ev, r))
+    if still_falling(ev, best):
+        return None  # the run that fits the real labels best was still learning: more steps decide
+    # the runs that speak for the labels: the baseline, its continuation and the best fit; any of them
+    # leaning to signal (at HINT_P shared between them) is not "no information"
+    speakers = list({id(r): r for r in [b, *longer, best]}.values())
+    if any(hints_signal(ev, r, HINT_P / len(speakers)) for r in speakers):
+        return None
     batch = ev.family("overfit_batch")
     memorized = bool(batch and score(ev, batch[0]) <= FITS_BATCH)
     fits = score(ev, best) <= FITS or memorized
