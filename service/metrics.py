@@ -27,13 +27,14 @@ The counters live as long as Redis' data: a flushed Redis starts them again from
 
 from __future__ import annotations
 
+import contextlib
+import re
 import time
 from collections.abc import Iterator
 
 from prometheus_client import Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.queue import JobQueue
@@ -112,20 +113,39 @@ def build_http_histogram(registry: CollectorRegistry) -> Histogram:
     )
 
 
+def _templates(app: object) -> list[tuple[re.Pattern[str], str]]:
+    """(regex, template) for every path of ``app``'s OpenAPI document and its plain routes, longest first."""
+    cached = getattr(app, "_lossdoctor_route_templates", None)
+    if cached is not None:
+        return list(cached)
+    paths: set[str] = set()
+    openapi = getattr(app, "openapi", None)
+    if callable(openapi):
+        paths |= set((openapi() or {}).get("paths", {}))
+    for route in getattr(getattr(app, "router", None), "routes", ()):
+        if isinstance(getattr(route, "path", None), str):
+            paths.add(route.path)
+    compiled = [
+        (re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)) + "$"), path)
+        for path in sorted(paths, key=len, reverse=True)
+    ]
+    with contextlib.suppress(AttributeError):
+        app._lossdoctor_route_templates = compiled  # type: ignore[attr-defined]
+    return compiled
+
+
 def route_template(scope: Scope) -> str:
     """The path template of the route that serves ``scope`` (``/v1/jobs/{job_id}``), else ``UNMATCHED_ROUTE``.
 
     The router leaves the route it picked in the scope; a request refused before routing (a 401, 413 or 503
-    from the guard) is matched here against the app's routes, so it is counted under its route too."""
-    route = scope.get("route")
-    path = getattr(route, "path", None)
+    from the guard) is matched here against the app's path templates, so it is counted under its route too."""
+    path = getattr(scope.get("route"), "path", None)
     if isinstance(path, str):
         return path
-    app = scope.get("app")
-    for candidate in getattr(getattr(app, "router", None), "routes", ()):
-        match, _ = candidate.matches(scope)
-        if match == Match.FULL:
-            return str(getattr(candidate, "path", UNMATCHED_ROUTE))
+    asked = scope.get("path", "")
+    for pattern, template in _templates(scope.get("app")):
+        if pattern.match(asked):
+            return template
     return UNMATCHED_ROUTE
 
 
