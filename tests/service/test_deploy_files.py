@@ -231,3 +231,46 @@ def test_readme_documents_every_setting() -> None:
     documented = set(re.findall(r"^\| `LOSSDOCTOR_([A-Z_]+)` \|", text, re.M))
     fields = {name.upper() for name in [*Settings.model_fields, *WorkerSettings.model_fields]}
     assert documented == fields
+
+
+def _readme_commands() -> list[list[str]]:
+    """The ``lossdoctor`` command lines of the README's Commands table, options in brackets opened up."""
+    text = (REPO / "README.md").read_text()
+    table = text[text.index("## Commands") : text.index("## Settings")]
+    found = []
+    for cell in re.findall(r"^\| `(lossdoctor [^`]+)`", table, re.M):
+        tokens = cell.replace("[", " ").replace("]", " ").split()
+        found.append([t for t in tokens if t not in ("…", "...")])
+    return found
+
+
+def test_every_command_in_the_readmes_table_exists_with_its_options() -> None:
+    import argparse
+
+    parser = build_parser()
+    subcommands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    commands = _readme_commands()
+    assert {c[1] for c in commands} >= {"up", "api", "worker", "redis", "diagnose", "submit"}
+    for command in commands:
+        assert command[1] in subcommands, command
+        if command[1] == "diagnose":  # parses its own arguments
+            continue
+        known = subcommands[command[1]]._option_string_actions
+        for option in (t for t in command if t.startswith("--")):
+            assert option in known, (command, option)
+
+
+def test_the_readmes_docker_and_make_commands_name_what_exists() -> None:
+    text = (REPO / "README.md").read_text()
+    assert "docker run --rm lossdoctor lossdoctor keys new team > team.key" in text
+    assert "-v lossdoctor-data:/data" in text  # the volume the Dockerfile declares
+    assert "make run PORT=8001" in text and "--profile gpu" in text
+    assert build_parser().parse_args(["keys", "new", "team"]).tenant == "team"
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_run_takes_another_port() -> None:
+    done = subprocess.run(
+        ["make", "-n", "run", "PORT=8001", "REDIS_PORT=6391"], cwd=REPO, capture_output=True, text=True, timeout=30
+    )
+    assert "lossdoctor up --host 127.0.0.1 --port 8001 --redis-port 6391" in done.stdout
