@@ -127,6 +127,18 @@ def stop_children(api: subprocess.Popen[bytes], worker: subprocess.Popen[bytes])
             child.wait()
 
 
+def lossdoctor_command() -> str:
+    """How to run ``lossdoctor`` from this shell: the script beside this Python (relative to the current
+    directory when under it, so ``.venv/bin/lossdoctor`` in a checkout), else plain ``lossdoctor``."""
+    script = Path(sys.executable).parent / "lossdoctor"
+    if not script.exists():
+        return "lossdoctor"
+    try:
+        return script.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return script.as_posix()
+
+
 def instructions(base: str, redis_url: str) -> str:
     """How to use the running stack, for the log: the API, Redis, an example job and how to add workers."""
     examples = sorted(Path("examples").glob("*.json"))
@@ -137,7 +149,7 @@ def instructions(base: str, redis_url: str) -> str:
         f"  curl -s {base}/v1/jobs/<id>        # poll until status is succeeded\n"
         f"  open {base}/v1/jobs/<id>/report    # the report page\n"
         f"More workers on this machine, each in its own shell:\n"
-        f"  LOSSDOCTOR_REDIS_URL={redis_url} lossdoctor worker\n"
+        f"  LOSSDOCTOR_REDIS_URL={redis_url} {lossdoctor_command()} worker\n"
         "Ctrl-C stops everything."
     )
 

@@ -66,7 +66,7 @@ def test_up_serves_a_job_and_stops_cleanly_on_sigint(tmp_path: Path, spec: dict[
     assert "lossdoctor is up" in text and "curl" in text
     # Redis on the port asked for, and the line that adds a worker on this machine
     assert f"Redis redis://127.0.0.1:{redis_port}/0" in text
-    assert f"LOSSDOCTOR_REDIS_URL=redis://127.0.0.1:{redis_port}/0 lossdoctor worker" in text
+    assert f"LOSSDOCTOR_REDIS_URL=redis://127.0.0.1:{redis_port}/0 .venv/bin/lossdoctor worker" in text
     assert "running WITHOUT API keys" in text  # loopback without keys is allowed, and said
     with pytest.raises(httpx.TransportError):
         httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
