@@ -12,7 +12,12 @@ settings set at run time; the contract answers those with a ``422`` naming the f
 past its limit), and no JSON Schema can say them. So that this allowance hides no schema bug,
 ``schema_valid_is_not_a_schema_error`` checks that such a ``422`` never carries an error of a kind the schema
 could have said (a missing or unknown field, a wrong type, a value out of its declared range): when it
-does, the OpenAPI document and the models disagree, which the service can and must fix.
+does, the OpenAPI document and the models disagree, which the service can and must fix. One kind is let
+through there, with its reason at ``SCHEMA_ERROR_TYPES``: ``int_type`` for a whole number written ``2.0``.
+
+Two kinds of generated "invalid" request are not made (``allow_extra_parameters``, ``with_security_parameters``
+off): an unknown query parameter, which the service ignores as HTTP services do, and a request without its
+key, since the test always sends one (``tests/service/test_service_auth.py`` covers the ``401``s).
 """
 
 from __future__ import annotations
