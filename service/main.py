@@ -23,7 +23,7 @@ from service.core.config import Settings, get_settings
 from service.core.guard import RequestGuard
 from service.core.headers import SecurityHeaders
 from service.jobs import JobView
-from service.metrics import build_registry
+from service.metrics import RequestMetrics, build_http_histogram, build_registry
 from service.queue import JobQueue
 from service.sweeper import Sweeper, run_forever
 from service.webhooks import WebhookDispatcher
@@ -89,7 +89,9 @@ def create_app(
     problems.install(app)
     app.include_router(api_router)
     app.add_middleware(RequestGuard, settings=settings)
-    app.add_middleware(SecurityHeaders)  # outermost: the guard's own refusals get the headers too
+    app.add_middleware(SecurityHeaders)  # the guard's own refusals get the headers too
+    # outermost: every request is timed, the guard's refusals included
+    app.add_middleware(RequestMetrics, histogram=build_http_histogram(app.state.metrics_registry))
     openapi.install(app)
     return app
 

@@ -17,7 +17,7 @@ from redis import Redis
 from rq import Queue, Worker
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
-from rq.job import Job
+from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from worker.store import text
@@ -64,8 +64,15 @@ class JobQueue:
         )
 
     def remove(self, job_id: str, attempt: int) -> None:
-        """Take a queued attempt off the queue (no-op once a worker took it)."""
-        self.queue.remove(rq_job_id(job_id, attempt))
+        """Take a queued attempt off the queue into rq's canceled registry (no-op once a worker took it: the
+        worker records it canceled when the task sees the job cancelled)."""
+        try:
+            job = Job.fetch(rq_job_id(job_id, attempt), connection=self.redis, serializer=JSONSerializer)
+        except NoSuchJobError:
+            return
+        if job.get_status(refresh=False) in (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED):
+            with contextlib.suppress(InvalidJobOperation):
+                job.cancel()
 
     def stop(self, job_id: str, attempt: int) -> None:
         """Ask the worker running this attempt to kill its work horse."""

@@ -61,6 +61,21 @@ def free_port(host: str = DEFAULT_HOST) -> int:
         return int(sock.getsockname()[1])
 
 
+def port_taken(host: str, port: int) -> bool:
+    """True when something already listens on TCP ``host:port`` (a bind there fails), so a server cannot.
+
+    The probe socket sets ``SO_REUSEADDR`` like the servers do, so a port left in TIME_WAIT by a server that
+    just stopped does not count as taken.
+    """
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def ping(host: str, port: int, timeout: float = 1.0) -> bool:
     """True when a Redis-protocol server at ``host:port`` answers PING within ``timeout`` seconds."""
     try:

@@ -21,8 +21,10 @@ Keys, under the prefix ``lossdoctor``::
     model:<id>            an uploaded ONNX file's bytes; model:<id>:meta its description
     webhooks:due          sorted set of ids of ended jobs whose webhook is to be sent, scored by when (Unix s)
     webhooks:attempts     hash: job id → delivery attempts made so far
-    stats:status          current number of jobs per status
-    stats:duration        histogram of run times (``DURATION_BUCKETS``), plus ``sum`` and ``count``
+    stats:status          current number of jobs per status (the ended ones only ever grow: counters)
+    stats:duration        histogram of run times (``DURATION_BUCKETS``), plus ``sum`` and ``count``;
+                          stats:duration:<status> the same for the jobs that ended in that status
+    stats:cause           succeeded jobs per diagnosed cause (``diagnosed_cause``), counted as they end
 
 Ids from outside (a URL path) are checked here, in one place: a job id is ``job_`` and 24 hex digits, a data
 set id ``ds_`` and 24 hex digits (``is_job_id``, ``is_dataset_id``). Any other id reads as absent, so it can
@@ -114,6 +116,15 @@ def seconds_between(start_iso: str, end_iso: str) -> float:
 def text(value: bytes | str) -> str:
     """A Redis reply as text (the client returns bytes)."""
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def diagnosed_cause(result: dict[str, Any] | None) -> str:
+    """What a succeeded job's diagnosis found, for counting: its ``primary_cause``, else ``healthy`` or
+    ``inconclusive``."""
+    diagnosis = (result or {}).get("diagnosis") or {}
+    if diagnosis.get("primary_cause"):
+        return str(diagnosis["primary_cause"])
+    return "healthy" if diagnosis.get("healthy") else "inconclusive"
 
 
 def new_job_id() -> str:
@@ -402,18 +413,21 @@ class JobStore:
                 for k in (key, events_key, self._key("job", job_id, "cancel")):
                     pipe.expire(k, ttl)
                 if record.get("started_at"):
-                    self._observe_duration(pipe, seconds_between(record["started_at"], record["finished_at"]))
+                    seconds = seconds_between(record["started_at"], record["finished_at"])
+                    self._observe_duration(pipe, seconds, after)
+                if before not in TERMINAL and after == "succeeded":
+                    pipe.hincrby(self._key("stats", "cause"), diagnosed_cause(record.get("result")), 1)
                 if before not in TERMINAL and (record.get("spec") or {}).get("webhook"):
                     # in the same transaction as the end, so each ended job is delivered once, whoever ended it
                     pipe.zadd(self._key("webhooks", "due"), {job_id: time.time()})
 
-    def _observe_duration(self, pipe: Any, seconds: float) -> None:
-        hist = self._key("stats", "duration")
-        for bound in DURATION_BUCKETS:
-            if seconds <= bound:
-                pipe.hincrby(hist, repr(bound), 1)
-        pipe.hincrbyfloat(hist, "sum", seconds)
-        pipe.hincrby(hist, "count", 1)
+    def _observe_duration(self, pipe: Any, seconds: float, status: str) -> None:
+        for hist in (self._key("stats", "duration"), self._key("stats", "duration", status)):
+            for bound in DURATION_BUCKETS:
+                if seconds <= bound:
+                    pipe.hincrby(hist, repr(bound), 1)
+            pipe.hincrbyfloat(hist, "sum", seconds)
+            pipe.hincrby(hist, "count", 1)
 
     def mark_running(self, job_id: str, attempt: int, worker: dict[str, Any]) -> Update:
         """queued → running for attempt ``attempt``; not applied if cancelled or superseded meanwhile."""
@@ -653,8 +667,15 @@ class JobStore:
         counts = {text(k): int(v) for k, v in raw.items()}
         return {status: max(0, counts.get(status, 0)) for status in STATUSES}
 
-    def duration_histogram(self) -> tuple[list[tuple[float, int]], float, int]:
-        """Cumulative (upper bound s, count) buckets, the sum of run times (s) and the count of runs."""
-        raw = {text(k): v for k, v in self.redis.hgetall(self._key("stats", "duration")).items()}
+    def cause_counts(self) -> dict[str, int]:
+        """Succeeded jobs per diagnosed cause (``diagnosed_cause``) since Redis began."""
+        raw = self.redis.hgetall(self._key("stats", "cause"))
+        return {text(k): int(v) for k, v in raw.items()}
+
+    def duration_histogram(self, status: str | None = None) -> tuple[list[tuple[float, int]], float, int]:
+        """Cumulative (upper bound s, count) buckets, the sum of run times (s) and the count of runs; of the
+        jobs that ended in ``status``, or of all ended jobs."""
+        key = self._key("stats", "duration", status) if status else self._key("stats", "duration")
+        raw = {text(k): v for k, v in self.redis.hgetall(key).items()}
         buckets = [(bound, int(raw.get(repr(bound), 0))) for bound in DURATION_BUCKETS]
         return buckets, float(raw.get("sum", 0.0)), int(raw.get("count", 0))

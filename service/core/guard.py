@@ -2,6 +2,11 @@
 
 In order, for every HTTP request:
 
+-1. a request that declares both ``Content-Length`` and ``Transfer-Encoding`` is a ``400`` and its
+   connection is closed (``Connection: close``): uvicorn's h11 parser frames it by the chunked encoding
+   and ignores the length, while a proxy in front might do the opposite, and the bytes one of them takes
+   for a body the other takes for a next request (request smuggling). RFC 9112 section 6.1 lets a server
+   refuse such a request;
 0. without API keys, on a server bound to a loopback address: the ``Host`` header must be a loopback name
    (``localhost``, ``127.x.x.x``, ``[::1]``, with or without a port), else ``403`` (a page whose own domain
    was rebound to 127.0.0.1 gets nothing); and a state-changing request (POST, PUT, PATCH, DELETE) whose
@@ -146,6 +151,16 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
+        if _header(scope, b"transfer-encoding") is not None and _header(scope, b"content-length") is not None:
+            response = problem_response(
+                400,
+                "the request declares both Content-Length and Transfer-Encoding; send one of them "
+                "(RFC 9112 section 6.1), so every server on the way reads the body the same way",
+                type_=TYPE_PREFIX + "ambiguous-framing",
+                headers={"Connection": "close"},
+            )
+            await response(scope, receive, send)
+            return
         if not self.settings.keys_required and bound_to_loopback(scope):
             reason = browser_refusal(scope)
             if reason is not None:

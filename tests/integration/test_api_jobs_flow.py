@@ -121,5 +121,5 @@ def test_metrics_count_jobs(stack: Stack, spec: dict[str, Any]) -> None:
     stack.wait(stack.submit(spec)["id"])
     text = stack.client.get("/metrics").text
     assert 'lossdoctor_jobs{status="succeeded"} 1.0' in text
-    assert "lossdoctor_job_duration_seconds_count 1.0" in text
+    assert 'lossdoctor_job_duration_seconds_count{status="succeeded"} 1.0' in text
     assert "lossdoctor_queue_depth 0.0" in text and "lossdoctor_workers_alive 1.0" in text

@@ -36,11 +36,12 @@ def _wait_ready(client: httpx.Client, process: subprocess.Popen[bytes]) -> None:
 
 
 def test_up_serves_a_job_and_stops_cleanly_on_sigint(tmp_path: Path, spec: dict[str, Any]) -> None:
-    port = free_port()
+    port, redis_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOSSDOCTOR_")}
     log = open(tmp_path / "up.log", "wb")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
-        [sys.executable, "-m", "lossdoctor", "up", "--port", str(port), "--data-dir", str(tmp_path / "var")],
+        [sys.executable, "-m", "lossdoctor", "up", "--port", str(port), "--redis-port", str(redis_port),
+         "--data-dir", str(tmp_path / "var")],
         cwd=REPO,
         env=env,
         stdout=log,
@@ -63,6 +64,9 @@ def test_up_serves_a_job_and_stops_cleanly_on_sigint(tmp_path: Path, spec: dict[
         log.close()
     text = (tmp_path / "up.log").read_text()
     assert "lossdoctor is up" in text and "curl" in text
+    # Redis on the port asked for, and the line that adds a worker on this machine
+    assert f"Redis redis://127.0.0.1:{redis_port}/0" in text
+    assert f"LOSSDOCTOR_REDIS_URL=redis://127.0.0.1:{redis_port}/0 .venv/bin/lossdoctor worker" in text
     assert "running WITHOUT API keys" in text  # loopback without keys is allowed, and said
     with pytest.raises(httpx.TransportError):
         httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
@@ -97,11 +101,12 @@ def _run_to_end(client: httpx.Client, spec: dict[str, Any], timeout: float) -> s
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the children in /proc")
 def test_up_restarts_a_killed_redis_and_a_killed_worker(tmp_path: Path, spec: dict[str, Any]) -> None:
-    port = free_port()
+    port, redis_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOSSDOCTOR_")}
     log = open(tmp_path / "up.log", "wb")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
-        [sys.executable, "-m", "lossdoctor", "up", "--port", str(port), "--data-dir", str(tmp_path / "var")],
+        [sys.executable, "-m", "lossdoctor", "up", "--port", str(port), "--redis-port", str(redis_port),
+         "--data-dir", str(tmp_path / "var")],
         cwd=REPO,
         env=env,
         stdout=log,
@@ -128,3 +133,4 @@ def test_up_restarts_a_killed_redis_and_a_killed_worker(tmp_path: Path, spec: di
         log.close()
     text = (tmp_path / "up.log").read_text()
     assert "the Redis-protocol server is back" in text and "worker started again" in text
+    assert text.count(f"on 127.0.0.1:{redis_port} ") >= 2  # started again on the same fixed port

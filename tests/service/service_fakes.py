@@ -13,7 +13,17 @@ import uuid
 from typing import Any
 
 from service.queue import WorkerInfo
-from worker.store import STATUSES, TERMINAL, JobStore, Mutation, QueueFull, Record, Update, now_iso
+from worker.store import (
+    STATUSES,
+    TERMINAL,
+    JobStore,
+    Mutation,
+    QueueFull,
+    Record,
+    Update,
+    diagnosed_cause,
+    now_iso,
+)
 
 
 class MemoryJobStore(JobStore):
@@ -206,8 +216,17 @@ class MemoryJobStore(JobStore):
     def status_counts(self) -> dict[str, int]:
         return {s: sum(1 for r in self.records.values() if r["status"] == s) for s in STATUSES}
 
-    def duration_histogram(self) -> tuple[list[tuple[float, int]], float, int]:
-        ended = [r for r in self.records.values() if r["status"] in TERMINAL and r["started_at"]]
+    def cause_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for r in self.records.values():
+            if r["status"] == "succeeded":
+                cause = diagnosed_cause(r.get("result"))
+                counts[cause] = counts.get(cause, 0) + 1
+        return counts
+
+    def duration_histogram(self, status: str | None = None) -> tuple[list[tuple[float, int]], float, int]:
+        statuses = {status} if status else TERMINAL
+        ended = [r for r in self.records.values() if r["status"] in statuses and r["started_at"]]
         return [(1.0, 0), (60.0, len(ended))], 0.0, len(ended)
 
 

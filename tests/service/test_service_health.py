@@ -50,3 +50,32 @@ def test_openapi_docs_are_served(client: TestClient) -> None:
         "/readyz",
         "/metrics",
     } <= set(paths)
+
+
+def test_http_durations_are_counted_by_route_template_also_for_the_guards_refusals(
+    store: MemoryJobStore, queue: MemoryJobQueue
+) -> None:
+    from fastapi.testclient import TestClient
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from service.core.config import Settings
+    from service.core.security import new_key
+    from service.main import create_app
+
+    key, entry = new_key("acme")
+    app = create_app(Settings(sweeper=False, api_keys=entry), store=store, queue=queue)  # type: ignore[arg-type]
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.get("/v1/jobs/job_0123456789abcdef01234567").status_code == 401  # refused by the guard
+        headers = {"Authorization": f"Bearer {key}"}
+        assert client.get("/v1/jobs/job_0123456789abcdef01234567", headers=headers).status_code == 404
+        assert client.get("/no/such/path").status_code == 404
+        text = client.get("/metrics").text
+    counts = {
+        (s.labels["method"], s.labels["route"], s.labels["status"]): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "lossdoctor_http_request_duration_seconds_count"
+    }
+    assert counts[("GET", "/v1/jobs/{job_id}", "401")] == 1
+    assert counts[("GET", "/v1/jobs/{job_id}", "404")] == 1
+    assert counts[("GET", "<unmatched>", "404")] == 1
