@@ -43,8 +43,8 @@ test: install-test
 	$(BIN)/pytest
 
 lint: install-test
-	$(BIN)/ruff check service lossdoctor worker/task.py worker/store.py worker/settings.py \
-		worker/rq_worker.py worker/redis_server.py worker/reconnect.py scripts tests/service tests/integration tests/conftest.py
+	$(BIN)/ruff check .
+	$(BIN)/mypy worker service lossdoctor
 
 clean:
 	rm -rf $(VENV) var
