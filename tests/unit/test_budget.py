@@ -135,3 +135,28 @@ def test_probes_stay_beside_the_baseline_when_its_epochs_fit() -> None:
                           on_epoch=clock.on_epoch, clock=clock)
     assert ended.parked is None and clock.epochs == [3] * 6
     assert all(o.record.stop_reason == "completed" and len(o.record.train_loss) == 6 for o in done)
+
+
+def test_an_epoch_too_long_to_share_leaves_the_baseline_alone_within_it() -> None:
+    p = _problem(3000)                            # 2400 samples in batches of 16: 150 steps an epoch
+    t = _training(3)
+    runs = [ProbeRun(name="baseline", family="baseline", changes={}, model=MLP, training=t),
+            ProbeRun(name="lr_x10", family="lr_sweep", changes={"training.lr": 0.1}, model=MLP,
+                     training=t.model_copy(update={"lr": 0.1}))]
+    # a second per look at the clock: by step 32 of the first epoch, 450 steps at that rate end past 70
+    clock = StepClock(1.0)
+    done, ended = run_all(runs, p, deadline=70.0, done=0, total=1, instrument_first=True, clock=clock)
+    base, probe = done[0].record, done[1].record
+    assert ended.parked is not None and ended.parked.reason == "budget" and ended.parked.epochs == 0
+    assert probe.stop_reason == "deadline" and probe.train_loss == []
+    # the baseline went on alone from the middle of its first epoch as if it had trained alone throughout
+    assert base.stop_reason == "completed"
+    alone = train(MLP, t, p, instrumented=True)
+    assert np.allclose(base.train_loss, alone.train_loss, rtol=1e-4, atol=1e-7)
+    assert np.allclose(base.step_loss, alone.step_loss, rtol=1e-4, atol=1e-7)
+    # parked as it began: resumed, the probe's whole run is its run alone
+    later = resume_parked(runs, done[1:], ended.parked, float("inf"))
+    whole = train(MLP, runs[1].training, p, instrumented=False)
+    assert later[0].record.stop_reason == "completed"
+    assert np.allclose(later[0].record.train_loss, whole.train_loss, rtol=1e-4, atol=1e-7)
+    assert later[0].record.initial_loss == probe.initial_loss

@@ -77,6 +77,11 @@ class Parked:
 #: Bytes of shuffled training data gathered at once (all members); batches are slices of it.
 GATHER_BYTES = 64 * 2**20
 
+#: With ``budget_first``, steps into the first epoch at which its time is first estimated (later than
+#: the first steps, which are slower than the rest), in epochs of at least four times as many steps:
+#: when member 0's epochs will not fit at that rate, it goes on alone at once.
+EARLY_LOOK_STEPS = 32
+
 #: Asked at each epoch end with the first member's record so far: may the others stop now?
 Settled = Callable[[RunRecord], bool]
 
@@ -179,7 +184,9 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
     final pass over the training data is skipped. ``budget_first``: at each epoch end, the time per
     epoch so far says whether member 0's remaining epochs still fit before the deadline; once they
     do not, the others stop there (``stop_reason`` ``deadline``) and come back as ``Parked`` with
-    reason ``budget``, so member 0 trains on alone. ``on_epoch`` is told after each epoch how many
+    reason ``budget``, so member 0 trains on alone; in a long first epoch (EARLY_LOOK_STEPS) the
+    same estimate is made from the first steps, and the others are parked as they began
+    (``epochs`` 0). ``on_epoch`` is told after each epoch how many
     members trained it and, with ``instrument_first``, member 0's record so far.
     """
     started = clock()
@@ -297,6 +304,10 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
     step = 0
     parked: Parked | None = None
     cut = False
+    # with budget_first, the members' state before any step: members stopped within the first epoch
+    # (too long an epoch to share) are parked as they began
+    initial = ((*_select(stack, optimizer, range(g)), [gen.get_state() for gen in gens])
+               if budget_first and g > 1 and deadline is not None and start is None else None)
     loop_started = clock()
     for epoch in range(t0.epochs):
         if should_stop is not None and should_stop():
@@ -307,14 +318,34 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
         perms = torch.stack([torch.randperm(n, generator=gen) for gen in gens]).to(device)   # [G, N]
         batch_losses: list[torch.Tensor] = []
         penalties: list[torch.Tensor] = []
+        regather = False
         for b_i, (lo, hi) in enumerate(bounds):
             if b_i and b_i % CHECK_EVERY_STEPS == 0:
                 if should_stop is not None and should_stop():
                     raise Stopped()
-                if deadline is not None and clock() > deadline:
+                now = clock()
+                if deadline is not None and now > deadline:
                     cut = True
                     break
-            if b_i % block == 0:
+                if (initial is not None and b_i == EARLY_LOOK_STEPS and len(bounds) >= 4 * EARLY_LOOK_STEPS
+                        and now + (now - loop_started) / b_i * (len(bounds) * t0.epochs - b_i) > deadline):
+                    # one epoch is long enough that member 0's epochs will not fit beside the others:
+                    # they stop before they have trained (parked as they began) and it goes on alone
+                    stopping = list(range(1, len(live)))
+                    for k in stopping:
+                        recs[k].stop_reason = "deadline"
+                    sub_stack, sub_opt, states = initial
+                    chosen = _select(sub_stack, sub_opt, stopping)
+                    parked = Parked(StackState(*chosen, [states[k] for k in stopping], [members[k] for k in stopping]),
+                                    stopping, 0, "budget")
+                    shrink([0])
+                    keep = torch.tensor([0], device=device)
+                    perms = perms[keep]
+                    batch_losses = [b[keep] for b in batch_losses]
+                    penalties = [q[keep] for q in penalties]
+                    regather = True
+            if b_i % block == 0 or regather:
+                regather = False
                 # the shuffled data of the next batches in one gather; each batch is then a slice
                 first = lo
                 last = bounds[min(b_i + block, len(bounds)) - 1][1]
@@ -341,6 +372,7 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
             batch_losses.append(data.detach())
             if pen is not None:
                 penalties.append(pen.detach())
+        initial = None
         if cut:
             # the epoch was cut short: each record keeps the epochs completed only
             break
