@@ -206,9 +206,9 @@ def run_job(spec: JobSpec, *, on_event: EventSink | None = None, should_stop: Ca
         ctx.baseline = baseline
         base_ev = build_evidence(spec, problem, parts, checks, baseline, [])
         trained_well = is_settled(base_ev)
-        if ended.parked is not None and not trained_well:
+        if ended.parked is not None and (explicit or not trained_well):
             # probes parked beside the baseline, because its verdict settled or for the budget, go on
-            # while time remains
+            # while time remains (probes named in the spec always do)
             parked = ended.parked
             progress.plan(len(parked.which) * (first[0].training.epochs - parked.epochs) if first else 0)
             outcomes = resume_parked([base_run, *first], outcomes, parked, deadline, should_stop,
