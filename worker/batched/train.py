@@ -327,7 +327,8 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
                 if deadline is not None and now > deadline:
                     cut = True
                     break
-                if (initial is not None and b_i == EARLY_LOOK_STEPS and len(bounds) >= 4 * EARLY_LOOK_STEPS
+                if (initial is not None and deadline is not None and b_i == EARLY_LOOK_STEPS
+                        and len(bounds) >= 4 * EARLY_LOOK_STEPS
                         and now + (now - loop_started) / b_i * (len(bounds) * t0.epochs - b_i) > deadline):
                     # one epoch is long enough that member 0's epochs will not fit beside the others:
                     # they stop before they have trained (parked as they began) and it goes on alone
