@@ -139,14 +139,19 @@ def _clip(stack: Stack, max_norm: torch.Tensor) -> None:
 
 
 def _evaluate(stack: Stack, x: torch.Tensor, y: torch.Tensor, loss: str, classify: str | None,
-              each: list[torch.Tensor] | None = None) -> tuple[list[float | None], list[float | None]]:
+              each: list[torch.Tensor] | None = None, stop_at: float | None = None,
+              clock: Clock = time.monotonic) -> tuple[list[float | None], list[float | None]]:
     """Each member's mean loss and accuracy over ``x`` [G, N, ...]; per-sample losses [G, chunk]
-    appended to ``each`` when given (classification only)."""
+    appended to ``each`` when given (classification only). Past ``stop_at`` (a ``clock()`` value)
+    the means are over the chunks of 4096 samples done by then."""
     g, n = stack.size, x.shape[1]
     totals = torch.zeros(g, dtype=torch.float64, device=x.device)
     correct = torch.zeros(g, dtype=torch.float64, device=x.device)
     with torch.no_grad():
         for i in range(0, n, 4096):
+            if i and stop_at is not None and clock() > stop_at:
+                n = i
+                break
             out, _ = stack.forward(x[:, i:i + 4096])
             yb = y[:, i:i + 4096]
             totals += member_losses(loss, out, yb).double() * out.shape[1]
@@ -181,7 +186,8 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
 
     ``deadline`` (a ``clock()`` value) is looked at every CHECK_EVERY_STEPS steps: past it every
     member stops mid-epoch, keeping the epochs it completed (``stop_reason`` ``deadline``), and the
-    final pass over the training data is skipped. ``budget_first``: at each epoch end, the time per
+    final pass over the training data is skipped; initial losses measured past it are over the
+    samples evaluated by then. ``budget_first``: at each epoch end, the time per
     epoch so far says whether member 0's remaining epochs still fit before the deadline; once they
     do not, the others stop there (``stop_reason`` ``deadline``) and come back as ``Parked`` with
     reason ``budget``, so member 0 trains on alone; in a long first epoch (EARLY_LOOK_STEPS) the
@@ -254,8 +260,9 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
             for ins in instruments:
                 ins.end_epoch(acts)
 
-    init_loss, _ = _evaluate(stack, x_train, y_train, loss, classify)
-    init_val, _ = _evaluate(stack, x_val, y_val, loss, classify)
+    # a big stack on much data: the initial losses are over the samples evaluated by the deadline
+    init_loss, _ = _evaluate(stack, x_train, y_train, loss, classify, stop_at=deadline, clock=clock)
+    init_val, _ = _evaluate(stack, x_val, y_val, loss, classify, stop_at=deadline, clock=clock)
     recs = [RunRecord(initial_loss=init_loss[k], initial_val_loss=init_val[k],
                       trainable_params=sum(p[k].numel() for p in optimizer.leaves)) for k in range(g)]
     observe()
