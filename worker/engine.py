@@ -23,13 +23,13 @@ from worker.data import split
 from worker.errors import SpecError
 from worker.evidence import Evidence
 from worker.onnx.build import check_runs, onnx_output_shape
-from worker.probes import PROBES, Probe, ProbeContext, ProbeRun
+from worker.probes import PROBES, Probe, ProbeContext, ProbeOutcome, ProbeRun
 from worker.result import build_evidence, build_result
 from worker.rules.measures import FALLING, diverged, falling_rate, moved, score, settled, shows_signal
 from worker.runner import EventSink, resume_parked, run_all
 from worker.shapes import infer_shapes
 from worker.spec import JobSpec
-from worker.train.loop import RunRecord, Stopped
+from worker.train.loop import Clock, RunRecord, Stopped
 from worker.train.problem import make_problem
 from worker.validate import check_runnable
 
@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 
 #: Share of the budget the trainings may use; the rest is kept for diagnosis and serialization.
 TRAINING_SHARE = 0.9
+#: Seconds kept for diagnosis and serialization at least (at most half the budget), whatever the share.
+MIN_RESERVE_SECONDS = 0.5
+#: Points of the baseline's curve kept in progress reports; longer curves are thinned evenly.
+PROGRESS_CURVE_POINTS = 200
 #: Intra-op CPU threads: the probe models are small, so one thread wastes nothing and leaves the
 #: other cores to other jobs.
 CPU_THREADS = 1
@@ -51,6 +55,71 @@ FetchUpload = Callable[[str], bytes | None]
 
 class Cancelled(Exception):
     """The job was cancelled while it ran."""
+
+
+def training_deadline(started: float, budget_seconds: float) -> float:
+    """The clock value at which trainings stop: the budget less a reserve for diagnosis and result
+    (the larger of 1 - TRAINING_SHARE of it and MIN_RESERVE_SECONDS, at most half the budget)."""
+    reserve = min(max((1.0 - TRAINING_SHARE) * budget_seconds, MIN_RESERVE_SECONDS), budget_seconds / 2)
+    return started + budget_seconds - reserve
+
+
+class EpochProgress:
+    """Progress by epoch across the job's planned runs, sent as ``progress`` events.
+
+    ``epochs_total`` is the sum of the planned epochs of every run planned so far; once a group of
+    runs ends, the epochs they did not train (stopped early, skipped) leave it, so it converges on
+    what was trained. ``eta_seconds`` is the epochs left at the job's mean time per epoch, at most
+    the time left in the budget. The baseline's curve is its per-epoch losses so far, thinned to
+    PROGRESS_CURVE_POINTS. Seconds are wall seconds since the job started.
+    """
+
+    def __init__(self, emit: EventSink, started: float, end: float, clock: Clock = time.monotonic) -> None:
+        self.emit, self.started, self.end, self.clock = emit, started, end, clock
+        self.epochs_done = 0
+        self.epochs_total = 0
+        self._planned = 0
+        self._done_at_plan = 0
+        self.curve: dict[str, list[Any]] = {"epoch": [], "train_loss": [], "val_loss": []}
+
+    def plan(self, epochs: int) -> None:
+        """A group of runs of ``epochs`` planned epochs in all is about to train."""
+        self.epochs_total += epochs
+        self._planned, self._done_at_plan = epochs, self.epochs_done
+
+    def ended(self) -> None:
+        """The group planned last has ended: its untrained epochs leave the total."""
+        self.epochs_total -= self._planned - (self.epochs_done - self._done_at_plan)
+        self._planned, self._done_at_plan = 0, self.epochs_done
+        self.send()
+
+    def on_epoch(self, members: int, baseline: RunRecord | None) -> None:
+        """``members`` runs trained one more epoch; ``baseline``: the baseline's record so far."""
+        self.epochs_done += members
+        if baseline is not None:
+            self.curve = _thinned_curve(baseline)
+        self.send()
+
+    def send(self) -> None:
+        """Emit the progress as it stands (the task stores it at most every half second)."""
+        now = self.clock()
+        elapsed = now - self.started
+        left = max(0, self.epochs_total - self.epochs_done)
+        eta = elapsed / self.epochs_done * left if self.epochs_done else None
+        eta = max(0.0, self.end - now) if eta is None else min(eta, max(0.0, self.end - now))
+        self.emit({"type": "progress", "epochs_done": self.epochs_done,
+                   "epochs_total": max(self.epochs_total, self.epochs_done),
+                   "elapsed_seconds": round(elapsed, 3), "eta_seconds": round(eta, 3),
+                   "baseline": self.curve})
+
+
+def _thinned_curve(rec: RunRecord) -> dict[str, list[Any]]:
+    """The record's per-epoch train and validation losses, thinned evenly to PROGRESS_CURVE_POINTS (the last kept)."""
+    n = len(rec.train_loss)
+    picks = (list(range(n)) if n <= PROGRESS_CURVE_POINTS
+             else sorted({round(i * (n - 1) / (PROGRESS_CURVE_POINTS - 1)) for i in range(PROGRESS_CURVE_POINTS)}))
+    return {"epoch": [i + 1 for i in picks], "train_loss": [_finite(rec.train_loss[i]) for i in picks],
+            "val_loss": [_finite(rec.val_loss[i]) if i < len(rec.val_loss) else None for i in picks]}
 
 
 def pick_device(requested: str) -> torch.device:
@@ -80,8 +149,9 @@ def run_job(spec: JobSpec, *, on_event: EventSink | None = None, should_stop: Ca
     ``cpu_threads``: intra-op threads when training on the CPU (None leaves torch's choice).
     """
     started = time.monotonic()
-    deadline = started + TRAINING_SHARE * spec.budget_seconds
+    deadline = training_deadline(started, spec.budget_seconds)
     emit = on_event or (lambda event: None)
+    progress = EpochProgress(emit, started, started + spec.budget_seconds)
     raw = check_runnable(spec, fetch_upload)
     parts = split(raw, spec.data.validation_fraction, spec.data.seed)
     device = pick_device(spec.device)
@@ -128,16 +198,30 @@ def run_job(spec: JobSpec, *, on_event: EventSink | None = None, should_stop: Ca
                  for run in PROBES[name].plan(ctx)]
         emit({"type": "baseline_started", "probes_planned": len(first)})
         feed = BaselineFeed(emit, spec.training.epochs)
+
+        def on_epoch(members: int, trained: RunRecord | None) -> None:
+            progress.on_epoch(members, trained)
+            if trained is not None:
+                feed(trained)
+
+        progress.plan(_epochs([base_run, *first]))
         done1, ended = run_all([base_run, *first], problem, deadline=deadline, done=0, total=len(first),
                                instrument_first=True, settled=None if explicit else baseline_settled,
-                               should_stop=should_stop, on_event=emit, on_baseline_epoch=feed)
+                               should_stop=should_stop, on_event=emit, on_epoch=on_epoch)
         feed.flush()
+        progress.ended()
         baseline, outcomes = done1[0].record, done1[1:]
         ctx.baseline = baseline
         base_ev = build_evidence(spec, problem, parts, checks, baseline, [])
         trained_well = is_settled(base_ev)
-        if ended.parked is not None and not trained_well:
-            outcomes = resume_parked([base_run, *first], outcomes, ended.parked, deadline, should_stop)
+        if ended.parked is not None and (explicit or not trained_well):
+            # probes parked beside the baseline, because its verdict settled or for the budget, go on
+            # while time remains (probes named in the spec always do)
+            parked = ended.parked
+            progress.plan(len(parked.which) * (first[0].training.epochs - parked.epochs) if first else 0)
+            outcomes = resume_parked([base_run, *first], outcomes, parked, deadline, should_stop,
+                                     on_epoch=progress.on_epoch)
+            progress.ended()
         baseline_score = score(base_ev, base_ev.baseline)
         ctx.extra.update(baseline_score=baseline_score,
                          baseline_signal=shows_signal(base_ev, base_ev.baseline),
@@ -150,27 +234,71 @@ def run_job(spec: JobSpec, *, on_event: EventSink | None = None, should_stop: Ca
         second = [run for name in wanted
                   if PROBES[name].phase == 2 and (explicit or _wanted(PROBES[name], ctx, trained_well))
                   for run in PROBES[name].plan(ctx)]
+        progress.plan(_epochs(second))
         more, _ = run_all(second, problem, deadline=deadline, done=len(outcomes), total=len(outcomes) + len(second),
-                          baseline=baseline, ended=ended, should_stop=should_stop, on_event=emit)
+                          baseline=baseline, ended=ended, should_stop=should_stop, on_event=emit,
+                          on_epoch=progress.on_epoch)
+        progress.ended()
         outcomes += more
+        planned_runs = [*first, *second]
         for _ in range(MAX_FOLLOW_UPS if explicit or not trained_well else 0):
             extra = [run for name in wanted for run in PROBES[name].follow_up(ctx, outcomes)]
-            if not extra or time.monotonic() >= deadline:
+            if not extra:
                 break
+            planned_runs += extra
+            if time.monotonic() >= deadline:
+                break
+            progress.plan(_epochs(extra))
             more, _ = run_all(extra, problem, deadline=deadline, done=len(outcomes),
-                              total=len(outcomes) + len(extra), should_stop=should_stop, on_event=emit)
+                              total=len(outcomes) + len(extra), should_stop=should_stop, on_event=emit,
+                              on_epoch=progress.on_epoch)
+            progress.ended()
             outcomes += more
     except Stopped as exc:
         raise Cancelled("the job was cancelled") from exc
     planned = len(first) + len(second)
+    left_out = _left_out(baseline, spec.training.epochs, planned_runs, outcomes)
+    if left_out:
+        notes.append("the budget cut short or left out: " + ", ".join(_said(e) for e in left_out))
 
     evidence: Evidence = build_evidence(spec, problem, parts, checks, baseline, outcomes)
     result = build_result(spec, problem, checks, baseline, outcomes, evidence, device,
-                          seconds=time.monotonic() - started, skipped=max(0, planned - len(outcomes)))
+                          seconds=time.monotonic() - started, skipped=max(0, planned - len(outcomes)),
+                          budget_seconds=spec.budget_seconds, left_out=left_out)
     result["diagnosis"].setdefault("notes", []).extend(notes)
     emit({"type": "diagnosed", "primary_cause": result["diagnosis"]["primary_cause"],
           "healthy": result["diagnosis"]["healthy"]})
     return result
+
+
+def _epochs(runs: list[ProbeRun]) -> int:
+    """The planned epochs of ``runs`` in all."""
+    return sum(run.training.epochs for run in runs)
+
+
+def _left_out(baseline: RunRecord, baseline_epochs: int, planned: list[ProbeRun], outcomes: list[ProbeOutcome]
+              ) -> list[dict[str, Any]]:
+    """What the budget left out: each run cut short by the deadline (``why`` ``cut``, with the epochs it
+    ran of those planned) and each planned probe never started (``why`` ``skipped``), baseline first."""
+    out: list[dict[str, Any]] = []
+    if baseline.stop_reason == "deadline":
+        out.append({"name": "baseline", "why": "cut", "epochs_run": len(baseline.train_loss),
+                    "epochs_planned": baseline_epochs})
+    ran = {id(o.run) for o in outcomes}
+    for o in outcomes:
+        if o.record.stop_reason == "deadline":
+            planned_epochs = o.run.training.epochs + (len(baseline.train_loss) if o.run.resume else 0)
+            out.append({"name": o.run.name, "why": "cut", "epochs_run": len(o.record.train_loss),
+                        "epochs_planned": planned_epochs})
+    out += [{"name": run.name, "why": "skipped"} for run in planned if id(run) not in ran]
+    return out
+
+
+def _said(entry: dict[str, Any]) -> str:
+    """One ``left_out`` entry in words: ``lr_x0.1 (3 of 20 epochs)``, ``reseed_1 (not run)``."""
+    if entry["why"] == "skipped":
+        return f"{entry['name']} (not run)"
+    return f"{entry['name']} ({entry['epochs_run']} of {entry['epochs_planned']} epochs)"
 
 
 def _not_applicable(spec: JobSpec, wanted: list[str]) -> dict[str, list[str]]:

@@ -115,8 +115,14 @@ def _summary(f: RunFacts, ev: Evidence) -> dict[str, Any]:
 
 def build_result(spec: JobSpec, problem: Problem, checks: dict[str, CheckResult], baseline: RunRecord,
                  outcomes: list[ProbeOutcome], ev: Evidence, device: torch.device, *, seconds: float,
-                 skipped: int) -> dict[str, Any]:
-    """The contract's result object, JSON-safe."""
+                 skipped: int, budget_seconds: float | None = None,
+                 left_out: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The contract's result object, JSON-safe.
+
+    ``timing``: ``seconds`` the job took, ``budget_seconds`` it had, and ``left_out``: the runs the
+    budget cut short (``why`` ``cut``, ``epochs_run`` of ``epochs_planned``) or never started
+    (``why`` ``skipped``), by ``name``.
+    """
     diagnosis = diagnose(ev, skipped=skipped)
     stopped = [len(o.record.train_loss) for o in outcomes if o.record.stop_reason == "settled"]
     result = {
@@ -140,7 +146,8 @@ def build_result(spec: JobSpec, problem: Problem, checks: dict[str, CheckResult]
         "diagnosis": diagnosis,
         "timing": {"seconds": round(seconds, 3), "device": str(device), "probes_run": len(outcomes),
                    "probes_skipped_for_budget": skipped,
-                   "probes_stopped_settled": len(stopped)},
+                   "probes_stopped_settled": len(stopped), "budget_seconds": budget_seconds,
+                   "left_out": list(left_out or [])},
         "data": {"n_train": problem.n_train, "n_val": ev.n_val, "sample_shape": list(problem.sample_shape),
                  "n_classes": ev.n_classes},
     }

@@ -19,7 +19,7 @@ from worker.batched.train import Member, Parked, Settled, StackState, continue_m
 from worker.probes.base import ProbeOutcome, ProbeRun
 from worker.probes.scoring import final_loss
 from worker.spec import TrainingSpec
-from worker.train.loop import RunRecord, TrainState, train
+from worker.train.loop import Clock, EpochSink, RunRecord, TrainState, train
 from worker.train.problem import Problem
 
 EventSink = Callable[[dict[str, Any]], None]
@@ -56,8 +56,8 @@ def _continued(baseline: RunRecord, more: RunRecord) -> RunRecord:
 def run_all(runs: list[ProbeRun], problem: Problem, *, deadline: float, done: int, total: int,
             instrument_first: bool = False, baseline: RunRecord | None = None, ended: Ended | None = None,
             settled: Settled | None = None, should_stop: Callable[[], bool] | None = None,
-            on_event: EventSink | None = None,
-            on_baseline_epoch: Callable[[RunRecord], None] | None = None) -> tuple[list[ProbeOutcome], Ended]:
+            on_event: EventSink | None = None, on_epoch: EpochSink | None = None,
+            clock: Clock = time.monotonic) -> tuple[list[ProbeOutcome], Ended]:
     """Train ``runs`` (stacked where they can be) until ``deadline``; outcomes in the order of ``runs``.
 
     ``instrument_first``: ``runs[0]`` is the baseline, instrumented, and its end state is kept
@@ -66,8 +66,12 @@ def run_all(runs: list[ProbeRun], problem: Problem, *, deadline: float, done: in
     probes trained beside the baseline stop there (kept in ``Ended.parked``), and the runs trained
     after it train only as many epochs as it took to settle. A run with ``resume`` continues
     ``baseline`` from ``ended``. ``done``/``total`` count probes across the whole job, for
-    progress events. ``on_baseline_epoch`` (with ``instrument_first``) is handed the baseline's record
-    after each of its epochs.
+    progress events; ``on_epoch`` is told of each epoch trained (see ``EpochSink``).
+
+    With ``instrument_first``, the baseline gets the time it needs first: once the time per epoch
+    of its stack says its remaining epochs would not fit before ``deadline``, the probes beside it
+    stop (parked, reason ``budget``, ``stop_reason`` ``deadline``) for ``resume_parked`` to go on
+    with if time remains; unlike a settled verdict, this caps no later run's epochs.
     """
     emit = on_event or (lambda event: None)
     datas = [run.data(problem) if run.data is not None else problem for run in runs]
@@ -83,14 +87,14 @@ def run_all(runs: list[ProbeRun], problem: Problem, *, deadline: float, done: in
     settled_at: int | None = None     # epochs the baseline took to settle, once it did
     for idx in order:
         # the baseline always trains (it stops itself at the deadline); probes past it are skipped
-        if time.monotonic() >= deadline and not (instrument_first and idx[0] == 0):
+        if clock() >= deadline and not (instrument_first and idx[0] == 0):
             break
         for i in idx:
             if i in probes:
                 emit({"type": "probe_started", "probe": runs[i].name, "done": done, "total": total})
         first = instrument_first and idx[0] == 0
         if runs[idx[0]].resume:
-            rec = _resume(runs[idx[0]], datas[idx[0]], baseline, ended, deadline, should_stop)
+            rec = _resume(runs[idx[0]], datas[idx[0]], baseline, ended, deadline, should_stop, on_epoch, clock)
             if rec is None:
                 continue
             records[idx[0]] = rec
@@ -98,25 +102,27 @@ def run_all(runs: list[ProbeRun], problem: Problem, *, deadline: float, done: in
             members = [Member(runs[i].model, _capped(runs[i], settled_at), datas[i]) for i in idx]
             recs, state, parked = train_together(members, instrument_first=first, deadline=deadline,
                                                  should_stop=should_stop, keep_state=first,
-                                                 settled=settled if first else None,
-                                                 on_epoch=on_baseline_epoch if first else None)
+                                                 settled=settled if first else None, budget_first=first,
+                                                 on_epoch=on_epoch, clock=clock)
             records.update(zip(idx, recs, strict=True))
             if first:
                 # parked members are positions in this group; Ended speaks of runs
                 runs_parked = None if parked is None else Parked(parked.state, [idx[k] for k in parked.which],
-                                                                 parked.epochs)
+                                                                 parked.epochs, parked.reason)
                 mine = Ended(stack=state, member=0, parked=runs_parked)
         else:
             rec = train(runs[idx[0]].model, _capped(runs[idx[0]], settled_at), datas[idx[0]], instrumented=first,
-                        deadline=deadline, should_stop=should_stop, keep_state=first,
-                        on_epoch=on_baseline_epoch if first else None)
+                        deadline=deadline, should_stop=should_stop, keep_state=first, on_epoch=on_epoch,
+                        clock=clock)
             records[idx[0]] = rec
             if first:
                 mine = Ended(solo=rec.state)
                 rec.state = None
         if first and settled is not None and records[0].stop_reason == "completed" and settled(records[0]):
             # a stack knows when it parked its probes; a baseline trained alone is asked afterwards
-            settled_at = mine.parked.epochs if mine.parked is not None else _settled_at(records[0], settled)
+            # probes parked for the budget say nothing of when the verdict settled
+            settled_at = (mine.parked.epochs if mine.parked is not None and mine.parked.reason == "settled"
+                          else _settled_at(records[0], settled))
         if settled_at is not None and not first:
             for i in idx:
                 if len(records[i].train_loss) < runs[i].training.epochs and records[i].stop_reason == "completed":
@@ -150,15 +156,20 @@ def _settled_at(baseline: RunRecord, settled: Settled) -> int | None:
 
 
 def resume_parked(runs: list[ProbeRun], outcomes: list[ProbeOutcome], parked: Parked, deadline: float,
-                  should_stop: Callable[[], bool] | None = None) -> list[ProbeOutcome]:
+                  should_stop: Callable[[], bool] | None = None, on_epoch: EpochSink | None = None,
+                  clock: Clock = time.monotonic) -> list[ProbeOutcome]:
     """Train the parked probes on to their planned epochs: ``outcomes`` with their records completed.
 
-    ``runs`` are the runs ``run_all`` trained, ``parked`` what it parked beside the baseline.
+    ``runs`` are the runs ``run_all`` trained, ``parked`` what it parked beside the baseline. Past
+    ``deadline`` nothing trains: the parked records stay as they stopped.
     """
+    if clock() >= deadline:
+        return list(outcomes)
     spot = {id(o.run): n for n, o in enumerate(outcomes)}
     left = runs[parked.which[0]].training.epochs - parked.epochs
     state = continue_members(parked.state, range(len(parked.which)), left)
-    recs, _, _ = train_together(state.members, deadline=deadline, should_stop=should_stop, start=state)
+    recs, _, _ = train_together(state.members, deadline=deadline, should_stop=should_stop, start=state,
+                                on_epoch=on_epoch, clock=clock)
     out = list(outcomes)
     for i, rec in zip(parked.which, recs, strict=True):
         n = spot[id(runs[i])]
@@ -167,16 +178,18 @@ def resume_parked(runs: list[ProbeRun], outcomes: list[ProbeOutcome], parked: Pa
 
 
 def _resume(run: ProbeRun, data: Problem, baseline: RunRecord | None, ended: Ended | None, deadline: float,
-            should_stop: Callable[[], bool] | None) -> RunRecord | None:
+            should_stop: Callable[[], bool] | None, on_epoch: EpochSink | None = None,
+            clock: Clock = time.monotonic) -> RunRecord | None:
     """Continue the baseline for ``run.training.epochs`` more epochs, on a copy of where it ended."""
     if baseline is None or ended is None or baseline.stop_reason != "completed":
         return None
     if ended.stack is not None:
         state = continue_members(ended.stack, [ended.member], run.training.epochs)
-        recs, _, _ = train_together(state.members, deadline=deadline, should_stop=should_stop, start=state)
+        recs, _, _ = train_together(state.members, deadline=deadline, should_stop=should_stop, start=state,
+                                    on_epoch=on_epoch, clock=clock)
         return _continued(baseline, recs[0])
     if ended.solo is not None:
         more = train(run.model, run.training, data, instrumented=False, deadline=deadline, should_stop=should_stop,
-                     start=ended.solo)
+                     start=ended.solo, on_epoch=on_epoch, clock=clock)
         return _continued(baseline, more)
     return None

@@ -35,12 +35,17 @@ from worker.errors import SpecError
 from worker.limits import is_out_of_memory
 from worker.settings import WorkerSettings
 from worker.spec import JobSpec
-from worker.store import JobStore
+from worker.store import JobStore, now_iso
 
 log = logging.getLogger(__name__)
 
 #: The dotted path the API enqueues.
 TASK_PATH = "worker.task.run"
+#: Seconds between writes of the engine's ``progress`` reports to the job record, at least; the
+#: last one is always written before the job ends.
+PROGRESS_EVERY_SECONDS = 0.5
+#: The fields of a ``progress`` report that go into the job's ``progress`` (beside ``done``/``total``).
+PROGRESS_FIELDS = ("epochs_done", "epochs_total", "elapsed_seconds", "eta_seconds", "baseline")
 
 EngineFn = Callable[..., dict[str, Any]]
 
@@ -59,6 +64,52 @@ def cancelled_exception_types() -> tuple[type[BaseException], ...]:
     except ImportError:
         return ()
     return (Cancelled,)
+
+
+class ProgressWriter:
+    """The engine's events into the job store: each event appended to the job's events, and the
+    ``progress`` reports (by epoch: never an event, they would crowd the events out) merged into the
+    job's ``progress`` at most every ``interval`` seconds; ``flush`` writes the one held back."""
+
+    def __init__(self, store: JobStore, job_id: str, attempt: int, interval: float = PROGRESS_EVERY_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.store, self.job_id, self.attempt, self.interval, self.clock = store, job_id, attempt, interval, clock
+        self._written_at: float | None = None
+        self._held: dict[str, Any] | None = None
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        """Store ``event``: a ``progress`` report when its time has come, any other at once."""
+        if event.get("type") == "progress":
+            self._held = {k: event[k] for k in PROGRESS_FIELDS if k in event}
+            now = self.clock()
+            if self._written_at is None or now - self._written_at >= self.interval:
+                self._write(None)
+            return
+        self._write(dict(event))
+
+    def flush(self) -> None:
+        """Write the progress report held back, if any."""
+        if self._held is not None:
+            self._write(None)
+
+    def _write(self, event: dict[str, Any] | None) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            self._written_at = self.clock()
+        at = now_iso()
+
+        def mutate(r: dict[str, Any]) -> list[dict[str, Any]] | None:
+            if r["status"] != "running" or r["attempt"] != self.attempt:
+                return None
+            progress = dict(r.get("progress") or {})
+            if held is not None:
+                progress.update(held)
+            if event is not None and isinstance(event.get("done"), int) and isinstance(event.get("total"), int):
+                progress.update(done=event["done"], total=event["total"])
+            r["progress"] = progress
+            return [] if event is None else [{**event, "at": at}]
+
+        self.store.update(self.job_id, mutate)
 
 
 class StopPoller:
@@ -121,8 +172,7 @@ def run(job_id: str, attempt: int = 1) -> str:
     assert record is not None
     owner = record["owner"]
 
-    def on_event(event: dict[str, Any]) -> None:
-        store.record_progress(job_id, attempt, dict(event))
+    on_event = ProgressWriter(store, job_id, attempt)
 
     def fetch_upload(upload_id: str) -> bytes | None:
         return store.get_upload_bytes(upload_id, owner=owner)
@@ -138,6 +188,7 @@ def run(job_id: str, attempt: int = 1) -> str:
             should_stop=StopPoller(store, job_id, settings.cancel_poll_seconds, attempt),
         )
     except SpecError as exc:
+        on_event.flush()
         return _end(store, job_id, attempt, "failed", error={"type": "spec_error", "message": exc.message})
     except JobTimeoutException:
         limit = record["timeout_seconds"]
@@ -157,6 +208,7 @@ def run(job_id: str, attempt: int = 1) -> str:
         message = f"{type(exc).__name__}: {exc}"
         _end(store, job_id, attempt, "failed", error={"type": "internal_error", "message": message})
         raise
+    on_event.flush()
     return _end(store, job_id, attempt, "succeeded", result=result)
 
 

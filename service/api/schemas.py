@@ -32,11 +32,30 @@ class EventsPage(BaseModel):
     )
 
 
+class BaselineCurve(BaseModel):
+    """The baseline's per-epoch losses so far (thinned evenly to at most 200 points, the last kept)."""
+
+    epoch: list[int] = Field(description="1-based epoch of each point")
+    train_loss: list[float | None] = Field(description="mean data loss over the epoch's batches; null if non-finite")
+    val_loss: list[float | None] = Field(description="validation loss after the epoch; null if non-finite")
+
+
 class Progress(BaseModel):
-    """Probe trainings finished of those planned (0 of 0 until the plan is made)."""
+    """Probe trainings finished of those planned (0 of 0 until the plan is made); while the job trains,
+    also epochs trained of those planned across all its runs, seconds elapsed and an estimate of those
+    left, and the baseline's curve so far (written at most every half second)."""
 
     done: int
     total: int
+    epochs_done: int | None = Field(None, description="epochs trained so far, summed over all runs")
+    epochs_total: int | None = Field(
+        None, description="epochs planned, summed over the runs planned so far; runs that stop early leave theirs out"
+    )
+    elapsed_seconds: float | None = Field(None, description="seconds since the engine started the job")
+    eta_seconds: float | None = Field(
+        None, description="seconds left, estimated from the time per epoch so far, at most what the budget leaves"
+    )
+    baseline: BaselineCurve | None = None
 
 
 class JobError(BaseModel):

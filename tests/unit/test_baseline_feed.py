@@ -58,10 +58,11 @@ def test_both_loops_hand_over_the_baseline_after_every_epoch() -> None:
     model = ModelSpec.model_validate({"layers": [{"type": "linear", "out_features": 2}]})
     t = TrainingSpec.model_validate({"loss": "cross_entropy", "optimizer": "sgd", "lr": 0.1, "epochs": 3})
     seen: list[list[float | None]] = []
-    solo = train(model, t, problem, instrumented=True, on_epoch=lambda r: seen.append(list(r.train_loss)))
+    solo = train(model, t, problem, instrumented=True,
+                 on_epoch=lambda n, r: seen.append(list(r.train_loss)) if r is not None else None)
     assert seen == [solo.train_loss[:1], solo.train_loss[:2], solo.train_loss]
     seen.clear()
     other = t.model_copy(update={"lr": 0.5})
     recs, _, _ = train_together([Member(model, t, problem), Member(model, other, problem)], instrument_first=True,
-                                on_epoch=lambda r: seen.append(list(r.train_loss)))
+                                on_epoch=lambda n, r: seen.append(list(r.train_loss)) if r is not None else None)
     assert seen == [recs[0].train_loss[:1], recs[0].train_loss[:2], recs[0].train_loss]  # member 0's only

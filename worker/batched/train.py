@@ -24,8 +24,11 @@ from worker.instruments.base import as_floats
 from worker.model import layer_names
 from worker.spec import CLASS_INDEX_LOSSES, ModelSpec, TrainingSpec
 from worker.train.loop import (
+    CHECK_EVERY_STEPS,
     INSTRUMENTED_STEPS,
     PROBE_BATCH,
+    Clock,
+    EpochSink,
     RunRecord,
     Stopped,
     batch_indices,
@@ -58,18 +61,26 @@ class StackState:
 
 @dataclass
 class Parked:
-    """Members that stopped early because their verdict was settled, kept so they can go on.
+    """Members that stopped early, kept so they can go on.
 
-    ``which``: their positions in the stack's member list; ``epochs``: the epochs they trained.
+    ``which``: their positions in the stack's member list; ``epochs``: the epochs they trained;
+    ``reason``: ``settled`` (the first member's verdict was settled) or ``budget`` (the first
+    member's remaining epochs would not have fit before the deadline with them beside it).
     """
 
     state: StackState
     which: list[int]
     epochs: int
+    reason: str = "settled"
 
 
 #: Bytes of shuffled training data gathered at once (all members); batches are slices of it.
 GATHER_BYTES = 64 * 2**20
+
+#: With ``budget_first``, steps into the first epoch at which its time is first estimated (later than
+#: the first steps, which are slower than the rest), in epochs of at least four times as many steps:
+#: when member 0's epochs will not fit at that rate, it goes on alone at once.
+EARLY_LOOK_STEPS = 32
 
 #: Asked at each epoch end with the first member's record so far: may the others stop now?
 Settled = Callable[[RunRecord], bool]
@@ -128,14 +139,19 @@ def _clip(stack: Stack, max_norm: torch.Tensor) -> None:
 
 
 def _evaluate(stack: Stack, x: torch.Tensor, y: torch.Tensor, loss: str, classify: str | None,
-              each: list[torch.Tensor] | None = None) -> tuple[list[float | None], list[float | None]]:
+              each: list[torch.Tensor] | None = None, stop_at: float | None = None,
+              clock: Clock = time.monotonic) -> tuple[list[float | None], list[float | None]]:
     """Each member's mean loss and accuracy over ``x`` [G, N, ...]; per-sample losses [G, chunk]
-    appended to ``each`` when given (classification only)."""
+    appended to ``each`` when given (classification only). Past ``stop_at`` (a ``clock()`` value)
+    the means are over the chunks of 4096 samples done by then."""
     g, n = stack.size, x.shape[1]
     totals = torch.zeros(g, dtype=torch.float64, device=x.device)
     correct = torch.zeros(g, dtype=torch.float64, device=x.device)
     with torch.no_grad():
         for i in range(0, n, 4096):
+            if i and stop_at is not None and clock() > stop_at:
+                n = i
+                break
             out, _ = stack.forward(x[:, i:i + 4096])
             yb = y[:, i:i + 4096]
             totals += member_losses(loss, out, yb).double() * out.shape[1]
@@ -157,7 +173,7 @@ def _tensor(values: Sequence[float], device: torch.device) -> torch.Tensor:
 def train_together(members: list[Member], *, instrument_first: bool = False, deadline: float | None = None,
                    should_stop: Callable[[], bool] | None = None, keep_state: bool = False,
                    start: StackState | None = None, settled: Settled | None = None,
-                   on_epoch: Callable[[RunRecord], None] | None = None,
+                   budget_first: bool = False, on_epoch: EpochSink | None = None, clock: Clock = time.monotonic,
                    ) -> tuple[list[RunRecord], StackState | None, Parked | None]:
     """Train every member for its (common) epochs and batch size; one record per member.
 
@@ -167,8 +183,19 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
     (``stop_reason`` ``settled``) and come back as ``Parked``, to be continued if need be.
     A member that went non-finite leaves the stack at that epoch's end. Either way the stack
     shrinks, so the members left train at the cost of their own number.
+
+    ``deadline`` (a ``clock()`` value) is looked at every CHECK_EVERY_STEPS steps: past it every
+    member stops mid-epoch, keeping the epochs it completed (``stop_reason`` ``deadline``), and the
+    final pass over the training data is skipped; initial losses measured past it are over the
+    samples evaluated by then. ``budget_first``: at each epoch end, the time per
+    epoch so far says whether member 0's remaining epochs still fit before the deadline; once they
+    do not, the others stop there (``stop_reason`` ``deadline``) and come back as ``Parked`` with
+    reason ``budget``, so member 0 trains on alone; in a long first epoch (EARLY_LOOK_STEPS) the
+    same estimate is made from the first steps, and the others are parked as they began
+    (``epochs`` 0). ``on_epoch`` is told after each epoch how many
+    members trained it and, with ``instrument_first``, member 0's record so far.
     """
-    started = time.monotonic()
+    started = clock()
     t0, p0 = members[0].training, members[0].problem
     device = p0.x_train.device
     g = len(members)
@@ -233,21 +260,24 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
             for ins in instruments:
                 ins.end_epoch(acts)
 
-    init_loss, _ = _evaluate(stack, x_train, y_train, loss, classify)
-    init_val, _ = _evaluate(stack, x_val, y_val, loss, classify)
+    # a big stack on much data: the initial losses are over the samples evaluated by the deadline
+    init_loss, _ = _evaluate(stack, x_train, y_train, loss, classify, stop_at=deadline, clock=clock)
+    init_val, _ = _evaluate(stack, x_val, y_val, loss, classify, stop_at=deadline, clock=clock)
     recs = [RunRecord(initial_loss=init_loss[k], initial_val_loss=init_val[k],
                       trainable_params=sum(p[k].numel() for p in optimizer.leaves)) for k in range(g)]
     observe()
 
-    def finish(positions: list[int]) -> None:
-        """Final accuracy, parameter norm and time of the members at ``positions``."""
+    def finish(positions: list[int], final_pass: bool = True) -> None:
+        """Final accuracy, parameter norm and time of the members at ``positions``; ``final_pass``:
+        measure the accuracy and fit shares with a pass over the training data."""
         if len(positions) == stack.size:
             sub, xs, ys = stack, x_train, y_train
         else:
             idx = torch.tensor(positions, device=device)
             sub, xs, ys = stack.subset(positions), x_train[idx], y_train[idx]
         each: list[torch.Tensor] = []
-        train_acc = _evaluate(sub, xs, ys, loss, classify, each)[1] if classify else [None] * sub.size
+        train_acc = (_evaluate(sub, xs, ys, loss, classify, each)[1] if classify and final_pass
+                     else [None] * sub.size)
         per_sample = torch.cat(each, dim=1) if each else None        # [G', N]
         with torch.no_grad():
             norms = torch.stack([p.reshape(sub.size, -1).double().pow(2).sum(1)
@@ -260,7 +290,7 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
             rec.step_loss = thin(rec.step_loss)
             norm = float(norms[j]) if norms is not None else math.nan
             rec.param_norm = norm if math.isfinite(norm) else None
-            rec.seconds = (time.monotonic() - started) / g
+            rec.seconds = (clock() - started) / g
 
     def shrink(keep: list[int]) -> None:
         """Go on with the members at positions ``keep`` only."""
@@ -280,14 +310,50 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
     stride = max(1, (t0.epochs * -(-n // bs)) // INSTRUMENTED_STEPS)
     step = 0
     parked: Parked | None = None
+    cut = False
+    # with budget_first, the members' state before any step: members stopped within the first epoch
+    # (too long an epoch to share) are parked as they began
+    initial = ((*_select(stack, optimizer, range(g)), [gen.get_state() for gen in gens])
+               if budget_first and g > 1 and deadline is not None and start is None else None)
+    loop_started = clock()
     for epoch in range(t0.epochs):
         if should_stop is not None and should_stop():
             raise Stopped()
+        if deadline is not None and clock() > deadline:
+            cut = True
+            break
         perms = torch.stack([torch.randperm(n, generator=gen) for gen in gens]).to(device)   # [G, N]
         batch_losses: list[torch.Tensor] = []
         penalties: list[torch.Tensor] = []
+        regather = False
         for b_i, (lo, hi) in enumerate(bounds):
-            if b_i % block == 0:
+            if b_i and b_i % CHECK_EVERY_STEPS == 0:
+                if should_stop is not None and should_stop():
+                    raise Stopped()
+                now = clock()
+                if deadline is not None and now > deadline:
+                    cut = True
+                    break
+                if (initial is not None and deadline is not None and b_i == EARLY_LOOK_STEPS
+                        and len(bounds) >= 4 * EARLY_LOOK_STEPS
+                        and now + (now - loop_started) / b_i * (len(bounds) * t0.epochs - b_i) > deadline):
+                    # one epoch is long enough that member 0's epochs will not fit beside the others:
+                    # they stop before they have trained (parked as they began) and it goes on alone
+                    stopping = list(range(1, len(live)))
+                    for k in stopping:
+                        recs[k].stop_reason = "deadline"
+                    sub_stack, sub_opt, states = initial
+                    chosen = _select(sub_stack, sub_opt, stopping)
+                    parked = Parked(StackState(*chosen, [states[k] for k in stopping], [members[k] for k in stopping]),
+                                    stopping, 0, "budget")
+                    shrink([0])
+                    keep = torch.tensor([0], device=device)
+                    perms = perms[keep]
+                    batch_losses = [b[keep] for b in batch_losses]
+                    penalties = [q[keep] for q in penalties]
+                    regather = True
+            if b_i % block == 0 or regather:
+                regather = False
                 # the shuffled data of the next batches in one gather; each batch is then a slice
                 first = lo
                 last = bounds[min(b_i + block, len(bounds)) - 1][1]
@@ -314,6 +380,10 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
             batch_losses.append(data.detach())
             if pen is not None:
                 penalties.append(pen.detach())
+        initial = None
+        if cut:
+            # the epoch was cut short: each record keeps the epochs completed only
+            break
         losses = torch.stack(batch_losses, 1)                              # [G, batches]
         means = losses.mean(1)
         pen_means = torch.stack(penalties, 1).mean(1) if penalties else torch.zeros(len(live), device=device)
@@ -333,36 +403,46 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
             if not finite[pos]:
                 rec.stop_reason = "non_finite"
         observe()
-        if on_epoch is not None and live[0] == 0:
-            on_epoch(recs[0])
+        if on_epoch is not None:
+            on_epoch(len(live), recs[0] if instrument_first and live[0] == 0 else None)
         if not any(finite):
             break
-        if deadline is not None and time.monotonic() > deadline:
+        last = epoch == t0.epochs - 1
+        now = clock()
+        if deadline is not None and not last and now > deadline:
             for k in live:
                 if recs[k].stop_reason == "completed":
                     recs[k].stop_reason = "deadline"
             break
-        last = epoch == t0.epochs - 1
         # a member that went non-finite leaves (its maths is its own); once the first member's
         # verdict is settled, the others stop and are parked
         gone = [pos for pos in range(len(live)) if not finite[pos]]
         settle = (settled is not None and not last and parked is None and live[0] == 0 and len(live) > 1
                   and finite[0] and settled(recs[0]))
-        stopping = [pos for pos in range(1, len(live)) if finite[pos]] if settle else []
+        # the time per epoch so far, at the stack's present size, says whether member 0's
+        # remaining epochs still fit before the deadline; if not, it trains on alone
+        over = (budget_first and deadline is not None and not settle and not last and parked is None
+                and live[0] == 0 and len(live) > 1 and finite[0]
+                and now + (now - loop_started) / (epoch + 1) * (t0.epochs - epoch - 1) > deadline)
+        stopping = [pos for pos in range(1, len(live)) if finite[pos]] if settle or over else []
         if stopping:
             for pos in stopping:
-                recs[live[pos]].stop_reason = "settled"
+                recs[live[pos]].stop_reason = "settled" if settle else "deadline"
             finish(stopping)
             sub_stack, sub_opt = _select(stack, optimizer, stopping)
             parked = Parked(StackState(sub_stack, sub_opt, [gens[pos].get_state() for pos in stopping],
                                        [members[live[pos]] for pos in stopping]),
-                            [live[pos] for pos in stopping], epoch + 1)
+                            [live[pos] for pos in stopping], epoch + 1, "settled" if settle else "budget")
         if gone and not last:
             finish(gone)
         if (gone or stopping) and not last:
             shrink([pos for pos in range(len(live)) if pos not in gone and pos not in stopping])
 
-    finish(list(range(len(live))))
+    if cut:
+        for k in live:
+            if recs[k].stop_reason == "completed":
+                recs[k].stop_reason = "deadline"
+    finish(list(range(len(live))), final_pass=not cut)
     if instruments:
         record_instruments(recs[0], instruments, names)
     kept = StackState(stack, optimizer, [gen.get_state() for gen in gens], [members[k] for k in live]

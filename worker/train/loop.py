@@ -36,6 +36,15 @@ MAX_STEP_POINTS = 2_000
 INSTRUMENTED_STEPS = 300
 #: A training sample is "fit" when its loss at the end is below this share of the chance level.
 FIT_SHARE_LOSS = 0.5
+#: Steps between looks at the deadline (and the cancel flag) inside an epoch: a look costs a clock
+#: read, so a long epoch stops within this many steps of the deadline.
+CHECK_EVERY_STEPS = 8
+
+#: Called after each epoch with the number of runs that trained it (1 here) and, for the
+#: instrumented baseline, its record so far (None otherwise); for progress reports.
+EpochSink = Callable[[int, "RunRecord | None"], None]
+#: A monotonic clock in seconds; injectable so tests can run on a fake one.
+Clock = Callable[[], float]
 
 
 class Stopped(Exception):
@@ -179,16 +188,19 @@ def _start(model_spec: ModelSpec, t: TrainingSpec, problem: Problem, start: Trai
 
 def train(model_spec: ModelSpec, t: TrainingSpec, problem: Problem, *, instrumented: bool,
           deadline: float | None = None, should_stop: Callable[[], bool] | None = None,
-          start: TrainState | None = None, keep_state: bool = False,
-          on_epoch: Callable[[RunRecord], None] | None = None) -> RunRecord:
+          start: TrainState | None = None, keep_state: bool = False, on_epoch: EpochSink | None = None,
+          clock: Clock = time.monotonic) -> RunRecord:
     """Train ``model_spec`` with ``t`` on ``problem``; stops early on a non-finite loss or the deadline.
 
-    ``deadline`` is a ``time.monotonic()`` value. Deterministic for ``t.seed`` on one device.
+    ``deadline`` is a ``clock()`` value (``time.monotonic()`` by default), looked at every
+    CHECK_EVERY_STEPS steps: past it the run stops mid-epoch, keeping the epochs it completed
+    (``stop_reason`` ``deadline``); a run cut mid-epoch skips the final pass over the training
+    data (``train_acc`` and the fit shares stay None). Deterministic for ``t.seed`` on one device.
     ``start`` continues a finished run for ``t.epochs`` more epochs (on copies of its model and
     optimizer); ``keep_state`` keeps this run's end state in the record for such a continuation.
     ``on_epoch`` is handed the record after each epoch's losses are in it (live progress).
     """
-    started = time.monotonic()
+    started = clock()
     device = problem.x_train.device
     model, optimizer, gen = _start(model_spec, t, problem, start)
     params = list(model.parameters())
@@ -213,14 +225,24 @@ def train(model_spec: ModelSpec, t: TrainingSpec, problem: Problem, *, instrumen
     n, bs = problem.n_train, min(t.batch_size, problem.n_train)
     stride = max(1, (t.epochs * -(-n // bs)) // INSTRUMENTED_STEPS)
     step = 0
-    for _epoch in range(t.epochs):
+    cut = False
+    for epoch in range(t.epochs):
         if should_stop is not None and should_stop():
             raise Stopped()
+        if deadline is not None and clock() > deadline:
+            rec.stop_reason, cut = "deadline", True
+            break
         model.train()
         perm = torch.randperm(n, generator=gen).to(device)
         batch_losses: list[torch.Tensor] = []
         penalties: list[torch.Tensor] = []
-        for idx in batch_indices(perm, bs):
+        for b_i, idx in enumerate(batch_indices(perm, bs)):
+            if b_i and b_i % CHECK_EVERY_STEPS == 0:
+                if should_stop is not None and should_stop():
+                    raise Stopped()
+                if deadline is not None and clock() > deadline:
+                    cut = True
+                    break
             xb, yb = problem.x_train[idx], problem.y_train[idx]
             out = model(xb)                                 # [B, *out_shape]
             data_loss = loss_fn(out, yb)
@@ -243,6 +265,10 @@ def train(model_spec: ModelSpec, t: TrainingSpec, problem: Problem, *, instrumen
             batch_losses.append(data_loss.detach())
             if pen is not None:
                 penalties.append(pen.detach())
+        if cut:
+            # the epoch was cut short: the record keeps the epochs completed only
+            rec.stop_reason = "deadline"
+            break
         losses = torch.stack(batch_losses)
         rec.step_loss.extend(as_floats(losses))
         mean = float(losses.mean())
@@ -251,20 +277,21 @@ def train(model_spec: ModelSpec, t: TrainingSpec, problem: Problem, *, instrumen
         val, acc, _ = _evaluate(model, problem.x_val, problem.y_val, loss_fn, classify)
         rec.val_loss.append(val)
         rec.val_acc.append(acc)
-        if on_epoch is not None:
-            on_epoch(rec)
         if instruments:
             acts = activations(model, probe_x, watched)
             for ins in instruments:
                 ins.end_epoch(acts)
+        if on_epoch is not None:
+            on_epoch(1, rec if instrumented else None)
         if not math.isfinite(mean):
             rec.stop_reason = "non_finite"
             break
-        if deadline is not None and time.monotonic() > deadline:
+        if deadline is not None and epoch < t.epochs - 1 and clock() > deadline:
+            # at an epoch end: the final pass below still runs (the deadline fell in the last few steps)
             rec.stop_reason = "deadline"
             break
 
-    if classify:
+    if classify and not cut:
         _, rec.train_acc, each = _evaluate(model, problem.x_train, problem.y_train, loss_fn, classify, problem.loss)
         rec.fit_share, rec.misfit_share = fit_shares(each, problem.chance)
     rec.step_loss = thin(rec.step_loss)
@@ -274,7 +301,7 @@ def train(model_spec: ModelSpec, t: TrainingSpec, problem: Problem, *, instrumen
     rec.param_norm = norm if math.isfinite(norm) else None
     if keep_state:
         rec.state = TrainState(model, optimizer, gen.get_state())
-    rec.seconds = time.monotonic() - started
+    rec.seconds = clock() - started
     return rec
 
 
