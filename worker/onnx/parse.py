@@ -26,7 +26,8 @@ SUPPORTED_OPS: frozenset[str] = frozenset({
     "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Neg", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Gelu",
     "Erf", "Pow", "Sqrt", "Softmax", "LogSoftmax", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool",
     "BatchNormalization", "Dropout", "Flatten", "Reshape", "Transpose", "Concat", "Identity", "Constant",
-    "Shape", "Gather", "Unsqueeze", "Squeeze", "Cast", "ReduceMean",
+    "Shape", "Gather", "Unsqueeze", "Squeeze", "Cast", "ReduceMean", "Slice", "Split", "Mod", "Equal", "Where",
+    "LayerNormalization", "ConstantOfShape", "LSTM", "GRU",
 })
 #: Op domains accepted: the standard ONNX domain (written as "" or "ai.onnx").
 STANDARD_DOMAINS: frozenset[str] = frozenset({"", "ai.onnx"})
