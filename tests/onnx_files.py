@@ -98,3 +98,15 @@ def giant_constant() -> onnx.ModelProto:
     nodes = [helper.make_node("ConstantOfShape", ["giant"], ["zeros"]),
              helper.make_node("Add", ["logits", "zeros"], ["big"])]
     return mlp(extra_nodes=nodes, extra_inits=[shape])
+
+
+def many_nodes(count: int) -> onnx.ModelProto:
+    """The MLP followed by a chain of Identity nodes, ``count`` nodes in all (at least 5)."""
+    chain = [helper.make_node("Identity", ["logits" if i == 0 else f"id{i - 1}"], [f"id{i}"])
+             for i in range(count - 4)]
+    return mlp(extra_nodes=chain)
+
+
+def truncated(content: bytes) -> bytes:
+    """The first half of a serialized model: what an interrupted upload leaves."""
+    return content[: len(content) // 2]

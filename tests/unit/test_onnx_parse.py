@@ -50,6 +50,19 @@ def test_bytes_that_are_not_a_model_are_refused() -> None:
         read_model(b"\x00\x01 definitely not protobuf \xff")
 
 
+def test_a_truncated_file_names_the_parse_failure() -> None:
+    with pytest.raises(OnnxRefused, match="protobuf does not parse .a truncated or corrupt file.*Error parsing"):
+        read_model(onnx_files.truncated(onnx_files.to_bytes(onnx_files.mlp())))
+
+
+def test_the_node_count_is_checked_first() -> None:
+    model = onnx_files.many_nodes(30)
+    model.opset_import[0].version = 7                     # would be refused for its opset, later
+    with pytest.raises(OnnxRefused, match="the graph has 30 nodes; the limit is 20"):
+        describe(model, max_parameters=LIMIT, max_nodes=20)
+    assert describe(onnx_files.many_nodes(30), max_parameters=LIMIT, max_nodes=30).op_counts["Identity"] == 27
+
+
 def test_a_missing_upload_is_a_spec_error_on_model_onnx() -> None:
     with pytest.raises(SpecError) as caught:
         resolve(ModelSpec(onnx="mdl_" + "1" * 24), lambda upload_id: None)
