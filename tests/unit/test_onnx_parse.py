@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from tests import onnx_files
 from worker.errors import SpecError
 from worker.onnx.fit import check_input, output_shape, resolve
-from worker.onnx.parse import OnnxRefused, describe, read_model
+from worker.onnx.parse import SUPPORTED_OPS, OnnxRefused, describe, read_model
 from worker.spec import ModelSpec
 from worker.validate import check_labels
 
@@ -89,3 +92,11 @@ def test_inputs_and_outputs_are_fitted_to_the_data() -> None:
 def test_a_giant_value_is_refused_before_any_worker_allocates_it() -> None:
     with pytest.raises(SpecError, match="values per sample"):
         output_shape(onnx_files.giant_padding(), (1, 1, 1))
+
+
+def test_the_readme_lists_exactly_the_supported_ops() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme[readme.index("<!-- supported-ops -->"):]
+    table = table[:table.index("\n\n")]
+    listed = set(re.findall(r"`([A-Z][A-Za-z]+)`", table))
+    assert listed == set(SUPPORTED_OPS), (sorted(listed - SUPPORTED_OPS), sorted(SUPPORTED_OPS - listed))
