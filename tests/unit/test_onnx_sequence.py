@@ -5,7 +5,7 @@ trajectory from the same weights and data, within 1e-4 relative; PyTorch's own d
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -67,6 +67,15 @@ CASES: dict[str, Callable[[], nn.Module]] = {
     "transformer_1": lambda: Encoder(1),
     "transformer_2": lambda: Encoder(2),
 }
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """One intra-op thread: these tensors are tiny, and more threads only contend on a shared machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def interpreted(module: nn.Module, tmp_path: Path) -> OnnxModule:
