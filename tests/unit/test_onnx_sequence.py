@@ -101,7 +101,9 @@ def trajectory(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[float
 
 
 def relative(a: list[float], b: list[float]) -> float:
-    return max(abs(p - q) / max(abs(p), 1e-8) for p, q in zip(a, b, strict=True))
+    """The largest difference of two loss curves relative to the first, or to 1e-3 where a loss is smaller
+    (a transformer fits 32 samples to a loss of 1e-5, where float32 rounding alone is 1e-4 of it)."""
+    return max(abs(p - q) / max(abs(p), 1e-3) for p, q in zip(a, b, strict=True))
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
