@@ -1,6 +1,6 @@
 """ONNX files for tests, written with ``onnx.helper`` (torch-free): a small Gemm MLP as an exporter writes
 it, and hostile variants of it (code in a node name, external data, a foreign op domain, ops the
-interpreter does not run, a giant intermediate, too many parameters)."""
+interpreter does not run, a giant intermediate, too many parameters, too many nodes, a truncated file)."""
 
 from __future__ import annotations
 
@@ -58,9 +58,9 @@ def foreign_domain() -> onnx.ModelProto:
 
 
 def unsupported_ops() -> onnx.ModelProto:
-    """The MLP followed by ConstantOfShape and Expand: what a graph asking for a giant tensor uses."""
+    """The MLP followed by Tile and Expand: ops that a graph asking for a giant tensor uses, not run here."""
     shape = numpy_helper.from_array(np.array([1 << 20, 1 << 20], dtype=np.int64), "giant")
-    nodes = [helper.make_node("ConstantOfShape", ["giant"], ["zeros"]),
+    nodes = [helper.make_node("Tile", ["logits", "giant"], ["tiled"]),
              helper.make_node("Expand", ["logits", "giant"], ["big"])]
     return mlp(extra_nodes=nodes, extra_inits=[shape])
 
@@ -90,3 +90,23 @@ def dangling_input() -> onnx.ModelProto:
 
 def to_bytes(model: onnx.ModelProto) -> bytes:
     return model.SerializeToString()
+
+
+def giant_constant() -> onnx.ModelProto:
+    """The MLP plus a ConstantOfShape of 2^20 x 2^20 zeros added to its output: a 4 TiB value."""
+    shape = numpy_helper.from_array(np.array([1 << 20, 1 << 20], dtype=np.int64), "giant")
+    nodes = [helper.make_node("ConstantOfShape", ["giant"], ["zeros"]),
+             helper.make_node("Add", ["logits", "zeros"], ["big"])]
+    return mlp(extra_nodes=nodes, extra_inits=[shape])
+
+
+def many_nodes(count: int) -> onnx.ModelProto:
+    """The MLP followed by a chain of Identity nodes, ``count`` nodes in all (at least 5)."""
+    chain = [helper.make_node("Identity", ["logits" if i == 0 else f"id{i - 1}"], [f"id{i}"])
+             for i in range(count - 4)]
+    return mlp(extra_nodes=chain)
+
+
+def truncated(content: bytes) -> bytes:
+    """The first half of a serialized model: what an interrupted upload leaves."""
+    return content[: len(content) // 2]

@@ -62,6 +62,9 @@ DEFAULT_MAX_DATASET_FEATURES = 100_000
 DEFAULT_MAX_DATASET_VALUES = 10_000_000
 #: Most trainable parameters in a job's model: 10 million, 40 MB as float32 (about 160 MB with Adam's state).
 DEFAULT_MAX_MODEL_PARAMETERS = 10_000_000
+#: Most nodes in an uploaded ONNX graph: 5,000 (a 6-layer transformer export holds about 1,000); a
+#: larger graph is refused before any check walks it.
+DEFAULT_MAX_MODEL_NODES = 5_000
 #: Most samples x epochs a job may ask for (its baseline's passes over single samples).
 DEFAULT_MAX_SAMPLE_EPOCHS = 100_000_000
 #: Largest ``budget_seconds`` a job may ask for: 10 minutes.
@@ -154,6 +157,7 @@ class Settings(BaseSettings):
     max_dataset_features: int = Field(default=DEFAULT_MAX_DATASET_FEATURES, ge=1, description="Most values/sample.")
     max_dataset_values: int = Field(default=DEFAULT_MAX_DATASET_VALUES, ge=2, description="Most values in all.")
     max_model_parameters: int = Field(default=DEFAULT_MAX_MODEL_PARAMETERS, ge=1, description="Most parameters.")
+    max_model_nodes: int = Field(default=DEFAULT_MAX_MODEL_NODES, ge=1, description="Most nodes in an ONNX graph.")
     max_sample_epochs: int = Field(default=DEFAULT_MAX_SAMPLE_EPOCHS, ge=1, description="Most samples x epochs.")
     max_budget_seconds: float = Field(default=DEFAULT_MAX_BUDGET_SECONDS, gt=0.0, description="Largest budget (s).")
     max_queued_jobs_per_key: int = Field(

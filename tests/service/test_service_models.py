@@ -3,6 +3,7 @@ pre-flight check of a job that names a model."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -51,7 +52,7 @@ def test_an_onnx_upload_is_described_and_stored(client: TestClient, store: Memor
 @pytest.mark.parametrize(("build", "words"), [
     (onnx_files.external_data, "external data"),
     (onnx_files.foreign_domain, "op domains other than the standard ONNX one: ['com.microsoft']"),
-    (onnx_files.unsupported_ops, "ops this service does not run: ['ConstantOfShape', 'Expand']"),
+    (onnx_files.unsupported_ops, "ops this service does not run: ['Expand', 'Tile']"),
     (onnx_files.two_inputs, "2 data inputs"),
     (onnx_files.dangling_input, "fails onnx.checker"),
 ])
@@ -82,6 +83,32 @@ def test_a_file_not_named_onnx_or_not_a_model_is_refused(client: TestClient) -> 
     assert upload(client, onnx_files.to_bytes(onnx_files.mlp()), "model.pt").status_code == 422
     response = upload(client, b"PK\x03\x04 a zip, not protobuf")
     assert response.status_code == 422 and "not an ONNX model" in response.json()["detail"]
+
+
+def test_a_truncated_file_is_a_422_naming_the_parse_failure(client: TestClient) -> None:
+    response = upload(client, onnx_files.truncated(onnx_files.to_bytes(onnx_files.mlp())))
+    assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
+    detail = response.json()["detail"]
+    assert "protobuf does not parse" in detail and "Error parsing message" in detail
+
+
+def test_a_graph_over_the_node_limit_is_refused_fast_before_the_checker(
+        make_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch) -> None:
+    content = onnx_files.to_bytes(onnx_files.many_nodes(20_000))
+    checked: list[object] = []
+    monkeypatch.setattr("onnx.checker.check_model", lambda model, *a, **k: checked.append(model))
+    client = make_client()
+    started = time.perf_counter()
+    response = upload(client, content)
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 422, response.text
+    assert "the graph has 20000 nodes; the limit is 5000 (LOSSDOCTOR_MAX_MODEL_NODES)" in response.json()["detail"]
+    assert elapsed < 0.5, elapsed
+    assert not checked
+    small = make_client(max_model_nodes=10)
+    assert upload(small, onnx_files.to_bytes(onnx_files.many_nodes(10))).status_code == 201
+    refused = upload(small, onnx_files.to_bytes(onnx_files.many_nodes(11)))
+    assert refused.status_code == 422 and "11 nodes; the limit is 10" in refused.json()["detail"]
 
 
 def _job(model: dict[str, Any], data: str = "iris") -> dict[str, Any]:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from tests import onnx_files
 from worker.errors import SpecError
 from worker.onnx.fit import check_input, output_shape, resolve
-from worker.onnx.parse import OnnxRefused, describe, read_model
+from worker.onnx.parse import SUPPORTED_OPS, OnnxRefused, describe, read_model
 from worker.spec import ModelSpec
 from worker.validate import check_labels
 
@@ -32,7 +35,7 @@ def test_an_accepted_file_is_described() -> None:
 @pytest.mark.parametrize(("build", "words"), [
     (onnx_files.external_data, "external data"),
     (onnx_files.foreign_domain, "com.microsoft"),
-    (onnx_files.unsupported_ops, "['ConstantOfShape', 'Expand']"),
+    (onnx_files.unsupported_ops, "['Expand', 'Tile']"),
     (onnx_files.two_inputs, "2 data inputs ['input', 'other']"),
     (onnx_files.dangling_input, "onnx.checker"),
 ])
@@ -48,6 +51,19 @@ def test_too_many_parameters_are_refused_naming_the_setting() -> None:
 def test_bytes_that_are_not_a_model_are_refused() -> None:
     with pytest.raises(OnnxRefused, match="not an ONNX model"):
         read_model(b"\x00\x01 definitely not protobuf \xff")
+
+
+def test_a_truncated_file_names_the_parse_failure() -> None:
+    with pytest.raises(OnnxRefused, match="protobuf does not parse .a truncated or corrupt file.*Error parsing"):
+        read_model(onnx_files.truncated(onnx_files.to_bytes(onnx_files.mlp())))
+
+
+def test_the_node_count_is_checked_first() -> None:
+    model = onnx_files.many_nodes(30)
+    model.opset_import[0].version = 7                     # would be refused for its opset, later
+    with pytest.raises(OnnxRefused, match="the graph has 30 nodes; the limit is 20"):
+        describe(model, max_parameters=LIMIT, max_nodes=20)
+    assert describe(onnx_files.many_nodes(30), max_parameters=LIMIT, max_nodes=30).op_counts["Identity"] == 27
 
 
 def test_a_missing_upload_is_a_spec_error_on_model_onnx() -> None:
@@ -76,3 +92,11 @@ def test_inputs_and_outputs_are_fitted_to_the_data() -> None:
 def test_a_giant_value_is_refused_before_any_worker_allocates_it() -> None:
     with pytest.raises(SpecError, match="values per sample"):
         output_shape(onnx_files.giant_padding(), (1, 1, 1))
+
+
+def test_the_readme_lists_exactly_the_supported_ops() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme[readme.index("<!-- supported-ops -->"):]
+    table = table[:table.index("\n\n")]
+    listed = set(re.findall(r"`([A-Z][A-Za-z]+)`", table))
+    assert listed == set(SUPPORTED_OPS), (sorted(listed - SUPPORTED_OPS), sorted(SUPPORTED_OPS - listed))

@@ -1,15 +1,16 @@
 """The trainable module for a spec's ONNX model: exported weights, or PyTorch's draws when ``init`` is set.
 
 Layers, as the instruments and results name them, are the nodes that own parameters, in graph order:
-``"{node index}.{kind}"`` (``"0.linear"`` for a Gemm, ``"1.batchnorm"``, ``"3.conv2d"``); each tensor
-belongs to the first node that reads it, weight first. The activations the instruments watch are the
-Relu, Sigmoid and Tanh nodes, by node index too.
+``"{node index}.{kind}"`` (``"0.linear"`` for a Gemm, ``"1.batchnorm"``, ``"3.conv2d"``, ``"75.lstm"``); each
+tensor belongs to the first node whose weight slot it reaches (``Program.owned``), weight first. The
+activations the instruments watch are the Relu, Sigmoid and Tanh nodes, by node index too.
 
 ``reset_parameters`` draws every parameter the way PyTorch's module of that layer type draws it in its
 own ``reset_parameters``: Gemm/MatMul and Conv weights Kaiming-uniform with ``a = sqrt(5)`` and biases
-uniform in ``±1/sqrt(fan_in)``, BatchNormalization scale 1 and shift 0 (statistics 0 and 1), a Gather
-table (an embedding) standard normal. A parameter of another op (a scale fed to a Mul) keeps its
-exported value.
+uniform in ``±1/sqrt(fan_in)``, BatchNormalization and LayerNormalization scale 1 and shift 0 (statistics
+0 and 1), a Gather table (an embedding) standard normal, every LSTM and GRU tensor uniform in
+``±1/sqrt(hidden_size)`` in the order the graph reads them (``nn.LSTM``'s order). A parameter of another
+op (a scale fed to a Mul, the bias an Add puts after a MatMul) keeps its exported value.
 """
 
 from __future__ import annotations
@@ -41,27 +42,18 @@ def layout(module: OnnxModule) -> list[tuple[int, str, list[nn.Parameter]]]:
     prog = module.program
     out = []
     for i, node in enumerate(prog.nodes):
-        names = [n for n in node.inputs if prog.owners.get(n) == i]
-        params = module.parameters_of(names)
+        params = module.parameters_of(prog.owned(i))
         if params:
             out.append((i, node.kind, params))
     return out
 
 
-def _fan_in(node_op: str, attrs: dict[str, object], weight: torch.Tensor, pos: int) -> int:
-    """The fan-in PyTorch's module of this op would compute for its weight."""
-    if node_op == "Gemm":
-        return int(weight.shape[1] if attrs.get("transB", 0) else weight.shape[0])
-    if node_op == "MatMul":
-        return int(weight.shape[0] if pos == 1 else weight.shape[-1])
-    return int(math.prod(weight.shape[1:]))                    # Conv: in_channels / groups * kh * kw
-
-
-def _weight_view(node_op: str, attrs: dict[str, object], weight: torch.Tensor, pos: int) -> torch.Tensor:
-    """The weight as PyTorch's module stores it ([out, in, ...]), a view to draw into."""
-    if node_op == "Gemm" and not attrs.get("transB", 0):
-        return weight.t()
-    if node_op == "MatMul" and pos == 1:
+def _weight_view(node_op: str, attrs: dict[str, object], weight: torch.Tensor, pos: int,
+                 flipped: bool = False) -> torch.Tensor:
+    """The weight as PyTorch's module stores it ([out, in, ...]), a view to draw into; ``flipped`` when it
+    reaches the node through a 2-D Transpose (``nn.Linear``'s weight before a MatMul is stored [out, in])."""
+    turn = (node_op == "Gemm" and not attrs.get("transB", 0)) or (node_op == "MatMul" and pos == 1)
+    if turn != flipped:
         return weight.transpose(-1, -2)
     return weight
 
@@ -71,21 +63,34 @@ def reset_parameters(module: OnnxModule) -> None:
     prog = module.program
     with torch.no_grad():
         for i, node in enumerate(prog.nodes):
-            mine = [(pos, n) for pos, n in enumerate(node.inputs) if prog.owners.get(n) == i]
+            mine = [(prog.slots.get(n, 0), n) for n in prog.owned(i)]
             if not mine:
                 continue
+            if node.op in ("LSTM", "GRU"):
+                hidden = int(node.attrs.get("hidden_size", 1))
+                first = prog.first_read
+                for _, n in sorted(mine, key=lambda m: first.get(m[1], 0)):   # nn.LSTM's / nn.GRU's order
+                    nn.init.uniform_(module.parameters_of([n])[0], -1 / math.sqrt(hidden), 1 / math.sqrt(hidden))
+                continue
             tensors = {pos: module.parameters_of([n])[0] for pos, n in mine}
+            names = {pos: n for pos, n in mine}
             if node.op in ("Gemm", "Conv", "MatMul"):
                 wpos = 1 if node.op != "MatMul" or 1 in tensors else 0
                 weight = tensors.get(wpos)
                 fan_in = 1
                 if weight is not None and weight.dim() >= 2:
-                    nn.init.kaiming_uniform_(_weight_view(node.op, node.attrs, weight, wpos), a=math.sqrt(5))
-                    fan_in = _fan_in(node.op, node.attrs, weight, wpos)
+                    view = _weight_view(node.op, node.attrs, weight, wpos, names[wpos] in prog.transposed)
+                    nn.init.kaiming_uniform_(view, a=math.sqrt(5))
+                    fan_in = int(math.prod(view.shape[1:]))
                 bias = tensors.get(2) if node.op != "MatMul" else None
                 if bias is not None:
                     bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
                     nn.init.uniform_(bias, -bound, bound)
+            elif node.op == "LayerNormalization":
+                if 1 in tensors:
+                    nn.init.ones_(tensors[1])
+                if 2 in tensors:
+                    nn.init.zeros_(tensors[2])
             elif node.op == "BatchNormalization":
                 if 1 in tensors:
                     nn.init.ones_(tensors[1])

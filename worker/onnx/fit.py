@@ -23,7 +23,7 @@ from worker.spec import ModelSpec
 MAX_VALUES_PER_SAMPLE = 1 << 24
 #: Samples in the batch shape inference runs on.
 BATCH = 2
-#: Parameters accepted when a job reads a model: the upload was held to the service's limit already.
+#: Parameters and nodes accepted when a job reads a model: the upload was held to the service's limits already.
 ANY_SIZE = 1 << 62
 LOC = ("model", "onnx")
 
@@ -39,7 +39,7 @@ def resolve(model: ModelSpec, fetch_upload: FetchUpload | None) -> tuple[onnx.Mo
         raise DataUnavailable(LOC, f"no uploaded model with id {model.onnx!r} (or its retention ended)")
     try:
         proto = read_model(content)
-        info = describe(proto, max_parameters=ANY_SIZE)
+        info = describe(proto, max_parameters=ANY_SIZE, max_nodes=ANY_SIZE)
     except OnnxRefused as exc:
         raise SpecError(LOC, f"uploaded model {model.onnx!r} cannot run: {exc}") from exc
     model.with_program(Program.from_model(proto))

@@ -25,6 +25,7 @@ from torch import nn
 
 from worker.onnx.fit import MAX_VALUES_PER_SAMPLE as MAX_VALUES
 from worker.onnx.program import Node, Program
+from worker.onnx.recurrent import RecurrentError, gru, lstm
 
 #: Most values one node may produce per sample of the batch (16 Mi float32 values, 64 MiB a sample);
 #: the pre-flight check (``worker.onnx.fit``) holds inferred shapes to the same bound.
@@ -231,6 +232,99 @@ def _reduce_mean(m: OnnxModule, node: Node, xs: list[Any]) -> torch.Tensor:
     return xs[0].mean(dim=tuple(axes), keepdim=keep)
 
 
+def _slice(m: OnnxModule, node: Node, xs: list[Any]) -> torch.Tensor:
+    """ONNX Slice: ``starts``, ``ends``, optional ``axes`` and ``steps`` (inputs), clamped as the spec says."""
+    x, starts, ends = xs[0], _ints(xs[1]), _ints(xs[2])
+    axes = _ints(xs[3]) if len(xs) > 3 and xs[3] is not None else list(range(len(starts)))
+    steps = _ints(xs[4]) if len(xs) > 4 and xs[4] is not None else [1] * len(starts)
+    if not len(starts) == len(ends) == len(axes) == len(steps):
+        raise GraphError(f"Slice with {len(starts)} starts, {len(ends)} ends, {len(axes)} axes, {len(steps)} steps")
+    index: list[slice] = [slice(None)] * x.dim()
+    flips = []
+    for start, end, axis, step in zip(starts, ends, axes, steps, strict=True):
+        axis = axis + x.dim() if axis < 0 else axis
+        if not 0 <= axis < x.dim() or step == 0:
+            raise GraphError(f"Slice on axis {axis} with step {step} of a {x.dim()}-D value")
+        dim = int(x.shape[axis])
+        start, end = start + dim if start < 0 else start, end + dim if end < 0 else end
+        if step > 0:
+            index[axis] = slice(min(max(start, 0), dim), min(max(end, 0), dim), step)
+        else:
+            # a backwards slice: the same elements as a forward one over the flipped axis
+            first, stop = min(max(start, 0), dim - 1), min(max(end, -1), dim - 1)
+            index[axis] = slice(dim - 1 - first, dim - 1 - stop, -step)
+            flips.append(axis)
+    if flips:
+        x = x.flip(flips)
+    return x[tuple(index)]
+
+
+def _split(m: OnnxModule, node: Node, xs: list[Any]) -> tuple[torch.Tensor, ...]:
+    x = xs[0]
+    axis = int(node.attrs.get("axis", 0))
+    sizes = _ints(xs[1]) if len(xs) > 1 and xs[1] is not None else node.attrs.get("split")
+    if sizes is None:
+        parts = int(node.attrs.get("num_outputs", len(node.outputs)))
+        dim = int(x.shape[axis])
+        size = -(-dim // parts)                               # the last part takes what is left
+        sizes = [min(size, dim - k * size) for k in range(parts)]
+    return tuple(x.split([int(v) for v in sizes], dim=axis))
+
+
+def _mod(m: OnnxModule, node: Node, xs: list[Any]) -> torch.Tensor:
+    fn = torch.fmod if int(node.attrs.get("fmod", 0)) else torch.remainder
+    return _binary(fn)(m, node, xs)  # type: ignore[no-any-return]
+
+
+def _layer_norm(m: OnnxModule, node: Node, xs: list[Any]) -> torch.Tensor:
+    """ONNX LayerNormalization over the axes from ``axis`` on; Mean and InvStdDev outputs are not run."""
+    if any(out and m.consumed(out) for out in node.outputs[1:]):
+        raise GraphError("LayerNormalization's Mean and InvStdDev outputs are not supported")
+    x, scale = xs[0], xs[1]
+    bias = xs[2] if len(xs) > 2 else None
+    axis = int(node.attrs.get("axis", -1))
+    axis = axis + x.dim() if axis < 0 else axis
+    eps = float(node.attrs.get("epsilon", 1e-5))
+    shape = tuple(x.shape[axis:])
+    if tuple(scale.shape) == shape and (bias is None or tuple(bias.shape) == shape):
+        return F.layer_norm(x, shape, scale, bias, eps)       # what nn.LayerNorm computes
+    dims = tuple(range(axis, x.dim()))
+    mean = x.mean(dim=dims, keepdim=True)
+    var = ((x - mean) ** 2).mean(dim=dims, keepdim=True)
+    y = (x - mean) / torch.sqrt(var + eps) * scale
+    return y + bias if bias is not None else y
+
+
+def _constant_of_shape(m: OnnxModule, node: Node, xs: list[Any]) -> torch.Tensor:
+    """A tensor of the shape given, filled with the ``value`` attribute (0.0 by default); refused before it is
+    allocated when it would hold more than ``MAX_VALUES_PER_SAMPLE`` values per sample of the batch."""
+    shape = _ints(xs[0])
+    if any(d < 0 for d in shape):
+        raise GraphError(f"ConstantOfShape with shape {shape}")
+    if math.prod(shape) > MAX_VALUES_PER_SAMPLE * m.batch:
+        raise GraphError(f"ConstantOfShape asks for {shape}: more than {MAX_VALUES_PER_SAMPLE} values per sample")
+    value = node.attrs.get("value")
+    fill = torch.from_numpy(np.array(value).reshape(-1)[:1]) if value is not None else torch.zeros(1)
+    dtype = torch.float32 if fill.is_floating_point() else fill.dtype
+    device = m.device if fill.is_floating_point() else torch.device("cpu")   # integers stay shapes, on the CPU
+    return torch.full(shape, fill.item(), dtype=dtype, device=device)
+
+
+def _where(m: OnnxModule, node: Node, xs: list[Any]) -> torch.Tensor:
+    cond, a, b = xs
+    device = next((t.device for t in (a, b, cond) if t.device.type != "cpu"), cond.device)
+    return torch.where(cond.to(device).bool(), a.to(device), b.to(device))
+
+
+def _recurrent(fn: Callable[[dict[str, Any], list[Any]], tuple[torch.Tensor, ...]]) -> OpFn:
+    def op(m: OnnxModule, node: Node, xs: list[Any]) -> tuple[torch.Tensor, ...]:
+        try:
+            return fn(node.attrs, xs)
+        except RecurrentError as exc:
+            raise GraphError(str(exc)) from exc
+    return op
+
+
 def _gelu(m: OnnxModule, node: Node, xs: list[Any]) -> torch.Tensor:
     return F.gelu(xs[0], approximate="tanh" if node.attrs.get("approximate", "none") == "tanh" else "none")
 
@@ -277,6 +371,15 @@ OPS: dict[str, OpFn] = {
     "Squeeze": _squeeze,
     "Cast": _cast,
     "ReduceMean": _reduce_mean,
+    "Slice": _slice,
+    "Split": _split,
+    "Mod": _mod,
+    "Equal": _binary(torch.eq),
+    "Where": _where,
+    "LayerNormalization": _layer_norm,
+    "ConstantOfShape": _constant_of_shape,
+    "LSTM": _recurrent(lstm),
+    "GRU": _recurrent(gru),
 }
 
 
@@ -334,6 +437,9 @@ class OnnxModule(nn.Module):
         self._integer_input = program.integer_input
         #: Check every Gather's indices against its table, also on an accelerator (``check_runs`` sets it).
         self.strict = False
+        #: The batch size and device of the current forward pass (ops that allocate use them).
+        self.batch = 1
+        self.device = torch.device("cpu")
 
     def consumed(self, name: str) -> bool:
         """Whether any node or the graph's output reads ``name``."""
@@ -371,6 +477,7 @@ class OnnxModule(nn.Module):
             env[name] = self.constant(name)
         env.update(self._ints)
         batch = max(int(x.shape[0]), 1) if x.dim() else 1
+        self.batch, self.device = batch, x.device
         for i, node in enumerate(prog.nodes):
             if node.op == "Constant":
                 continue

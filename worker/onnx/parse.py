@@ -6,7 +6,7 @@ only ever data, no path inside it is opened (external data is refused), and only
 ``SUPPORTED_OPS`` of the standard domain pass. ``OnnxRefused`` says why a file is refused.
 
     read_model(content)            -> onnx.ModelProto (no external data loaded)
-    describe(model, max_parameters) -> ModelInfo (input, output, parameter count, op counts)
+    describe(model, max_parameters, max_nodes) -> ModelInfo (input, output, parameter count, op counts)
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ SUPPORTED_OPS: frozenset[str] = frozenset({
     "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Neg", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Gelu",
     "Erf", "Pow", "Sqrt", "Softmax", "LogSoftmax", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool",
     "BatchNormalization", "Dropout", "Flatten", "Reshape", "Transpose", "Concat", "Identity", "Constant",
-    "Shape", "Gather", "Unsqueeze", "Squeeze", "Cast", "ReduceMean",
+    "Shape", "Gather", "Unsqueeze", "Squeeze", "Cast", "ReduceMean", "Slice", "Split", "Mod", "Equal", "Where",
+    "LayerNormalization", "ConstantOfShape", "LSTM", "GRU",
 })
 #: Op domains accepted: the standard ONNX domain (written as "" or "ai.onnx").
 STANDARD_DOMAINS: frozenset[str] = frozenset({"", "ai.onnx"})
@@ -35,7 +36,7 @@ FLOAT_TYPES: frozenset[int] = frozenset({TensorProto.FLOAT, TensorProto.DOUBLE, 
                                          TensorProto.BFLOAT16})
 #: The oldest standard opset accepted (axes as inputs, Softmax over one axis).
 MIN_OPSET = 13
-#: Most nodes a graph may hold.
+#: Most nodes a graph may hold unless the caller says otherwise (the service's LOSSDOCTOR_MAX_MODEL_NODES).
 MAX_NODES = 5_000
 
 
@@ -72,7 +73,8 @@ def read_model(content: bytes) -> onnx.ModelProto:
     try:
         model.ParseFromString(content)
     except (DecodeError, ValueError, RuntimeError) as exc:
-        raise OnnxRefused(f"the file is not an ONNX model (it does not parse as one: {exc})") from exc
+        raise OnnxRefused(f"the file is not an ONNX model: its protobuf does not parse (a truncated or corrupt "
+                          f"file?): {exc}") from exc
     if not model.HasField("graph"):
         raise OnnxRefused("the file is not an ONNX model (it has no graph)")
     return model
@@ -123,8 +125,6 @@ def opset_version(model: onnx.ModelProto) -> int:
 
 
 def _refuse_ops(graph: GraphProto) -> Counter[str]:
-    if len(graph.node) > MAX_NODES:
-        raise OnnxRefused(f"the graph has {len(graph.node)} nodes; the limit is {MAX_NODES}")
     counts = Counter(node.op_type for node in graph.node)
     unsupported = sorted(op for op in counts if op not in SUPPORTED_OPS)
     if unsupported:
@@ -166,12 +166,16 @@ def count_parameters(graph: GraphProto) -> int:
     return sum(math.prod(t.dims) for t in graph.initializer if t.data_type in FLOAT_TYPES and t.name not in stats)
 
 
-def describe(model: onnx.ModelProto, *, max_parameters: int) -> ModelInfo:
+def describe(model: onnx.ModelProto, *, max_parameters: int, max_nodes: int = MAX_NODES) -> ModelInfo:
     """Check the model and say what it is; ``OnnxRefused`` naming the first reason it cannot run.
 
-    Checked in order: external data, op domains, unsupported ops, one data input and one output,
+    Checked in order: the node count against ``max_nodes`` (first, so a huge graph costs nothing more
+    than its parse), external data, op domains, unsupported ops, one data input and one output,
     the parameter count against ``max_parameters``, then ``onnx.checker``.
     """
+    if len(model.graph.node) > max_nodes:
+        raise OnnxRefused(f"the graph has {len(model.graph.node)} nodes; the limit is {max_nodes} "
+                          "(LOSSDOCTOR_MAX_MODEL_NODES)")
     _refuse_external_data(model)
     _refuse_domains(model)
     if opset_version(model) < MIN_OPSET:

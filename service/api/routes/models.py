@@ -1,6 +1,7 @@
 """``/v1/models``: upload a model as an ONNX file, checked without running anything in it.
 
-The file is parsed with the ``onnx`` package only (``worker.onnx.parse``, torch-free): external data,
+The file is parsed with the ``onnx`` package only (``worker.onnx.parse``, torch-free): a file that does
+not parse (truncated, corrupt), more nodes than ``LOSSDOCTOR_MAX_MODEL_NODES`` (checked first), external data,
 op domains other than the standard one, ops the interpreter does not run, more than one data input or
 output, too many parameters and a graph that fails ``onnx.checker`` are each refused with a 422 that
 says why. An accepted file is stored as uploaded, owned by the caller, for
@@ -70,7 +71,8 @@ def upload_model(
         raise _refused(f"the file must be an ONNX model named *{SUFFIX}; got {name or 'no file name'!r}")
     content = read_limited(file, settings.max_model_bytes, "LOSSDOCTOR_MAX_MODEL_BYTES")
     try:
-        info = describe(read_model(content), max_parameters=settings.max_model_parameters)
+        info = describe(read_model(content), max_parameters=settings.max_model_parameters,
+                        max_nodes=settings.max_model_nodes)
     except OnnxRefused as exc:
         raise _refused(str(exc)) from exc
     meta = store.put_model(content, {"filename": name, "size_bytes": len(content), **info.as_dict()},
