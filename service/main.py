@@ -82,6 +82,9 @@ def create_app(
         lifespan=lifespan,
         static_url=DOCS_ASSETS_URL,
         swagger_ui_parameters={"validatorUrl": None},  # Swagger UI's badge would call validator.swagger.io
+        # operationIds are the route functions' names (create_job, get_job, …): stable, and what a
+        # generated client calls its methods
+        generate_unique_id_function=lambda route: route.name,
     )
     app.state.settings, app.state.store, app.state.queue = settings, store, queue
     app.state.run_store = run_store

@@ -66,3 +66,15 @@ def test_a_validator_error_carrying_an_exception_is_still_json(client: TestClien
     errors = response.json()["errors"]
     assert errors and all(set(e) == {"loc", "msg", "type"} for e in errors)
     assert any("3 rows" in e["msg"] for e in errors)
+
+
+def test_operations_have_stable_ids_and_a_job_declares_its_typed_result(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    ids = [op["operationId"] for item in schema["paths"].values() for op in item.values()]
+    assert len(ids) == len(set(ids)) and {"create_job", "get_job", "list_jobs", "upload_model"} <= set(ids)
+    components = schema["components"]["schemas"]
+    assert {"Result", "Diagnosis", "Finding", "Baseline", "ProbeResult"} <= set(components)
+    result_ref = str(components["Job"]["properties"]["result"])
+    assert "#/components/schemas/Result" in result_ref
+    assert set(components["Diagnosis"]["properties"]) >= {"healthy", "primary_cause", "findings", "summary"}
+    assert "basis" in components["Finding"]["properties"]
