@@ -39,15 +39,16 @@ def mlp(n_in: int = 4, hidden: int = 8, n_out: int = 3, *, node_name: str = "/0/
     return helper.make_model(graph, opset_imports=opsets, producer_name="tests")
 
 
-def external_data() -> onnx.ModelProto:
-    """The MLP with its first weight's data said to live in a file outside the upload."""
+def external_data(location: str = "../../../../etc/passwd") -> onnx.ModelProto:
+    """The MLP with its first weight's data said to live in a file outside the upload, at ``location``
+    (relative to the server's working directory by default; an absolute path works the same way)."""
     model = mlp()
     w = model.graph.initializer[0]
     w.ClearField("raw_data")
     w.ClearField("float_data")
     w.data_location = TensorProto.EXTERNAL
     entry = w.external_data.add()
-    entry.key, entry.value = "location", "../../../../etc/passwd"
+    entry.key, entry.value = "location", location
     return model
 
 

@@ -39,6 +39,31 @@ class Lstm(nn.Module):
         return self.out(h[-1])
 
 
+class Residual(nn.Module):
+    """Features ``[B, 4]`` -> 16 -> a residual block (x + W relu(x)) -> 3 class scores."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inp, self.block, self.out = nn.Linear(4, 16), nn.Linear(16, 16), nn.Linear(16, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.inp(x))
+        return self.out(h + self.block(torch.relu(h)))
+
+
+class Encoder(nn.Module):
+    """Token ids ``[B, 8]`` -> embedding -> one TransformerEncoder layer -> mean over tokens -> 2 scores."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(VOCAB, 16)
+        layer = nn.TransformerEncoderLayer(16, 2, dim_feedforward=32, dropout=0.0, batch_first=True)
+        self.enc, self.out = nn.TransformerEncoder(layer, 1, enable_nested_tensor=False), nn.Linear(16, 2)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.out(self.enc(self.emb(ids)).mean(dim=1))
+
+
 def upload_model(stack: Stack, module: nn.Module, example: torch.Tensor, tmp_path: Path) -> str:
     torch.manual_seed(0)
     content = export_model(module, example, tmp_path / "model.onnx").read_bytes()
@@ -107,3 +132,20 @@ def test_an_lstm_with_an_lr_far_too_high_and_a_healthy_one(stack: Stack, tmp_pat
     assert_healthy(diagnose(stack, model_id, data, {**ADAM, "lr": 0.02, "epochs": 10}, ["shuffled_labels"]))
     # 10 epochs: in 5, the sweep's lr 5 and 15 also rise at first, and the rules call it exploding_gradients
     assert_cause(diagnose(stack, model_id, data, {**SGD_TOO_HIGH, "epochs": 10}, ["lr_sweep"]), "lr_too_high")
+
+
+def test_a_residual_net_with_an_lr_far_too_high_and_a_healthy_one(stack: Stack, tmp_path: Path) -> None:
+    model_id = upload_model(stack, Residual(), torch.randn(2, 4), tmp_path)
+    iris = {"source": "builtin", "name": "iris"}
+    assert_healthy(diagnose(stack, model_id, iris, {**ADAM, "epochs": 30}, ["shuffled_labels"]))
+    faulty = diagnose(stack, model_id, iris, {**SGD_TOO_HIGH, "epochs": 15}, ["lr_sweep"])
+    assert_cause(faulty, "lr_too_high")
+
+
+def test_a_transformer_with_an_l2_penalty_far_too_strong_and_a_healthy_one(stack: Stack, tmp_path: Path) -> None:
+    model_id = upload_model(stack, Encoder(), torch.randint(0, VOCAB, (2, SEQ)), tmp_path)
+    data = {"source": "dataset", "id": token_dataset(stack)}
+    training = {**ADAM, "lr": 0.01, "epochs": 15}
+    assert_healthy(diagnose(stack, model_id, data, training, ["shuffled_labels"]))
+    faulty = diagnose(stack, model_id, data, {**training, "l2": 10.0}, ["no_regularization"])
+    assert_cause(faulty, "over_regularization")
