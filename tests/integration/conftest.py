@@ -41,6 +41,15 @@ def flush_jobs(redis: Redis) -> None:
         redis.delete(*keys)
 
 
+@pytest.fixture
+def aof_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A server of its own, keeping an append-only file, that a test may kill and start again."""
+    server = RedisServer(tmp_path / "redis", appendonly=True)
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def _shared_stack(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     redis_url = redis_server.url

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -54,15 +53,6 @@ def tiny_inline_spec(**changes: Any) -> dict[str, Any]:
     }
     spec.update(changes)
     return spec
-
-
-@pytest.fixture
-def aof_server(tmp_path: Path) -> Iterator[RedisServer]:
-    """A server of its own, keeping an append-only file, that a test may restart."""
-    server = RedisServer(tmp_path / "redis", appendonly=True)
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_redis_restart_keeps_results_and_queued_jobs_which_still_run(

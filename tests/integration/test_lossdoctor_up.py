@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 import pytest
@@ -20,6 +20,23 @@ pytestmark = pytest.mark.slow
 
 #: Seconds ``lossdoctor up`` may take to become ready (the worker preloads torch).
 START_SECONDS = 90.0
+
+
+def _start_up(tmp_path: Path) -> tuple[int, int, subprocess.Popen[bytes], IO[bytes]]:
+    """``lossdoctor up`` on free ports with no LOSSDOCTOR_ settings: its API and Redis ports, the process,
+    its log (the caller closes it)."""
+    port, redis_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOSSDOCTOR_")}
+    log = open(tmp_path / "up.log", "wb")  # noqa: SIM115 - closed by the caller
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lossdoctor", "up", "--port", str(port), "--redis-port", str(redis_port),
+         "--data-dir", str(tmp_path / "var")],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    return port, redis_port, process, log
 
 
 def _wait_ready(client: httpx.Client, process: subprocess.Popen[bytes]) -> None:
@@ -36,17 +53,7 @@ def _wait_ready(client: httpx.Client, process: subprocess.Popen[bytes]) -> None:
 
 
 def test_up_serves_a_job_and_stops_cleanly_on_sigint(tmp_path: Path, spec: dict[str, Any]) -> None:
-    port, redis_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOSSDOCTOR_")}
-    log = open(tmp_path / "up.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lossdoctor", "up", "--port", str(port), "--redis-port", str(redis_port),
-         "--data-dir", str(tmp_path / "var")],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    port, redis_port, process, log = _start_up(tmp_path)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             _wait_ready(client, process)
@@ -101,17 +108,7 @@ def _run_to_end(client: httpx.Client, spec: dict[str, Any], timeout: float) -> s
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the children in /proc")
 def test_up_restarts_a_killed_redis_and_a_killed_worker(tmp_path: Path, spec: dict[str, Any]) -> None:
-    port, redis_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOSSDOCTOR_")}
-    log = open(tmp_path / "up.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lossdoctor", "up", "--port", str(port), "--redis-port", str(redis_port),
-         "--data-dir", str(tmp_path / "var")],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    port, redis_port, process, log = _start_up(tmp_path)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             _wait_ready(client, process)

@@ -4,7 +4,6 @@ running a job rides it out, the job still ends, and the worker runs the next job
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +17,6 @@ pytestmark = pytest.mark.slow
 
 #: Seconds Redis stays down: well past the 0.7 s that a worker used to survive.
 OUTAGE_SECONDS = 3.0
-
-
-@pytest.fixture
-def aof_server(tmp_path: Path) -> Iterator[RedisServer]:
-    """A server of its own, keeping an append-only file, that the test kills and starts again."""
-    server = RedisServer(tmp_path / "redis", appendonly=True)
-    server.start()
-    yield server
-    server.stop()
 
 
 def kill_hard(server: RedisServer) -> None:
