@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/budget_keeping.py [--budgets 2 5 10] [--device cpu]
 
-Each case runs ``worker.engine.run_job`` in this process (imports and a warm-up excluded) on a spec
+Each case runs ``worker.engine.job.run_job`` in this process (imports and a warm-up excluded) on a spec
 that cannot finish in any of the budgets: ``long_epochs`` (160 000 training samples in batches of
 16, so one epoch takes longer than the smaller budgets) and ``many_epochs`` (digits, 3000 short
 epochs, every probe). The bound is the product's: the budget plus 5% of it or 2 s, whichever is
@@ -50,8 +50,8 @@ def main() -> None:
     parser.add_argument("--budgets", type=float, nargs="+", default=[2.0, 5.0, 10.0])
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
-    from worker.engine import run_job
-    from worker.spec import JobSpec
+    from worker.contract.spec import JobSpec
+    from worker.engine.job import run_job
 
     specs = _specs(args.device)
     run_job(JobSpec.model_validate({**specs["many_epochs"], "budget_seconds": 0.5}))     # warm-up

@@ -5,7 +5,7 @@
 For each case, in a fresh process each (so peak memory is the run's own): (a) one plain PyTorch
 training of the spec's config, written the way a user would (a loop over shuffled mini-batches,
 the validation loss after each epoch), and (b) a full ``"probes": "auto"`` diagnosis through
-``worker.engine.run_job``. Both are warmed up with a one-epoch run first; times exclude imports.
+``worker.engine.job.run_job``. Both are warmed up with a one-epoch run first; times exclude imports.
 The plain run and the diagnosis alternate, so that both see the same spells of load from other
 work on the machine. Prints a table (case, probe trainings run and how many of them stopped early,
 plain seconds, diagnosis seconds, the ratio of the medians, the same ratio in process CPU time,
@@ -88,9 +88,9 @@ PLAIN = r"""
 import json, resource, sys, time
 import numpy as np, torch
 from worker.data import load, split
-from worker.model import build_model
-from worker.spec import JobSpec
-from worker.train.problem import make_problem
+from worker.engine.model import build_model
+from worker.contract.spec import JobSpec
+from worker.engine.train.problem import make_problem
 
 spec = JobSpec.model_validate(json.loads(sys.argv[1]))
 device = torch.device(sys.argv[2])
@@ -134,8 +134,8 @@ print(json.dumps({"seconds": time.perf_counter() - t0, "cpu_seconds": time.proce
 DIAGNOSE = r"""
 import json, resource, sys, time
 import torch
-from worker.engine import run_job
-from worker.spec import JobSpec
+from worker.engine.job import run_job
+from worker.contract.spec import JobSpec
 
 payload = json.loads(sys.argv[1])
 payload["device"] = sys.argv[2]

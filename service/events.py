@@ -18,7 +18,7 @@ from anyio import to_thread
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from service.core.problems import Problem
-from worker.store import TERMINAL, JobStore
+from worker.jobs.store import TERMINAL, JobStore
 
 #: The media type a client names in ``Accept`` to get the stream.
 EVENT_STREAM = "text/event-stream"

@@ -25,9 +25,9 @@ from service.limits import check_data, check_spec
 from service.queue import JobQueue
 from service.report.links import report_url
 from service.webhooks import check_webhook
-from worker.spec import JobSpec
-from worker.store import TERMINAL, JobStore, QueueFull, Record, finite, new_job_id
-from worker.validate import check_runnable
+from worker.contract.spec import JobSpec
+from worker.data.validate import check_runnable
+from worker.jobs.store import TERMINAL, JobStore, QueueFull, Record, finite, new_job_id
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@
     LOSSDOCTOR_MAX_DATASET_ROWS          samples in a job's data or an upload                 422 / 413
     LOSSDOCTOR_MAX_DATASET_FEATURES      values per sample                                    422 / 413
     LOSSDOCTOR_MAX_DATASET_VALUES        samples x values per sample                          422 / 413
-    LOSSDOCTOR_MAX_MODEL_PARAMETERS      trainable parameters of the model (worker.params)    422
+    LOSSDOCTOR_MAX_MODEL_PARAMETERS      trainable parameters of the model (worker.data.params)    422
     LOSSDOCTOR_MAX_SAMPLE_EPOCHS         samples x training.epochs                            422
 
 A job is checked twice: on its spec before any data is generated or loaded (a synthetic data set's
@@ -26,11 +26,11 @@ import numpy as np
 
 from service.core.config import Settings
 from service.core.problems import Problem
+from worker.contract.spec import InlineData, JobSpec, SyntheticData
 from worker.data import RawData
+from worker.data.params import count_parameters
 from worker.data.synthetic import declared_shape
 from worker.data.upload import UploadError, check_zip_directory
-from worker.params import count_parameters
-from worker.spec import InlineData, JobSpec, SyntheticData
 
 #: Problem type slug of every refusal here.
 SLUG = "limit-exceeded"

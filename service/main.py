@@ -27,8 +27,8 @@ from service.metrics import RequestMetrics, build_http_histogram, build_registry
 from service.queue import JobQueue
 from service.sweeper import Sweeper, run_forever
 from service.webhooks import WebhookDispatcher
-from worker.run_store import RunStore
-from worker.store import JobStore
+from worker.jobs.run_store import RunStore
+from worker.jobs.store import JobStore
 
 log = logging.getLogger(__name__)
 

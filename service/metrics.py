@@ -1,7 +1,7 @@
 """Prometheus metrics.
 
 The job metrics are read from Redis at scrape time, from counters the job store moves in the same
-transaction that changes a job (``worker.store``), so every API replica reports the same numbers whichever
+transaction that changes a job (``worker.jobs.store``), so every API replica reports the same numbers whichever
 process (an API, a worker, the sweeper) submitted or ended a job. Scraping several replicas gives the same
 job series from each: aggregate them with ``max``, not ``sum``.
 
@@ -38,7 +38,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.queue import JobQueue
-from worker.store import STATUSES, TERMINAL, JobStore
+from worker.jobs.store import STATUSES, TERMINAL, JobStore
 
 #: Upper bounds, in seconds, of the HTTP request duration buckets.
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)

@@ -1,6 +1,6 @@
 """The queue client: the API's only contact with rq.
 
-Jobs go on the queue by dotted path (``worker.task.run``) with JSON arguments ``(job_id, attempt)``;
+Jobs go on the queue by dotted path (``worker.jobs.task.run``) with JSON arguments ``(job_id, attempt)``;
 the rq job id is ``<job_id>-<attempt>``, so a job queued again after a lost worker is a new rq job
 and the lost attempt can never be confused with it. This module never imports the worker's task or
 engine, so the API process never imports torch.
@@ -20,12 +20,12 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from worker.store import text
+from worker.jobs.store import text
 
 log = logging.getLogger(__name__)
 
-#: The rq task that runs a job (in ``worker/task.py``).
-TASK_PATH = "worker.task.run"
+#: The rq task that runs a job (in ``worker/jobs/task.py``).
+TASK_PATH = "worker.jobs.task.run"
 #: Seconds rq keeps its own copy of a finished rq job; the job store keeps the record and result.
 RQ_RESULT_TTL = 3600
 

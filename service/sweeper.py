@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.core.config import Settings
 from service.queue import JobQueue, rq_job_id
-from worker.store import TERMINAL, JobStore, Record, now_iso, seconds_between
+from worker.jobs.store import TERMINAL, JobStore, Record, now_iso, seconds_between
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.core.config import Settings
 from service.core.problems import Problem
-from worker.store import JobStore, Record, dumps, now_iso
+from worker.jobs.store import JobStore, Record, dumps, now_iso
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ reached the model and whether they found the gradients cleared, and which parame
 On sampled steps (the first ``warmup`` and then every ``every``-th) it adds the heavier readings: global
 and per-layer gradient L2 norms, update-to-weight ratios (a copy of the weights is kept across the step),
 which parameters changed, non-finite gradients, and the share of dead units after each ReLU module
-(forward hooks, only on sampled steps). ``worker.monitor_rules`` turns the records into findings.
+(forward hooks, only on sampled steps). ``worker.diagnosis.monitor_rules`` turns the records into findings.
 
 With ``client=Client(...)`` the records also stream to the service (``POST /v1/runs``, then
 ``/v1/runs/{id}/telemetry`` in chunks, from a background thread) and ``diagnose()`` returns the
@@ -38,8 +38,8 @@ from lossdoctor.models import Diagnosis
 from lossdoctor.monitor.hooks import GradientWatch, ReluWatch
 from lossdoctor.monitor.sender import CHUNK_STEPS, TelemetrySender
 from lossdoctor.monitor.setup import RELU_TYPES, read_setup, trainable
-from worker.monitor_rules import diagnose_run
-from worker.telemetry import MAX_LAYERS, MAX_NAMES, MonitorSetup, StepRecord
+from worker.contract.telemetry import MAX_LAYERS, MAX_NAMES, MonitorSetup, StepRecord
+from worker.diagnosis.monitor_rules import diagnose_run
 
 #: Heavier readings every this many steps, by default.
 EVERY = 10

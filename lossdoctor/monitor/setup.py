@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from worker.telemetry import MAX_NAMES
+from worker.contract.telemetry import MAX_NAMES
 
 #: Activations whose units can die (output zero for every input); their outputs get forward hooks.
 RELU_TYPES: tuple[type[nn.Module], ...] = (nn.ReLU, nn.ReLU6)

@@ -16,7 +16,7 @@ from service.core.problems import Problem
 from service.core.security import Unauthorized, authenticate
 from service.jobs import JobView
 from service.queue import JobQueue
-from worker.store import JobStore
+from worker.jobs.store import JobStore
 
 
 def get_settings(request: Request) -> Settings:

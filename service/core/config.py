@@ -1,7 +1,7 @@
 """The API's settings: one ``Settings`` object per process, read once from ``LOSSDOCTOR_*`` variables.
 
 Every default is a documented constant below; the README's settings table lists the same names.
-``LOSSDOCTOR_REDIS_URL`` and ``LOSSDOCTOR_QUEUE`` are shared with the workers (``worker.settings``).
+``LOSSDOCTOR_REDIS_URL`` and ``LOSSDOCTOR_QUEUE`` are shared with the workers (``worker.jobs.settings``).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.core.security import parse_keys, webhook_key
-from worker.settings import DEFAULT_QUEUE, DEFAULT_REDIS_URL
-from worker.store import DEFAULT_OWNER
+from worker.jobs.settings import DEFAULT_QUEUE, DEFAULT_REDIS_URL
+from worker.jobs.store import DEFAULT_OWNER
 
 #: Seconds a finished job (record, result, events) stays in Redis: 7 days.
 DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600
@@ -31,7 +31,7 @@ DEFAULT_IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 #: Seconds between two sweeps for jobs whose worker is gone.
 DEFAULT_SWEEP_INTERVAL_SECONDS = 2.0
 #: A worker whose last heartbeat is older than this many seconds is gone (idle workers beat every ~5 s,
-#: busy ones every 2 s; see ``worker.settings``).
+#: busy ones every 2 s; see ``worker.jobs.settings``).
 DEFAULT_WORKER_DEAD_AFTER_SECONDS = 15.0
 #: How many times a job whose worker was lost is queued again before it is failed.
 DEFAULT_LOST_JOB_RETRIES = 1

@@ -28,7 +28,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from worker.errors import SpecError
+from worker.contract.errors import SpecError
 
 log = logging.getLogger(__name__)
 

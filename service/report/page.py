@@ -37,7 +37,7 @@ from service.report.charts import (
 )
 from service.report.fixed_spec import fixed_spec
 from service.report.words import BASIS_WORDS, STOP_WORDS, cause_title, changes_text, number
-from worker.store import TERMINAL
+from worker.jobs.store import TERMINAL
 
 CSS = """
 body{font:15px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f6f7f9;

@@ -17,8 +17,8 @@ import pytest
 from lossdoctor_stack import Stack
 from redis import Redis
 
+from lossdoctor.redis_server import RedisServer
 from service.core.config import Settings
-from worker.redis_server import RedisServer
 
 
 @pytest.fixture(scope="session")

@@ -17,11 +17,11 @@ import httpx
 import uvicorn
 from redis import Redis
 
+from lossdoctor.redis_server import free_port
 from service.core.config import Settings
 from service.main import create_app
 from service.queue import JobQueue
-from worker.redis_server import free_port
-from worker.store import TERMINAL, JobStore
+from worker.jobs.store import TERMINAL, JobStore
 
 REPO = Path(__file__).resolve().parents[2]
 #: Directory with test-only engines (a stuck one) that workers may load via LOSSDOCTOR_ENGINE.

@@ -15,8 +15,9 @@ from rq import Queue
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
+import service.queue
 from service.report.page import COPY_SCRIPT, COPY_SCRIPT_HASH
-from worker.spec import MAX_SEED
+from worker.contract.spec import MAX_SEED
 
 pytestmark = pytest.mark.slow
 
@@ -69,15 +70,27 @@ def test_a_worker_refuses_a_job_whose_function_is_not_lossdoctors_task(
 ) -> None:
     target = tmp_path / "written-by-a-foreign-job"
     queue = Queue(stack.settings.queue, connection=stack.redis, serializer=JSONSerializer)
-    foreign = [queue.enqueue("os.makedirs", str(target)), queue.enqueue("worker.task.load_engine", "os.system")]
+    foreign = [queue.enqueue("os.makedirs", str(target)), queue.enqueue("worker.jobs.task.load_engine", "os.system")]
     deadline = time.monotonic() + 30
     for rq_job in foreign:
         while (status := Job.fetch(rq_job.id, stack.redis, serializer=JSONSerializer).get_status()) != JobStatus.FAILED:
             assert time.monotonic() < deadline, f"{rq_job.func_name} stayed {status}"
             time.sleep(0.1)
         fetched = Job.fetch(rq_job.id, stack.redis, serializer=JSONSerializer)
-        assert "is not one of ['worker.task.run']" in (fetched.latest_result().exc_string or "")  # type: ignore[union-attr]
+        refusal = fetched.latest_result().exc_string or ""  # type: ignore[union-attr]
+        assert "is not one of ['worker.jobs.task.run', 'worker.task.run']" in refusal
     assert not target.exists()
     assert all(w.poll() is None for w in stack.workers)
     job = stack.wait(stack.submit(spec)["id"])
     assert job["status"] == "succeeded", job["error"]
+
+
+def test_a_job_queued_under_the_old_task_path_still_runs(
+    stack: Stack, spec: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Jobs enqueued as ``worker.task.run`` (before the worker was split into layers) run to the end."""
+    monkeypatch.setattr(service.queue, "TASK_PATH", "worker.task.run")
+    job = stack.wait(stack.submit(spec)["id"])
+    assert job["status"] == "succeeded", job["error"]
+    rq_job = Job.fetch(f"{job['id']}-1", stack.redis, serializer=JSONSerializer)
+    assert rq_job.func_name == "worker.task.run"

@@ -14,9 +14,9 @@ import httpx
 import pytest
 from lossdoctor_stack import Stack
 
+from lossdoctor.redis_server import RedisServer
 from service.core.config import Settings
-from worker.redis_server import RedisServer
-from worker.store import TERMINAL
+from worker.jobs.store import TERMINAL
 
 pytestmark = pytest.mark.slow
 log = logging.getLogger(__name__)

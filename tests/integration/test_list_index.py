@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from lossdoctor_stack import Stack
 
-from worker.store import JobStore, Record
+from worker.jobs.store import JobStore, Record
 
 pytestmark = pytest.mark.slow
 log = logging.getLogger(__name__)

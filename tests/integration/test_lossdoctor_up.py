@@ -14,7 +14,7 @@ import httpx
 import pytest
 from lossdoctor_stack import REPO
 
-from worker.redis_server import free_port
+from lossdoctor.redis_server import free_port
 
 pytestmark = pytest.mark.slow
 

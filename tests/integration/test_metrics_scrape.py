@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.core.config import Settings
 from service.main import create_app
-from worker.store import diagnosed_cause
+from worker.jobs.store import diagnosed_cause
 
 pytestmark = pytest.mark.slow
 

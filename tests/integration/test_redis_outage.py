@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from lossdoctor_stack import Stack
 
+from lossdoctor.redis_server import RedisServer
 from service.core.config import Settings
-from worker.redis_server import RedisServer
 
 pytestmark = pytest.mark.slow
 

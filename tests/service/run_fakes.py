@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from worker.run_store import MAX_RUN_STEPS, Record, RunFull, RunStore, new_run_id
-from worker.store import now_iso
+from worker.jobs.run_store import MAX_RUN_STEPS, Record, RunFull, RunStore, new_run_id
+from worker.jobs.store import now_iso
 
 
 class MemoryRunStore(RunStore):

@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 from service.queue import WorkerInfo
-from worker.store import (
+from worker.jobs.store import (
     STATUSES,
     TERMINAL,
     JobStore,

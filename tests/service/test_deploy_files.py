@@ -132,7 +132,7 @@ def test_a_data_dir_made_as_the_dockerfile_makes_it_is_writable_by_the_images_ui
 def _check_writable_as(uid: int, tmp_path: Path) -> None:
     from redis import Redis
 
-    from worker.redis_server import RedisServer, ping
+    from lossdoctor.redis_server import RedisServer, ping
 
     def start_as_image_user(data: Path) -> tuple[subprocess.Popen[bytes], RedisServer]:
         server = RedisServer(data / "redis", appendonly=True)
@@ -225,7 +225,7 @@ def test_readme_opens_with_the_two_commands() -> None:
 
 def test_readme_documents_every_setting() -> None:
     from service.core.config import Settings
-    from worker.settings import WorkerSettings
+    from worker.jobs.settings import WorkerSettings
 
     text = (REPO / "README.md").read_text()
     documented = set(re.findall(r"^\| `LOSSDOCTOR_([A-Z_]+)` \|", text, re.M))

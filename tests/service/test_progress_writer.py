@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from service_fakes import MemoryJobStore
 
-from worker.task import PROGRESS_EVERY_SECONDS, ProgressWriter
+from worker.jobs.task import PROGRESS_EVERY_SECONDS, ProgressWriter
 
 
 class Clock:

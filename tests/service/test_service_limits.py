@@ -17,9 +17,9 @@ from service_fakes import MemoryJobQueue, MemoryJobStore
 
 from service.core.config import Settings
 from service.main import create_app
-from worker.model.build import build_model
-from worker.params import count_parameters
-from worker.spec import ModelSpec
+from worker.contract.spec import ModelSpec
+from worker.data.params import count_parameters
+from worker.engine.model.build import build_model
 
 PROBLEM = "application/problem+json"
 #: Limits small enough to pass with tiny requests.

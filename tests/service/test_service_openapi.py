@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from worker.limits import is_out_of_memory
-from worker.store import dumps, finite
+from worker.jobs.limits import is_out_of_memory
+from worker.jobs.store import dumps, finite
 
 PROBLEM = "application/problem+json"
 

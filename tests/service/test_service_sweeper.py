@@ -118,7 +118,7 @@ def test_a_queued_job_on_the_queue_or_started_is_left_alone(
 def test_an_attempt_queued_again_by_the_sweeper_stops_itself(
     store: MemoryJobStore, queue: MemoryJobQueue, spec: dict[str, Any]
 ) -> None:
-    from worker.task import StopPoller
+    from worker.jobs.task import StopPoller
 
     job_id = _running(store, spec, "w1")
     poll = StopPoller(store, job_id, 0.0, attempt=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from worker.evidence import Evidence, RunFacts
+from worker.diagnosis.evidence import Evidence, RunFacts
 
 CHANCE = 1.0
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from worker.baseline_feed import MIN_INTERVAL_SECONDS, BaselineFeed
-from worker.train.loop import RunRecord
+from worker.engine.baseline_feed import MIN_INTERVAL_SECONDS, BaselineFeed
+from worker.engine.train.loop import RunRecord
 
 
 def test_events_carry_new_epochs_at_most_every_half_second() -> None:
@@ -29,8 +29,8 @@ def test_events_carry_new_epochs_at_most_every_half_second() -> None:
 
 def test_engine_sends_the_whole_baseline_in_baseline_epoch_events() -> None:
     from tests.conftest import TINY_SPEC
-    from worker.engine import run_job
-    from worker.spec import JobSpec
+    from worker.contract.spec import JobSpec
+    from worker.engine.job import run_job
 
     events: list[dict[str, Any]] = []
     result = run_job(JobSpec.model_validate({**TINY_SPEC, "probes": []}), on_event=events.append)
@@ -46,10 +46,10 @@ def test_both_loops_hand_over_the_baseline_after_every_epoch() -> None:
     import numpy as np
     import torch
 
-    from worker.batched.train import Member, train_together
-    from worker.spec import ModelSpec, TrainingSpec
-    from worker.train.loop import train
-    from worker.train.problem import make_problem
+    from worker.contract.spec import ModelSpec, TrainingSpec
+    from worker.engine.batched.train import Member, train_together
+    from worker.engine.train.loop import train
+    from worker.engine.train.problem import make_problem
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 4)).astype(np.float32)

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from worker.batched.train import Member, continue_members, train_together
-from worker.probes.shuffled_labels import shuffle_labels
-from worker.probes.standardize_inputs import standardize
-from worker.spec import ModelSpec, TrainingSpec
-from worker.train.loop import train
-from worker.train.problem import make_problem
+from worker.contract.spec import ModelSpec, TrainingSpec
+from worker.engine.batched.train import Member, continue_members, train_together
+from worker.engine.probes.shuffled_labels import shuffle_labels
+from worker.engine.probes.standardize_inputs import standardize
+from worker.engine.train.loop import train
+from worker.engine.train.problem import make_problem
 
 #: Relative tolerance between a run trained in a stack and alone (float32, a few epochs).
 RTOL = 1e-4
@@ -131,8 +131,8 @@ def test_members_parked_when_settled_continue_as_if_never_stopped(optimizer: str
 
 
 def test_parked_probes_are_trained_on_when_the_baseline_unsettles() -> None:
-    from worker.probes.base import ProbeRun
-    from worker.runner import resume_parked, run_all
+    from worker.engine.probes.base import ProbeRun
+    from worker.engine.runner import resume_parked, run_all
 
     p = _problem()
     members = _members(MLP, "adam", p)
@@ -160,7 +160,7 @@ def test_parked_probes_are_trained_on_when_the_baseline_unsettles() -> None:
 
 
 def test_batches_gathered_a_few_at_a_time_give_the_same_histories(monkeypatch: pytest.MonkeyPatch) -> None:
-    import worker.batched.train as together
+    import worker.engine.batched.train as together
 
     p = _problem()
     members = _members(MLP, "adam", p)[:4]

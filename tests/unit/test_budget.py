@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from worker.batched.train import Member, train_together
-from worker.probes.base import ProbeRun
-from worker.runner import resume_parked, run_all
-from worker.spec import ModelSpec, TrainingSpec
-from worker.train.loop import CHECK_EVERY_STEPS, RunRecord, train
-from worker.train.problem import Problem, make_problem
+from worker.contract.spec import ModelSpec, TrainingSpec
+from worker.engine.batched.train import Member, train_together
+from worker.engine.probes.base import ProbeRun
+from worker.engine.runner import resume_parked, run_all
+from worker.engine.train.loop import CHECK_EVERY_STEPS, RunRecord, train
+from worker.engine.train.problem import Problem, make_problem
 
 MLP = ModelSpec.model_validate({"layers": [{"type": "linear", "out_features": 8}, {"type": "relu"},
                                           {"type": "linear", "out_features": 3}]})

@@ -7,9 +7,9 @@ import time
 from typing import Any
 
 from tests.conftest import tiny_spec
-from worker.engine import PROGRESS_CURVE_POINTS, EpochProgress, run_job, training_deadline
-from worker.spec import JobSpec
-from worker.train.loop import RunRecord
+from worker.contract.spec import JobSpec
+from worker.engine.job import PROGRESS_CURVE_POINTS, EpochProgress, run_job, training_deadline
+from worker.engine.train.loop import RunRecord
 
 #: Seconds a test allows past the budget on a loaded machine (the product's bound is 5% or 2 s).
 MARGIN_SECONDS = 3.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from worker.curves import CurvesRequest, diagnose_curves
+from worker.diagnosis.curves import CurvesRequest, diagnose_curves
 
 TABLE = [
     ([2.3, 2.3, 2.29, 2.3], "lr_too_low", False),
@@ -61,7 +61,7 @@ def test_layer_gradient_norms_table(train: list[float], first: float, last: floa
 
 
 def test_vanishing_gradients_carry_the_ratio_and_its_threshold_is_the_rules() -> None:
-    from worker.rules.vanishing_gradients import VANISH_RATIO
+    from worker.diagnosis.rules.vanishing_gradients import VANISH_RATIO
 
     d = diagnose(train_loss=STALLED, layers=layers(1e-5, 1e-1))
     finding = d["findings"][0]

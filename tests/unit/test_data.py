@@ -10,9 +10,9 @@ import pytest
 from pydantic import TypeAdapter
 from sklearn import datasets
 
+from worker.contract.errors import DataUnavailable, SpecError
+from worker.contract.spec import DataSpec
 from worker.data import RawData, UploadError, load, parse_upload, split
-from worker.errors import DataUnavailable, SpecError
-from worker.spec import DataSpec
 
 DATA = TypeAdapter(DataSpec)
 

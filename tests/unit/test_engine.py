@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from worker.engine import Cancelled, run_job
-from worker.errors import SpecError
-from worker.rules.measures import MIN_GAIN
-from worker.spec import CAUSES, JobSpec
+from worker.contract.errors import SpecError
+from worker.contract.spec import CAUSES, JobSpec
+from worker.diagnosis.rules.measures import MIN_GAIN
+from worker.engine.job import Cancelled, run_job
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -108,13 +108,13 @@ def test_cuda_without_a_gpu_is_a_spec_error(monkeypatch: pytest.MonkeyPatch) -> 
 def test_diagnose_command_prints_the_job_and_rejects_a_bad_spec(tmp_path: Path) -> None:
     good = tmp_path / "good.json"
     good.write_text(json.dumps({**_spec(epochs=3), "probes": ["shuffled_labels"]}))
-    out = subprocess.run([sys.executable, "-m", "worker.diagnose_cli", str(good)], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "lossdoctor.diagnose_cli", str(good)], capture_output=True, text=True,
                          cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stderr
     job = json.loads(out.stdout)
     assert job["status"] == "succeeded" and "diagnosis" in job["result"]
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({**_spec(), "training": {"loss": "cross_entropy", "optimizer": "adamm"}}))
-    out = subprocess.run([sys.executable, "-m", "worker.diagnose_cli", str(bad)], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "lossdoctor.diagnose_cli", str(bad)], capture_output=True, text=True,
                          cwd=ROOT, timeout=60)
     assert out.returncode == 2 and "training.optimizer" in out.stderr and "adam" in out.stderr

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import torch
 
-from worker.spec import ModelSpec, TrainingSpec
-from worker.train.loop import train
-from worker.train.problem import make_problem
+from worker.contract.spec import ModelSpec, TrainingSpec
+from worker.engine.train.loop import train
+from worker.engine.train.problem import make_problem
 
 MLP = ModelSpec.model_validate({"layers": [{"type": "linear", "out_features": 16}, {"type": "relu"},
                                           {"type": "linear", "out_features": 3}]})
@@ -36,7 +36,7 @@ def test_epoch_loss_is_the_mean_of_batch_losses_of_a_plain_loop() -> None:
     t = _training()
     rec = train(MLP, t, p, instrumented=True)
     # independent reference: the loop a user would write, same seed, same shuffling
-    from worker.model import build_model
+    from worker.engine.model import build_model
     torch.manual_seed(t.seed)
     model = build_model(MLP, p.sample_shape, seed=t.seed)
     opt = torch.optim.SGD(model.parameters(), lr=t.lr)
@@ -100,7 +100,7 @@ def test_frozen_model_never_changes() -> None:
 
 
 def test_bce_matches_pytorch_in_range_and_is_nan_outside() -> None:
-    from worker.train.losses import LOSSES
+    from worker.engine.train.losses import LOSSES
 
     p = torch.tensor([0.0, 0.3, 1.0, 0.9], requires_grad=True)   # saturated sigmoids give exact 0 and 1
     y = torch.tensor([0.0, 1.0, 1.0, 0.0])

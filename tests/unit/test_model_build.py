@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from worker.errors import SpecError
-from worker.model import build_model, layer_names, param_layer_indices
-from worker.spec import ModelSpec
+from worker.contract.errors import SpecError
+from worker.contract.spec import ModelSpec
+from worker.engine.model import build_model, layer_names, param_layer_indices
 
 
 def model_spec(*layers: dict[str, Any], init: dict[str, Any] | None = None) -> ModelSpec:

@@ -1,4 +1,4 @@
-"""``worker.monitor_rules`` by tables of step records: which telemetry is a finding and which is not."""
+"""``worker.diagnosis.monitor_rules`` by tables of step records: which telemetry is a finding and which is not."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from worker.monitor_rules import diagnose_run
-from worker.telemetry import MonitorSetup, StepRecord
+from worker.contract.telemetry import MonitorSetup, StepRecord
+from worker.diagnosis.monitor_rules import diagnose_run
 
 SETUP = MonitorSetup(optimizer="SGD", model_tensors=4, model_values=178, optimizer_tensors=4, optimizer_values=178,
                      shared_tensors=4, lrs=[0.1])

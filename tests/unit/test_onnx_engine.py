@@ -13,13 +13,13 @@ import torch
 from torch import nn
 
 from lossdoctor import export_model
-from worker.batched.stack import signature
-from worker.checks import CHECKS
-from worker.engine import run_job
-from worker.errors import SpecError
-from worker.model import build_model
-from worker.probes import PROBES, ProbeContext
-from worker.spec import JobSpec, ModelSpec
+from worker.contract.errors import SpecError
+from worker.contract.spec import JobSpec, ModelSpec
+from worker.engine.batched.stack import signature
+from worker.engine.checks import CHECKS
+from worker.engine.job import run_job
+from worker.engine.model import build_model
+from worker.engine.probes import PROBES, ProbeContext
 
 MODEL_ID = "mdl_" + "a" * 24
 LAYERS: list[dict[str, Any]] = [{"type": "linear", "out_features": 16}, {"type": "relu"},

@@ -13,11 +13,11 @@ from torch import nn
 
 from lossdoctor import export_model
 from tests import onnx_files
-from worker.onnx.build import build_onnx, layout, onnx_output_shape
-from worker.onnx.graph import GraphError, OnnxModule, check_sizes
-from worker.onnx.parse import describe, read_model
-from worker.onnx.program import Program
-from worker.spec import InitSpec, ModelSpec
+from worker.contract.spec import InitSpec, ModelSpec
+from worker.data.onnx.parse import describe, read_model
+from worker.data.onnx.program import Program
+from worker.engine.onnx.build import build_onnx, layout, onnx_output_shape
+from worker.engine.onnx.graph import GraphError, OnnxModule, check_sizes
 
 TOL = 1e-5
 STEPS = 50

@@ -12,8 +12,8 @@ import torch
 from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
 
-from worker.onnx.graph import OPS, OnnxModule
-from worker.onnx.program import Node, Program
+from worker.data.onnx.program import Node, Program
+from worker.engine.onnx.graph import OPS, OnnxModule
 
 GEN = np.random.default_rng(0)
 F32 = GEN.normal(size=(3, 4, 5)).astype(np.float32)

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from tests import onnx_files
-from worker.errors import SpecError
-from worker.onnx.fit import check_input, output_shape, resolve
-from worker.onnx.parse import SUPPORTED_OPS, OnnxRefused, describe, read_model
-from worker.spec import ModelSpec
-from worker.validate import check_labels
+from worker.contract.errors import SpecError
+from worker.contract.spec import ModelSpec
+from worker.data.onnx.fit import check_input, output_shape, resolve
+from worker.data.onnx.parse import SUPPORTED_OPS, OnnxRefused, describe, read_model
+from worker.data.validate import check_labels
 
 LIMIT = 10**6
 

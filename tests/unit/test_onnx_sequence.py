@@ -14,11 +14,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from lossdoctor import export_model
-from worker.onnx.build import layout, reset_parameters
-from worker.onnx.graph import GraphError, OnnxModule, check_sizes
-from worker.onnx.parse import describe, read_model
-from worker.onnx.program import Program
-from worker.onnx.recurrent import RecurrentError, gru, lstm
+from worker.data.onnx.parse import describe, read_model
+from worker.data.onnx.program import Program
+from worker.engine.onnx.build import layout, reset_parameters
+from worker.engine.onnx.graph import GraphError, OnnxModule, check_sizes
+from worker.engine.onnx.recurrent import RecurrentError, gru, lstm
 
 REL = 1e-4
 STEPS = 100

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from worker.checks import CHECKS
-from worker.probes import PROBES, ProbeContext
-from worker.probes.shuffled_labels import shuffle_labels
-from worker.probes.standardize_inputs import standardize
-from worker.spec import PROBE_NAMES, JobSpec, ModelSpec, TrainingSpec
-from worker.train.loop import train
-from worker.train.problem import make_problem
+from worker.contract.spec import PROBE_NAMES, JobSpec, ModelSpec, TrainingSpec
+from worker.engine.checks import CHECKS
+from worker.engine.probes import PROBES, ProbeContext
+from worker.engine.probes.shuffled_labels import shuffle_labels
+from worker.engine.probes.standardize_inputs import standardize
+from worker.engine.train.loop import train
+from worker.engine.train.problem import make_problem
 
 
 def _spec(**training) -> JobSpec:
@@ -113,7 +113,7 @@ def test_lr_sweep_walks_on_while_it_helps() -> None:
     ctx = _ctx(spec, p)
     ctx.extra.update(baseline_score=1.0, baseline_moved=False)
     runs = [r for r in PROBES["lr_sweep"].plan(ctx) if r.training.lr > 1e-5]
-    from worker.probes.base import ProbeOutcome
+    from worker.engine.probes.base import ProbeOutcome
     outcomes = [ProbeOutcome(r, train(r.model, r.training, p, instrumented=False)) for r in runs]
     more = PROBES["lr_sweep"].follow_up(ctx, outcomes)
     assert [r.training.lr for r in more] in ([pytest.approx(1e-5 * 1e4)], [])
@@ -121,8 +121,8 @@ def test_lr_sweep_walks_on_while_it_helps() -> None:
 
 
 def _outcome(family: str, train_loss: list[float], changes: dict | None = None):
-    from worker.probes import ProbeOutcome, ProbeRun
-    from worker.train.loop import RunRecord
+    from worker.engine.probes import ProbeOutcome, ProbeRun
+    from worker.engine.train.loop import RunRecord
 
     spec = _spec()
     run = ProbeRun(name=family, family=family, changes=changes or {}, model=spec.model, training=spec.training)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from tests.unit.evidence_tables import evidence, flag, run
-from worker.diagnose import diagnose, rank
-from worker.rules import RULES
-from worker.rules.base import Finding
-from worker.spec import CAUSES, MONITOR_CAUSES
+from worker.contract.spec import CAUSES, MONITOR_CAUSES
+from worker.diagnosis.diagnose import diagnose, rank
+from worker.diagnosis.rules import RULES
+from worker.diagnosis.rules.base import Finding
 
 STALL = [1.0, 0.99, 0.99, 0.99]
 TRAINED = [1.0, 0.4, 0.15, 0.05]

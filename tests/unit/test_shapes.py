@@ -12,11 +12,11 @@ import pytest
 import torch
 from pydantic import TypeAdapter
 
+from worker.contract.errors import SpecError
+from worker.contract.spec import JobSpec, Layer
 from worker.data import RawData, parse_upload
-from worker.errors import SpecError
-from worker.shapes import infer_shapes
-from worker.spec import JobSpec, Layer
-from worker.validate import check_runnable
+from worker.data.shapes import infer_shapes
+from worker.data.validate import check_runnable
 
 LAYERS = TypeAdapter(list[Layer])
 
@@ -248,5 +248,5 @@ def test_wrong_but_runnable_specs_pass(spec: JobSpec) -> None:
 
 
 def test_data_shapes_and_validate_stay_torch_free() -> None:
-    code = "import sys, worker.data, worker.shapes, worker.validate; sys.exit('torch' in sys.modules)"
+    code = "import sys, worker.data, worker.data.shapes, worker.data.validate; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from tests.unit.evidence_tables import evidence, flag, run
-from worker.curves import CurvesRequest, diagnose_curves
-from worker.diagnose import diagnose
-from worker.rules import RULES
-from worker.rules.measures import decidable
+from worker.diagnosis.curves import CurvesRequest, diagnose_curves
+from worker.diagnosis.diagnose import diagnose
+from worker.diagnosis.rules import RULES
+from worker.diagnosis.rules.measures import decidable
 
 TRAINED = [1.0, 0.4, 0.15, 0.05]
 FLAT = [1.0, 0.99, 0.99, 0.99, 0.99]

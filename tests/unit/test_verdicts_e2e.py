@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from worker.engine import run_job
-from worker.spec import JobSpec
+from worker.contract.spec import JobSpec
+from worker.engine.job import run_job
 
 
 def _spec(training: dict, *, n_samples: int = 150, budget: float = 30, layers: list | None = None) -> JobSpec:

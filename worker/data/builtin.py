@@ -7,8 +7,8 @@ from typing import Any
 
 from sklearn import datasets
 
+from worker.contract.spec import BuiltinData
 from worker.data.raw import RawData, as_features, as_labels
-from worker.spec import BuiltinData
 
 #: ``data.name`` -> the scikit-learn loader; every one returns ``(x, y)`` with ``return_X_y=True``.
 LOADERS: dict[str, Callable[..., Any]] = {

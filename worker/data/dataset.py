@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from worker.contract.errors import DataUnavailable
+from worker.contract.spec import DatasetRef
 from worker.data.raw import RawData, as_features, as_labels
 from worker.data.upload import UploadError, read_npz
-from worker.errors import DataUnavailable
-from worker.spec import DatasetRef
 
 #: The store's seam: the canonical ``.npz`` bytes of an upload by id, or ``None`` when unknown.
 FetchUpload = Callable[[str], bytes | None]

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from worker.contract.errors import SpecError
+from worker.contract.spec import InlineData
 from worker.data.raw import RawData, as_features, as_labels
-from worker.errors import SpecError
-from worker.spec import InlineData
 
 #: How deeply one row of ``x`` may nest (4: e.g. ``[channels, depth, height, width]``).
 MAX_ROW_DEPTH = 4

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from worker.contract.spec import BuiltinData, DatasetRef, DataSpec, InlineData, SyntheticData
 from worker.data.builtin import load_builtin
 from worker.data.dataset import FetchUpload, load_dataset
 from worker.data.inline import load_inline
 from worker.data.raw import RawData, reshape_samples
 from worker.data.synthetic import load_synthetic
-from worker.spec import BuiltinData, DatasetRef, DataSpec, InlineData, SyntheticData
 
 
 def load(data: DataSpec, fetch_upload: FetchUpload | None = None) -> RawData:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from worker.errors import SpecError
+from worker.contract.errors import SpecError
 
 
 @dataclass(frozen=True)

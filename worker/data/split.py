@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from worker.contract.errors import SpecError
 from worker.data.raw import RawData
-from worker.errors import SpecError
 
 
 @dataclass(frozen=True)

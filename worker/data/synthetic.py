@@ -20,9 +20,9 @@ from typing import Any
 
 from sklearn import datasets
 
+from worker.contract.errors import SpecError
+from worker.contract.spec import SyntheticData
 from worker.data.raw import RawData, as_features, as_labels
-from worker.errors import SpecError
-from worker.spec import SyntheticData
 
 #: Which optional parameters each generator takes; the others are refused, not ignored.
 APPLIES: dict[str, frozenset[str]] = {

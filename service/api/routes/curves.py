@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from service.api.deps import require_json
-from worker.curves import CurvesRequest, diagnose_curves
+from worker.diagnosis.curves import CurvesRequest, diagnose_curves
 
 router = APIRouter(prefix="/v1/diagnose", tags=["diagnose"])
 

@@ -13,8 +13,8 @@ from service.core.openapi import problem_responses
 from service.core.problems import Problem
 from service.events import EVENT_STREAM, MAX_EVENTS_PAGE, event_stream, parse_cursor, wants_stream
 from service.jobs import cancel_job, submit_job
-from worker.spec import JobSpec
-from worker.store import JobStore, Record
+from worker.contract.spec import JobSpec
+from worker.jobs.store import JobStore, Record
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 

@@ -1,6 +1,6 @@
 """``/v1/models``: upload a model as an ONNX file, checked without running anything in it.
 
-The file is parsed with the ``onnx`` package only (``worker.onnx.parse``, torch-free): a file that does
+The file is parsed with the ``onnx`` package only (``worker.data.onnx.parse``, torch-free): a file that does
 not parse (truncated, corrupt), more nodes than ``LOSSDOCTOR_MAX_MODEL_NODES`` (checked first), external data,
 op domains other than the standard one, ops the interpreter does not run, more than one data input or
 output, too many parameters and a graph that fails ``onnx.checker`` are each refused with a 422 that
@@ -20,7 +20,7 @@ from service.api.deps import OwnerDep, SettingsDep, StoreDep
 from service.api.routes.datasets import read_limited
 from service.core.openapi import problem_responses
 from service.core.problems import Problem
-from worker.onnx.parse import OnnxRefused, describe, read_model
+from worker.data.onnx.parse import OnnxRefused, describe, read_model
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 

@@ -23,7 +23,7 @@ from service.core.security import REALM
 from service.jobs import public_job
 from service.report.links import TokenRefused, check_token
 from service.report.page import COPY_SCRIPT_HASH, render_report
-from worker.store import TERMINAL
+from worker.jobs.store import TERMINAL
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 

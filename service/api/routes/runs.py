@@ -2,7 +2,7 @@
 
 ``POST /v1/runs`` creates one from the monitor's setup reading, ``POST /v1/runs/{id}/telemetry`` appends
 step records (steps already stored are ignored, so a retried chunk is harmless), ``GET /v1/runs/{id}``
-returns the run with the diagnosis of everything received so far (``worker.monitor_rules``, the same
+returns the run with the diagnosis of everything received so far (``worker.diagnosis.monitor_rules``, the same
 rules the monitor runs offline). Runs belong to the caller's tenant and expire
 ``LOSSDOCTOR_RETENTION_SECONDS`` after their last telemetry.
 """
@@ -17,10 +17,10 @@ from pydantic import BaseModel, Field
 from service.api.deps import OwnerDep, SettingsDep
 from service.core.openapi import problem_responses
 from service.core.problems import Problem
-from worker.monitor_rules import diagnose_run
-from worker.run_store import MAX_CHUNK_STEPS, MAX_RUN_STEPS, RunFull, RunStore
-from worker.spec import Strict
-from worker.telemetry import MonitorSetup, StepRecord
+from worker.contract.spec import Strict
+from worker.contract.telemetry import MonitorSetup, StepRecord
+from worker.diagnosis.monitor_rules import diagnose_run
+from worker.jobs.run_store import MAX_CHUNK_STEPS, MAX_RUN_STEPS, RunFull, RunStore
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 

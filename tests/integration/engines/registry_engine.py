@@ -11,9 +11,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from worker.engine import Cancelled
-from worker.engine import run_job as real_run_job
-from worker.errors import SpecError
+from worker.contract.errors import Cancelled, SpecError
+from worker.engine.job import run_job as real_run_job
 
 
 def run_job(spec: Any, **hooks: Any) -> dict[str, Any]:

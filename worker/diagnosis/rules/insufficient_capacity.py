@@ -1,0 +1,34 @@
+"""The model is too small to fit even the training data.
+
+Confirms: a larger model recovers the loss in the same steps, with a lower validation loss, while
+the baseline has levelled off (it is not still falling, or its continuation stalls too). Suggests
+only: a plateau. Rules out: a baseline still falling when it stopped with no continuation that
+stalled (a larger model may only learn faster in too few steps: more steps decide first); a
+baseline cut short by the budget.
+"""
+
+from __future__ import annotations
+
+from worker.diagnosis.evidence import Evidence
+from worker.diagnosis.rules.base import Finding
+from worker.diagnosis.rules.measures import best_recovery, fmt, gain, recovers, still_falling
+
+
+def rule(ev: Evidence) -> Finding | None:
+    b = ev.baseline
+    if b.cut_short:
+        return None
+    probe = best_recovery(ev, ("bigger_model",))
+    if probe is None or not probe.val_best < 0.9 * b.val_best:
+        return None
+    longer = ev.family("more_steps")
+    if still_falling(ev, b) and (not longer or recovers(ev, longer[0]) or still_falling(ev, longer[0])):
+        return None
+    evidence = [f"the train loss levelled off at {fmt(b.final)} (chance {fmt(ev.chance)})",
+                f"a larger model ({probe.changes.get('model.layers')}) fell to {fmt(probe.final)} in the same "
+                f"steps, with validation loss {fmt(probe.val_best)} against {fmt(b.val_best)}"]
+    if longer:
+        evidence.append(f"the baseline trained on to {longer[0].changes.get('training.epochs')} epochs reached only "
+                        f"{fmt(longer[0].final)}")
+    return Finding("insufficient_capacity", 0.88, evidence, {"model.layers": probe.changes.get("model.layers")},
+                   gain(ev, probe), True)

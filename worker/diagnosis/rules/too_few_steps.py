@@ -1,0 +1,33 @@
+"""The loss is still falling steadily when training stops: more steps, nothing broken."""
+
+from __future__ import annotations
+
+from worker.diagnosis.evidence import Evidence
+from worker.diagnosis.rules.base import Finding
+from worker.diagnosis.rules.measures import FALLING, capped, falling_rate, fmt, moved
+
+#: The longer run must end at most this share of the baseline's final loss...
+RATIO = 0.5
+#: ...win at least this share of chance on the training loss...
+MIN_GAIN = 0.05
+#: ...and lower the best validation loss by at least this share of its chance level.
+MIN_VAL_GAIN = 0.025
+
+
+def rule(ev: Evidence) -> Finding | None:
+    b = ev.baseline
+    longer = ev.family("more_steps")
+    if not longer or not moved(ev, b):
+        return None
+    rate = falling_rate(b)
+    p = longer[0]
+    won = capped(ev, b) - capped(ev, p)
+    val_won = (b.val_best - p.val_best) / ev.val_chance if ev.val_chance > 0 else 0.0
+    if rate < FALLING or p.final > RATIO * b.final or won < MIN_GAIN or not val_won >= MIN_VAL_GAIN:
+        return None
+    epochs = p.changes.get("training.epochs")
+    evidence = [f"the train loss fell from {fmt(b.initial)} to {fmt(b.final)} and was still falling "
+                f"{100 * rate:.0f}% an epoch when training stopped",
+                f"with {epochs} epochs the same run reached {fmt(p.final)} (validation {fmt(p.val_best)} "
+                f"against {fmt(b.val_best)})"]
+    return Finding("too_few_steps", 0.85, evidence, {"training.epochs": epochs}, won, True)

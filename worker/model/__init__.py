@@ -1,6 +1,0 @@
-"""The user's model as a ``torch.nn.Sequential``: building, initialization, layer names."""
-
-from worker.model.build import build_model, param_layer_indices
-from worker.model.names import layer_names, layer_types
-
-__all__ = ["build_model", "layer_names", "layer_types", "param_layer_indices"]
