@@ -42,7 +42,9 @@ run: install
 test: install-test
 	$(BIN)/pytest
 
+# Formatting and lint over the whole tree, and types over the three packages; CI runs this before the suite.
 lint: install-test
+	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy worker service lossdoctor
 

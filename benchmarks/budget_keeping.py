@@ -26,16 +26,26 @@ def _specs(device: str) -> dict[str, dict[str, Any]]:
     mlp = [{"type": "linear", "out_features": 64}, {"type": "relu"}, {"type": "linear", "out_features": 10}]
     return {
         "long_epochs": {
-            "data": {"source": "synthetic", "name": "classification", "n_samples": 200_000, "n_features": 20,
-                     "n_classes": 10, "seed": 0},
+            "data": {
+                "source": "synthetic",
+                "name": "classification",
+                "n_samples": 200_000,
+                "n_features": 20,
+                "n_classes": 10,
+                "seed": 0,
+            },
             "model": {"layers": mlp},
             "training": {"loss": "cross_entropy", "optimizer": "sgd", "lr": 0.01, "epochs": 20, "batch_size": 16},
-            "probes": "auto", "device": device},
+            "probes": "auto",
+            "device": device,
+        },
         "many_epochs": {
             "data": {"source": "builtin", "name": "digits"},
             "model": {"layers": mlp},
             "training": {"loss": "cross_entropy", "optimizer": "sgd", "lr": 5.0, "epochs": 3000, "batch_size": 32},
-            "probes": "auto", "device": device},
+            "probes": "auto",
+            "device": device,
+        },
     }
 
 
@@ -54,7 +64,7 @@ def main() -> None:
     from worker.engine.job import run_job
 
     specs = _specs(args.device)
-    run_job(JobSpec.model_validate({**specs["many_epochs"], "budget_seconds": 0.5}))     # warm-up
+    run_job(JobSpec.model_validate({**specs["many_epochs"], "budget_seconds": 0.5}))  # warm-up
     print("| case | budget (s) | took (s) | bound (s) | held | baseline epochs | cut | skipped |")
     print("| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |")
     for name, spec in specs.items():
@@ -66,9 +76,12 @@ def main() -> None:
             left = result["timing"]["left_out"]
             cut = sum(1 for e in left if e["why"] == "cut")
             skipped = sum(1 for e in left if e["why"] == "skipped")
-            print(f"| {name} | {budget:g} | {took:.2f} | {bound(budget):.2f} | "
-                  f"{'yes' if took <= bound(budget) else 'NO'} | {result['baseline']['summary']['epochs_run']} | "
-                  f"{cut} | {skipped} |", flush=True)
+            print(
+                f"| {name} | {budget:g} | {took:.2f} | {bound(budget):.2f} | "
+                f"{'yes' if took <= bound(budget) else 'NO'} | {result['baseline']['summary']['epochs_run']} | "
+                f"{cut} | {skipped} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

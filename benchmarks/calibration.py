@@ -31,7 +31,7 @@ def diagnose(case: dict, cli: list[str]) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(case["spec"], f)
     out = subprocess.run([*cli, f.name], capture_output=True, text=True, check=False).stdout
-    result = json.loads(out[out.index("{"):])
+    result = json.loads(out[out.index("{") :])
     return result.get("result", result)
 
 

@@ -43,15 +43,23 @@ WARMUP_STEPS = 20
 
 def cnn() -> nn.Module:
     """(B, 1, 28, 28) → (B, 10); about 20 k parameters."""
-    return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Flatten(), nn.Linear(16 * 7 * 7, 10))
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16 * 7 * 7, 10),
+    )
 
 
 def mlp() -> nn.Module:
     """(B, 1, 28, 28) → (B, 10) through 784-256-256-10; about 270 k parameters."""
-    return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
-                         nn.Linear(256, 10))
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10)
+    )
 
 
 MODELS: dict[str, Callable[[], nn.Module]] = {"small CNN": cnn, "MLP 784-256-256-10": mlp}
@@ -108,13 +116,17 @@ def measure(steps: int, rounds: int) -> Medians:
         for model_name, make in MODELS.items():
             for variant, per_step in time_round(make, steps).items():
                 times[model_name][variant].append(per_step)
-    return {m: {v: (statistics.median(c for c, _ in t), statistics.median(w for _, w in t)) for v, t in per.items()}
-            for m, per in times.items()}
+    return {
+        m: {v: (statistics.median(c for c, _ in t), statistics.median(w for _, w in t)) for v, t in per.items()}
+        for m, per in times.items()
+    }
 
 
 def table(medians: Medians) -> list[str]:
-    lines = ["| model | loop | CPU per step (ms) | added CPU per step (ms) | added | wall per step (ms) |",
-             "| --- | --- | ---: | ---: | ---: | ---: |"]
+    lines = [
+        "| model | loop | CPU per step (ms) | added CPU per step (ms) | added | wall per step (ms) |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
     for model_name, per in medians.items():
         plain = per["plain"][0]
         for variant, (cpu, wall) in per.items():
@@ -127,10 +139,12 @@ def table(medians: Medians) -> list[str]:
 def header(steps: int, rounds: int, threads: int, load_before: str) -> str:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
     cpu = platform.processor() or platform.machine()
-    return (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {cpu}, {os.cpu_count()} cores, torch {torch.__version__} "
-            f"with {threads} thread(s), Python {platform.python_version()}, code `{commit.stdout.strip()}`. Batch "
-            f"{BATCH}, SGD with momentum, median of {rounds} rounds of {steps} steps (after {WARMUP_STEPS} warm-up "
-            f"steps); the three loops take turns step by step. Load average before: {load_before}.")
+    return (
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {cpu}, {os.cpu_count()} cores, torch {torch.__version__} "
+        f"with {threads} thread(s), Python {platform.python_version()}, code `{commit.stdout.strip()}`. Batch "
+        f"{BATCH}, SGD with momentum, median of {rounds} rounds of {steps} steps (after {WARMUP_STEPS} warm-up "
+        f"steps); the three loops take turns step by step. Load average before: {load_before}."
+    )
 
 
 def main() -> None:
@@ -147,12 +161,20 @@ def main() -> None:
     lines = table(medians)
     sys.stdout.write("\n".join(lines) + "\n")
     if args.write:
-        section = "\n".join([START, "## Monitor overhead (`benchmarks/monitor_overhead.py`)", "",
-                             header(args.steps, args.rounds, args.threads, load) + f" After: {load_after}.", "",
-                             *lines, END])
+        section = "\n".join(
+            [
+                START,
+                "## Monitor overhead (`benchmarks/monitor_overhead.py`)",
+                "",
+                header(args.steps, args.rounds, args.threads, load) + f" After: {load_after}.",
+                "",
+                *lines,
+                END,
+            ]
+        )
         text = RESULTS.read_text()
         if START in text and END in text:
-            text = text[:text.index(START)] + section + text[text.index(END) + len(END):]
+            text = text[: text.index(START)] + section + text[text.index(END) + len(END) :]
         else:
             text = text.rstrip("\n") + "\n\n" + section + "\n"
         RESULTS.write_text(text)

@@ -195,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         p = statistics.median(r["seconds"] for r in plain)
         d = statistics.median(r["seconds"] for r in diag)
         cpu_ratio = statistics.median(r["cpu_seconds"] for r in diag) / statistics.median(
-            r["cpu_seconds"] for r in plain)
+            r["cpu_seconds"] for r in plain
+        )
         rows.append(
             {
                 "case": name,
@@ -244,10 +245,12 @@ def main(argv: list[str] | None = None) -> int:
 def code_version() -> str:
     """The measured commit, and whether worker/ differs from it in the working tree."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                                check=True).stdout.strip()
-        changed = subprocess.run(["git", "status", "--porcelain", "--", "worker"], cwd=ROOT, capture_output=True,
-                                 text=True, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--", "worker"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
     return f"`{commit}`" + (" with uncommitted changes to worker/" if changed else "")

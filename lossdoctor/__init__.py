@@ -21,8 +21,12 @@ if TYPE_CHECKING:
 __all__ = ["Client", "LossdoctorError", "Monitor", "export_model"]
 
 #: Public name → the module that defines it.
-_LAZY = {"Client": "lossdoctor.client", "LossdoctorError": "lossdoctor.errors", "Monitor": "lossdoctor.monitor",
-         "export_model": "lossdoctor.export"}
+_LAZY = {
+    "Client": "lossdoctor.client",
+    "LossdoctorError": "lossdoctor.errors",
+    "Monitor": "lossdoctor.monitor",
+    "export_model": "lossdoctor.export",
+}
 
 
 def __getattr__(name: str) -> Any:

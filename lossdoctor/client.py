@@ -268,11 +268,17 @@ class Client:
         layer's gradient L2 norm per epoch, input side first; ``monitor``: ``{"setup": …, "steps": […]}`` as
         ``lossdoctor.Monitor`` records them."""
         body: dict[str, Any] = {"train_loss": [_finite_or_none(v) for v in train_loss]}
-        optional = {"val_loss": None if val_loss is None else [_finite_or_none(v) for v in val_loss],
-                    "loss": loss, "n_classes": n_classes, "chance_loss": chance_loss, "initial_loss": initial_loss,
-                    "layers": None if layers is None else
-                    [{"name": n, "grad_norm": [_finite_or_none(v) for v in norms]} for n, norms in layers.items()],
-                    "monitor": None if monitor is None else dict(monitor)}
+        optional = {
+            "val_loss": None if val_loss is None else [_finite_or_none(v) for v in val_loss],
+            "loss": loss,
+            "n_classes": n_classes,
+            "chance_loss": chance_loss,
+            "initial_loss": initial_loss,
+            "layers": None
+            if layers is None
+            else [{"name": n, "grad_norm": [_finite_or_none(v) for v in norms]} for n, norms in layers.items()],
+            "monitor": None if monitor is None else dict(monitor),
+        }
         body.update({k: v for k, v in optional.items() if v is not None})
         answer = self._json("POST", "/v1/diagnose/curves", retry_safe=True, json=body)
         return _parse(Diagnosis, answer.get("diagnosis") if isinstance(answer, dict) else answer)
@@ -294,8 +300,9 @@ class Client:
         from lossdoctor.curves_io import read_curves
 
         curves = read_curves(source, run_id=run_id, train_tag=train_tag, val_tag=val_tag)
-        return self.diagnose_curves(curves.train_loss, curves.val_loss, loss=loss, n_classes=n_classes,
-                                    chance_loss=chance_loss)
+        return self.diagnose_curves(
+            curves.train_loss, curves.val_loss, loss=loss, n_classes=n_classes, chance_loss=chance_loss
+        )
 
     # ---- monitored runs (lossdoctor.Monitor) ------------------------------------------------------
 

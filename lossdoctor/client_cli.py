@@ -61,8 +61,11 @@ def add_parsers(sub: Any) -> None:
     li.add_argument("--json", action="store_true", help="one JSON job per line")
     add_connection(li)
     cu = sub.add_parser("curves", help="diagnose epoch losses from a TensorBoard directory, an MLflow run or a CSV")
-    cu.add_argument("path", help="a TensorBoard event directory (events.out.tfevents.*), an MLflow store (mlruns), "
-                                 "run directory or tracking URI, or a CSV with a header (epoch,train_loss,val_loss)")
+    cu.add_argument(
+        "path",
+        help="a TensorBoard event directory (events.out.tfevents.*), an MLflow store (mlruns), "
+        "run directory or tracking URI, or a CSV with a header (epoch,train_loss,val_loss)",
+    )
     cu.add_argument("--run-id", default=None, help="the MLflow run (default: the store's only run)")
     cu.add_argument("--train-tag", default=None, help="the tag, metric or column of the train loss (default: picked)")
     cu.add_argument("--val-tag", default=None, help="the tag, metric or column of the validation loss")
@@ -205,8 +208,11 @@ def list_jobs(args: argparse.Namespace) -> int:
     with _client(args) as client:
         try:
             for count, job in enumerate(client.list(status=args.status), start=1):
-                _out(job.model_dump_json() if args.json else
-                     f"{job.id}\t{job.status}\t{job.created_at or ''}\t{job.name or ''}")
+                _out(
+                    job.model_dump_json()
+                    if args.json
+                    else f"{job.id}\t{job.status}\t{job.created_at or ''}\t{job.name or ''}"
+                )
                 if args.limit is not None and count >= args.limit:
                     break
         except LossdoctorError as exc:
@@ -230,8 +236,9 @@ def curves(args: argparse.Namespace) -> int:
         _err(f"  {note}")
     with _client(args) as client:
         try:
-            diagnosis = client.diagnose_curves(read.train_loss, read.val_loss, loss=args.loss,
-                                               n_classes=args.n_classes, chance_loss=args.chance_loss)
+            diagnosis = client.diagnose_curves(
+                read.train_loss, read.val_loss, loss=args.loss, n_classes=args.n_classes, chance_loss=args.chance_loss
+            )
         except LossdoctorError as exc:
             return _error_exit(exc)
     for line in [diagnosis.model_dump_json()] if args.json else describe_diagnosis(diagnosis):

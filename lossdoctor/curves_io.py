@@ -38,8 +38,10 @@ TRAIN_WORDS = ("train", "training")
 #: CSV columns that number the rows rather than hold a metric.
 INDEX_COLUMNS = frozenset({"epoch", "step", "iteration", "iter"})
 #: Install hints for the optional readers.
-EXTRAS = {"tensorboard": "pip install 'lossdoctor[tensorboard]' (or pip install tensorboard)",
-          "mlflow": "pip install 'lossdoctor[mlflow]' (or pip install mlflow-skinny)"}
+EXTRAS = {
+    "tensorboard": "pip install 'lossdoctor[tensorboard]' (or pip install tensorboard)",
+    "mlflow": "pip install 'lossdoctor[mlflow]' (or pip install mlflow-skinny)",
+}
 
 
 class CurvesError(ValueError):
@@ -65,7 +67,7 @@ class Curves:
 
     train_loss: list[float | None]
     val_loss: list[float | None] | None
-    source: str                  # tensorboard | mlflow | csv
+    source: str  # tensorboard | mlflow | csv
     train_tag: str
     val_tag: str | None
     tags: list[str] = field(default_factory=list)
@@ -81,8 +83,7 @@ def _tokens(tag: str) -> list[str]:
 
 
 def _is_val(tag: str) -> bool:
-    return any(t in VAL_WORDS or (t.startswith(("val", "eval")) and not t.startswith("value"))
-               for t in _tokens(tag))
+    return any(t in VAL_WORDS or (t.startswith(("val", "eval")) and not t.startswith("value")) for t in _tokens(tag))
 
 
 def _is_train(tag: str) -> bool:
@@ -101,8 +102,11 @@ def _one(kind: str, candidates: list[str], tags: list[str], option: str) -> str:
             return per_epoch[0]
     if len(candidates) == 1:
         return candidates[0]
-    found = f"several tags could be the {kind} loss ({', '.join(candidates)})" if candidates else \
-        f"no tag looks like the {kind} loss"
+    found = (
+        f"several tags could be the {kind} loss ({', '.join(candidates)})"
+        if candidates
+        else f"no tag looks like the {kind} loss"
+    )
     raise AmbiguousTags(f"{found}; pass {option} with one of: {', '.join(tags) or 'none'}", tags, candidates)
 
 
@@ -115,8 +119,9 @@ def pick_tags(tags: list[str], train_tag: str | None = None, val_tag: str | None
     """
     for given, option in ((train_tag, "--train-tag"), (val_tag, "--val-tag")):
         if given is not None and given not in tags:
-            raise AmbiguousTags(f"{option} {given!r} is not in the source; its tags: {', '.join(tags) or 'none'}",
-                                tags, [])
+            raise AmbiguousTags(
+                f"{option} {given!r} is not in the source; its tags: {', '.join(tags) or 'none'}", tags, []
+            )
     if train_tag is None:
         losses = [t for t in tags if _is_loss(t) and not _is_val(t)]
         named = [t for t in losses if _is_train(t)]
@@ -165,8 +170,9 @@ def read_tensorboard(path: Path) -> dict[str, Series]:
     try:
         from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     except ImportError as exc:
-        raise MissingReader(f"reading TensorBoard event files needs the tensorboard package: "
-                            f"{EXTRAS['tensorboard']}") from exc
+        raise MissingReader(
+            f"reading TensorBoard event files needs the tensorboard package: {EXTRAS['tensorboard']}"
+        ) from exc
     files = [path] if path.is_file() else sorted(path.rglob("events.out.tfevents.*"))
     runs = sorted({f.parent for f in files})
     series: dict[str, list[tuple[int, float | None]]] = {}
@@ -223,10 +229,18 @@ def _read_mlflow(tracking_uri: str, run_id: str | None) -> tuple[str, dict[str, 
                 raise CurvesError(f"{tracking_uri} holds {len(runs)} runs; pass --run-id with one of: {listed}")
             run_id = runs[0].info.run_id
         run = client.get_run(run_id)  # type: ignore[attr-defined]
-        series = {key: _dedup([(m.step, _finite(float(m.value)))
-                               for m in sorted(client.get_metric_history(run_id, key),  # type: ignore[attr-defined]
-                                               key=lambda m: m.timestamp)])
-                  for key in sorted(run.data.metrics)}
+        series = {
+            key: _dedup(
+                [
+                    (m.step, _finite(float(m.value)))
+                    for m in sorted(
+                        client.get_metric_history(run_id, key),  # type: ignore[attr-defined]
+                        key=lambda m: m.timestamp,
+                    )
+                ]
+            )
+            for key in sorted(run.data.metrics)
+        }
     except CurvesError:
         raise
     except Exception as exc:  # MlflowException and the store's own errors: name the run and the store
@@ -248,8 +262,11 @@ def read_csv(path: Path) -> dict[str, Series]:
         except ValueError:
             return None
 
-    return {c: [(i, number(r.get(c))) for i, r in enumerate(rows, start=1)]
-            for c in columns if c and c.lower() not in INDEX_COLUMNS}
+    return {
+        c: [(i, number(r.get(c))) for i, r in enumerate(rows, start=1)]
+        for c in columns
+        if c and c.lower() not in INDEX_COLUMNS
+    }
 
 
 def _mlflow_target(source: str, run_id: str | None) -> tuple[str, str | None] | None:
@@ -266,14 +283,20 @@ def _mlflow_target(source: str, run_id: str | None) -> tuple[str, str | None] | 
     return None
 
 
-def read_curves(source: str | Path, *, run_id: str | None = None, train_tag: str | None = None,
-                val_tag: str | None = None) -> Curves:
+def read_curves(
+    source: str | Path, *, run_id: str | None = None, train_tag: str | None = None, val_tag: str | None = None
+) -> Curves:
     """The per-epoch curves in ``source``: a TensorBoard event file or directory, an MLflow store, run
     directory or tracking URI (with ``run_id``), or a CSV; raises a ``CurvesError`` saying what is wrong."""
     text = str(source)
     path = Path(text)
-    if path.is_file() and path.name.startswith("events.out.tfevents") or \
-            path.is_dir() and run_id is None and next(path.rglob("events.out.tfevents.*"), None) is not None:
+    if (
+        path.is_file()
+        and path.name.startswith("events.out.tfevents")
+        or path.is_dir()
+        and run_id is None
+        and next(path.rglob("events.out.tfevents.*"), None) is not None
+    ):
         kind, series = "tensorboard", read_tensorboard(path)
     elif (target := _mlflow_target(text, run_id)) is not None:
         uri, chosen = target
@@ -285,8 +308,10 @@ def read_curves(source: str | Path, *, run_id: str | None = None, train_tag: str
         except (OSError, UnicodeDecodeError, csv.Error) as exc:
             raise CurvesError(f"cannot read {path} as a CSV: {exc}") from exc
     elif path.is_dir():
-        raise CurvesError(f"{path} holds no TensorBoard event files (events.out.tfevents.*) and is not an MLflow "
-                          "store (pass --run-id for one)")
+        raise CurvesError(
+            f"{path} holds no TensorBoard event files (events.out.tfevents.*) and is not an MLflow "
+            "store (pass --run-id for one)"
+        )
     else:
         raise CurvesError(f"{source} does not exist (a CSV, a TensorBoard directory, an MLflow store or URI)")
     tags = sorted(series)

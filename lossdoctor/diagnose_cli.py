@@ -29,8 +29,13 @@ def _now() -> str:
 
 def _progress(event: dict[str, Any]) -> None:
     if event.get("type") == "probe_finished":
-        log.info("probe %s done (%s/%s), final loss %s", event["probe"], event["done"], event["total"],
-                 event.get("final_loss"))
+        log.info(
+            "probe %s done (%s/%s), final loss %s",
+            event["probe"],
+            event["done"],
+            event["total"],
+            event.get("final_loss"),
+        )
     else:
         log.info("%s", event.get("type"))
 
@@ -40,8 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("spec", type=Path, help="a job spec as JSON (see CONTRACT.md)")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s"
+    )
     try:
         payload = json.loads(args.spec.read_text())
     except (OSError, ValueError) as exc:
@@ -56,8 +62,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from worker.engine.job import run_job  # torch is imported only once the spec is valid
 
-    job: dict[str, Any] = {"id": uuid.uuid4().hex, "name": spec.name, "status": "running",
-                           "spec": spec.model_dump(mode="json"), "created_at": _now(), "started_at": _now()}
+    job: dict[str, Any] = {
+        "id": uuid.uuid4().hex,
+        "name": spec.name,
+        "status": "running",
+        "spec": spec.model_dump(mode="json"),
+        "created_at": _now(),
+        "started_at": _now(),
+    }
     try:
         job["result"] = run_job(spec, on_event=_progress)
         job["status"] = "succeeded"

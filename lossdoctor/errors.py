@@ -1,11 +1,11 @@
 """The one exception the client raises: ``LossdoctorError``, carrying the server's problem+json fields.
 
-    LossdoctorError           every failure a caller of ``lossdoctor.Client`` sees
-      status 400..599          the server answered with a problem (RFC 9457): ``title``, ``detail``,
-                               ``type`` and, for a bad request, ``errors`` naming each bad field
-      status 0                 no answer: the server could not be reached (after the retries), or the
-                               answer was not the JSON the client expected
-      status 408               ``Client.wait`` gave up before the job ended (its ``timeout``)
+LossdoctorError           every failure a caller of ``lossdoctor.Client`` sees
+  status 400..599          the server answered with a problem (RFC 9457): ``title``, ``detail``,
+                           ``type`` and, for a bad request, ``errors`` naming each bad field
+  status 0                 no answer: the server could not be reached (after the retries), or the
+                           answer was not the JSON the client expected
+  status 408               ``Client.wait`` gave up before the job ended (its ``timeout``)
 """
 
 from __future__ import annotations

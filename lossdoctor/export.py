@@ -28,9 +28,16 @@ def export_model(model: Any, example_input: Any, path: str | Path) -> Path:
     was_training = model.training
     try:
         torch.onnx.export(
-            model, (example_input,), str(out), dynamo=False, opset_version=OPSET,
-            training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False,
-            keep_initializers_as_inputs=True, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            model,
+            (example_input,),
+            str(out),
+            dynamo=False,
+            opset_version=OPSET,
+            training=torch.onnx.TrainingMode.TRAINING,
+            do_constant_folding=False,
+            keep_initializers_as_inputs=True,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
             dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
         )
     finally:

@@ -203,4 +203,3 @@ async def run_forever(dispatcher: WebhookDispatcher, interval: float) -> None:
                 log.exception("webhook round failed")
     finally:
         dispatcher.close()
-

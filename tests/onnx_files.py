@@ -16,25 +16,44 @@ def _init(name: str, array: np.ndarray) -> TensorProto:
     return numpy_helper.from_array(array.astype(np.float32), name)
 
 
-def mlp(n_in: int = 4, hidden: int = 8, n_out: int = 3, *, node_name: str = "/0/Gemm", seed: int = 0,
-        extra_nodes: list[onnx.NodeProto] | None = None, extra_inits: list[TensorProto] | None = None,
-        domains: list[tuple[str, int]] | None = None, output: str = "output") -> onnx.ModelProto:
+def mlp(
+    n_in: int = 4,
+    hidden: int = 8,
+    n_out: int = 3,
+    *,
+    node_name: str = "/0/Gemm",
+    seed: int = 0,
+    extra_nodes: list[onnx.NodeProto] | None = None,
+    extra_inits: list[TensorProto] | None = None,
+    domains: list[tuple[str, int]] | None = None,
+    output: str = "output",
+) -> onnx.ModelProto:
     """Gemm -> Relu -> Gemm on ``[batch, n_in]``, weights listed as inputs too (as ``torch.onnx.export`` does)."""
     rng = np.random.default_rng(seed)
-    inits = [_init("w0", rng.normal(0, 0.5, (hidden, n_in))), _init("b0", np.zeros(hidden)),
-             _init("w1", rng.normal(0, 0.5, (n_out, hidden))), _init("b1", np.zeros(n_out))]
-    nodes = [helper.make_node("Gemm", ["input", "w0", "b0"], ["h0"], name=node_name, transB=1),
-             helper.make_node("Relu", ["h0"], ["h1"], name="/1/Relu"),
-             helper.make_node("Gemm", ["h1", "w1", "b1"], ["logits"], name="/2/Gemm", transB=1)]
+    inits = [
+        _init("w0", rng.normal(0, 0.5, (hidden, n_in))),
+        _init("b0", np.zeros(hidden)),
+        _init("w1", rng.normal(0, 0.5, (n_out, hidden))),
+        _init("b1", np.zeros(n_out)),
+    ]
+    nodes = [
+        helper.make_node("Gemm", ["input", "w0", "b0"], ["h0"], name=node_name, transB=1),
+        helper.make_node("Relu", ["h0"], ["h1"], name="/1/Relu"),
+        helper.make_node("Gemm", ["h1", "w1", "b1"], ["logits"], name="/2/Gemm", transB=1),
+    ]
     nodes += extra_nodes or []
     last = nodes[-1].output[0] if extra_nodes else "logits"
     nodes.append(helper.make_node("Identity", [last], [output], name="out"))
     inits += extra_inits or []
     inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", n_in])]
     inputs += [helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in inits]
-    graph = helper.make_graph(nodes, "mlp", inputs,
-                              [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["batch", n_out])],
-                              initializer=inits)
+    graph = helper.make_graph(
+        nodes,
+        "mlp",
+        inputs,
+        [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["batch", n_out])],
+        initializer=inits,
+    )
     opsets = [helper.make_opsetid("", 17)] + [helper.make_opsetid(d, v) for d, v in (domains or [])]
     return helper.make_model(graph, opset_imports=opsets, producer_name="tests")
 
@@ -61,8 +80,10 @@ def foreign_domain() -> onnx.ModelProto:
 def unsupported_ops() -> onnx.ModelProto:
     """The MLP followed by Tile and Expand: ops that a graph asking for a giant tensor uses, not run here."""
     shape = numpy_helper.from_array(np.array([1 << 20, 1 << 20], dtype=np.int64), "giant")
-    nodes = [helper.make_node("Tile", ["logits", "giant"], ["tiled"]),
-             helper.make_node("Expand", ["logits", "giant"], ["big"])]
+    nodes = [
+        helper.make_node("Tile", ["logits", "giant"], ["tiled"]),
+        helper.make_node("Expand", ["logits", "giant"], ["big"]),
+    ]
     return mlp(extra_nodes=nodes, extra_inits=[shape])
 
 
@@ -72,8 +93,12 @@ def giant_padding() -> onnx.ModelProto:
     node = helper.make_node("Conv", ["input", "w"], ["y"], pads=[10_000] * 4, kernel_shape=[1, 1])
     flat = helper.make_node("Flatten", ["y"], ["output"], axis=1)
     graph = helper.make_graph(
-        [node, flat], "giant", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 1, 1, 1])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", None])], initializer=[w])
+        [node, flat],
+        "giant",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 1, 1, 1])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", None])],
+        initializer=[w],
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
@@ -96,15 +121,16 @@ def to_bytes(model: onnx.ModelProto) -> bytes:
 def giant_constant() -> onnx.ModelProto:
     """The MLP plus a ConstantOfShape of 2^20 x 2^20 zeros added to its output: a 4 TiB value."""
     shape = numpy_helper.from_array(np.array([1 << 20, 1 << 20], dtype=np.int64), "giant")
-    nodes = [helper.make_node("ConstantOfShape", ["giant"], ["zeros"]),
-             helper.make_node("Add", ["logits", "zeros"], ["big"])]
+    nodes = [
+        helper.make_node("ConstantOfShape", ["giant"], ["zeros"]),
+        helper.make_node("Add", ["logits", "zeros"], ["big"]),
+    ]
     return mlp(extra_nodes=nodes, extra_inits=[shape])
 
 
 def many_nodes(count: int) -> onnx.ModelProto:
     """The MLP followed by a chain of Identity nodes, ``count`` nodes in all (at least 5)."""
-    chain = [helper.make_node("Identity", ["logits" if i == 0 else f"id{i - 1}"], [f"id{i}"])
-             for i in range(count - 4)]
+    chain = [helper.make_node("Identity", ["logits" if i == 0 else f"id{i - 1}"], [f"id{i}"]) for i in range(count - 4)]
     return mlp(extra_nodes=chain)
 
 

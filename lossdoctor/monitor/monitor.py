@@ -93,8 +93,10 @@ class Monitor:
         self.setup: dict[str, Any] = read_setup(model, optimizer, every=every, warmup=warmup)
         index = {id(p): i for i, (_, p) in enumerate(self.params)}
         #: modules that own trainable parameters directly, with those parameters' indices
-        self.layers = [(name, [index[id(p)] for p in m.parameters(recurse=False) if id(p) in index])
-                       for name, m in model.named_modules()][:MAX_LAYERS]
+        self.layers = [
+            (name, [index[id(p)] for p in m.parameters(recurse=False) if id(p) in index])
+            for name, m in model.named_modules()
+        ][:MAX_LAYERS]
         self.layers = [(name, idx) for name, idx in self.layers if idx]
         self.grads = GradientWatch(self.params)
         self.relus = ReluWatch([(n, m) for n, m in model.named_modules() if isinstance(m, RELU_TYPES)])
@@ -154,8 +156,14 @@ class Monitor:
         value, kind = read_loss(loss)
         passes, cleared = self.grads.interval()
         with_grad = sum(1 for c in self.grads.counts if c > 0)
-        record: dict[str, Any] = {"step": t, "loss": value, "loss_graph": kind, "backward_passes": passes,
-                                  "cleared_passes": cleared, "params_with_grad": with_grad}
+        record: dict[str, Any] = {
+            "step": t,
+            "loss": value,
+            "loss_graph": kind,
+            "backward_passes": passes,
+            "cleared_passes": cleared,
+            "params_with_grad": with_grad,
+        }
         if opt_steps is not None:
             record["optimizer_steps"] = opt_steps
             self._optimizer_steps, self._deferred = 0, 0
@@ -177,12 +185,18 @@ class Monitor:
             zero = before[0].new_zeros((), dtype=torch.float32)
             with torch.no_grad():
                 # (3, n_tensors), read back in one sync: distance moved, size before, gradient L2 norm
-                table = torch.stack([
-                    torch.stack([torch.linalg.vector_norm(p.detach() - b).float().to(device)
-                                 for (_, p), b in zip(self.params, before, strict=True)]),
-                    torch.stack([torch.linalg.vector_norm(b).float().to(device) for b in before]),
-                    torch.stack([zero if g is None else g.float().to(device) for g in grads.norms]),
-                ])
+                table = torch.stack(
+                    [
+                        torch.stack(
+                            [
+                                torch.linalg.vector_norm(p.detach() - b).float().to(device)
+                                for (_, p), b in zip(self.params, before, strict=True)
+                            ]
+                        ),
+                        torch.stack([torch.linalg.vector_norm(b).float().to(device) for b in before]),
+                        torch.stack([zero if g is None else g.float().to(device) for g in grads.norms]),
+                    ]
+                )
             moved, sizes, grad_norms = table.tolist()
         finite = all(math.isfinite(g) for g in grad_norms)
         grad_sq = [g * g if math.isfinite(g) else 0.0 for g in grad_norms]
@@ -191,16 +205,17 @@ class Monitor:
         for name, idx in self.layers:
             size = math.sqrt(sum(sizes[i] ** 2 for i in idx))
             ratio = _finite(math.sqrt(sum(moved[i] ** 2 for i in idx)) / size) if size else None
-            layers.append({"name": name, "grad_norm": _finite(math.sqrt(sum(grad_sq[i] for i in idx))),
-                           "update_ratio": ratio})
+            layers.append(
+                {"name": name, "grad_norm": _finite(math.sqrt(sum(grad_sq[i] for i in idx))), "update_ratio": ratio}
+            )
         layers += [{"name": name, "dead_fraction": min(1.0, max(0.0, share))} for name, share in dead.items()]
-        total = math.sqrt(sum(s ** 2 for s in sizes))
+        total = math.sqrt(sum(s**2 for s in sizes))
         lrs = [float(g.get("lr", 0.0)) for g in self.optimizer.param_groups]
         return {
             "sampled": True,
             "grad_norm": _finite(math.sqrt(sum(grad_sq))) if finite else None,
             "grad_finite": finite,
-            "update_ratio": _finite(math.sqrt(sum(m ** 2 for m in moved)) / total) if total else None,
+            "update_ratio": _finite(math.sqrt(sum(m**2 for m in moved)) / total) if total else None,
             "changed": sum(1 for m in moved if m != 0),  # NaN counts: a step that made weights NaN changed them
             "without_grad": [names[i] for i, c in enumerate(grads.counts) if c == 0][:MAX_NAMES],
             "unchanged": [names[i] for i, m in enumerate(moved) if m == 0 and grad_sq[i] > 0][:MAX_NAMES],

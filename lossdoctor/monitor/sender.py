@@ -31,8 +31,9 @@ _FLUSH = object()
 class TelemetrySender:
     """One background thread that posts a run's records in order."""
 
-    def __init__(self, client: Client, run_id: str, *, chunk_steps: int = CHUNK_STEPS,
-                 flush_seconds: float = FLUSH_SECONDS) -> None:
+    def __init__(
+        self, client: Client, run_id: str, *, chunk_steps: int = CHUNK_STEPS, flush_seconds: float = FLUSH_SECONDS
+    ) -> None:
         self.client, self.run_id = client, run_id
         self.chunk_steps, self.flush_seconds = chunk_steps, flush_seconds
         self.sent = self.dropped = 0
@@ -58,8 +59,13 @@ class TelemetrySender:
             self.sent += len(chunk)
         except LossdoctorError as exc:
             self.dropped += len(chunk)
-            log.warning("telemetry of steps %d-%d for run %s was not stored: %s",
-                        chunk[0]["step"], chunk[-1]["step"], self.run_id, exc)
+            log.warning(
+                "telemetry of steps %d-%d for run %s was not stored: %s",
+                chunk[0]["step"],
+                chunk[-1]["step"],
+                self.run_id,
+                exc,
+            )
         chunk.clear()
 
     def _run(self) -> None:

@@ -25,11 +25,20 @@ class Event(BaseModel):
 class EventsPage(BaseModel):
     """A page of a job's events, oldest first."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "job_id": "job_0123456789abcdef01234567",
-        "events": [{"seq": 1, "type": "queued", "at": "2026-12-01T10:00:00.000Z"},
-                   {"seq": 2, "type": "started", "at": "2026-12-01T10:00:00.150Z", "worker": "w1"}],
-        "next_after": 2}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "job_id": "job_0123456789abcdef01234567",
+                    "events": [
+                        {"seq": 1, "type": "queued", "at": "2026-12-01T10:00:00.000Z"},
+                        {"seq": 2, "type": "started", "at": "2026-12-01T10:00:00.150Z", "worker": "w1"},
+                    ],
+                    "next_after": 2,
+                }
+            ]
+        }
+    )
 
     job_id: str
     events: list[Event]
@@ -99,14 +108,36 @@ class Finding(Open):
 class Diagnosis(Open):
     """What is wrong, how sure, and the fix."""
 
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
-        "healthy": False, "primary_cause": "lr_too_high", "verdict_basis": "intervention", "complete": True,
-        "findings": [{"cause": "lr_too_high", "confidence": 0.93, "confirmed": True, "basis": "intervention",
-                      "recovered": 0.9, "fix": {"training.lr": 0.05},
-                      "evidence": ["with lr 5 the train loss rose from 2.31 to a peak of 9.8 and ended at 7.5",
-                                   "the same run with lr 0.05 fell to 0.21 (chance 2.3)"]}],
-        "summary": "The run is not learning because the learning rate is too high: steps overshoot. ...",
-        "notes": [], "chance_loss": 2.3}]})
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "healthy": False,
+                    "primary_cause": "lr_too_high",
+                    "verdict_basis": "intervention",
+                    "complete": True,
+                    "findings": [
+                        {
+                            "cause": "lr_too_high",
+                            "confidence": 0.93,
+                            "confirmed": True,
+                            "basis": "intervention",
+                            "recovered": 0.9,
+                            "fix": {"training.lr": 0.05},
+                            "evidence": [
+                                "with lr 5 the train loss rose from 2.31 to a peak of 9.8 and ended at 7.5",
+                                "the same run with lr 0.05 fell to 0.21 (chance 2.3)",
+                            ],
+                        }
+                    ],
+                    "summary": "The run is not learning because the learning rate is too high: steps overshoot. ...",
+                    "notes": [],
+                    "chance_loss": 2.3,
+                }
+            ]
+        },
+    )
 
     healthy: bool | None = None
     primary_cause: str | None = Field(None, description="null when healthy or inconclusive")
@@ -168,16 +199,42 @@ class Job(BaseModel):
     """A job as the API shows it (CONTRACT.md). Listings leave out ``result``; listings and the ``202``
     answer leave out a spec's inline ``data.x``/``data.y`` (named in ``omitted``)."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "id": "job_0123456789abcdef01234567", "name": "digits-lr", "status": "running",
-        "progress": {"done": 3, "total": 13, "epochs_done": 40, "epochs_total": 260, "elapsed_seconds": 1.2,
-                     "eta_seconds": 6.5},
-        "spec": {"data": {"source": "builtin", "name": "digits"}, "model": {"layers": [
-            {"type": "linear", "out_features": 64}, {"type": "relu"}, {"type": "linear", "out_features": 10}]},
-            "training": {"loss": "cross_entropy", "optimizer": "sgd", "lr": 5.0, "epochs": 20}},
-        "result": None, "error": None, "created_at": "2026-12-01T10:00:00.000Z",
-        "started_at": "2026-12-01T10:00:00.150Z", "finished_at": None,
-        "report_url": "http://127.0.0.1:8000/v1/jobs/job_0123456789abcdef01234567/report"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "job_0123456789abcdef01234567",
+                    "name": "digits-lr",
+                    "status": "running",
+                    "progress": {
+                        "done": 3,
+                        "total": 13,
+                        "epochs_done": 40,
+                        "epochs_total": 260,
+                        "elapsed_seconds": 1.2,
+                        "eta_seconds": 6.5,
+                    },
+                    "spec": {
+                        "data": {"source": "builtin", "name": "digits"},
+                        "model": {
+                            "layers": [
+                                {"type": "linear", "out_features": 64},
+                                {"type": "relu"},
+                                {"type": "linear", "out_features": 10},
+                            ]
+                        },
+                        "training": {"loss": "cross_entropy", "optimizer": "sgd", "lr": 5.0, "epochs": 20},
+                    },
+                    "result": None,
+                    "error": None,
+                    "created_at": "2026-12-01T10:00:00.000Z",
+                    "started_at": "2026-12-01T10:00:00.150Z",
+                    "finished_at": None,
+                    "report_url": "http://127.0.0.1:8000/v1/jobs/job_0123456789abcdef01234567/report",
+                }
+            ]
+        }
+    )
 
     id: str = Field(description="job_ and 24 hex digits")
     name: str | None = None

@@ -195,6 +195,7 @@ class Settings(BaseSettings):
     @classmethod
     def _report_secret(cls, value: str) -> str:
         return value or secrets.token_urlsafe(32)  # links then open only on this process
+
     max_queue_depth: int = Field(
         default=DEFAULT_MAX_QUEUE_DEPTH, ge=0, description="Jobs waiting on the queue past which POSTs shed (0: off)."
     )

@@ -1,12 +1,12 @@
 """Security headers on every answer: a pure ASGI middleware that adds them as the response starts.
 
-    Content-Security-Policy      the report page: nothing loaded from anywhere (its CSS and SVG are
-                                 inline, it has no scripts); JSON and problems: nothing at all. The
-                                 OpenAPI pages (/docs, /redoc) load FastAPI's Swagger UI from a CDN and
-                                 get no policy.
-    X-Content-Type-Options       nosniff: a browser never reads JSON or text as HTML or script
-    X-Frame-Options              DENY (and frame-ancestors 'none' in the policy): no framing, no clickjacking
-    Referrer-Policy              no-referrer: job ids in URLs do not leak to other sites
+Content-Security-Policy      the report page: nothing loaded from anywhere (its CSS and SVG are
+                             inline, it has no scripts); JSON and problems: nothing at all. The
+                             OpenAPI pages (/docs, /redoc) load FastAPI's Swagger UI from a CDN and
+                             get no policy.
+X-Content-Type-Options       nosniff: a browser never reads JSON or text as HTML or script
+X-Frame-Options              DENY (and frame-ancestors 'none' in the policy): no framing, no clickjacking
+Referrer-Policy              no-referrer: job ids in URLs do not leak to other sites
 """
 
 from __future__ import annotations

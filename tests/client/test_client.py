@@ -27,8 +27,16 @@ RESULT = {
     "diagnosis": {
         "healthy": False,
         "primary_cause": "lr_too_high",
-        "findings": [{"cause": "lr_too_high", "confidence": 0.93, "evidence": ["rose 2.3 to 9.8"],
-                      "fix": {"training.lr": 0.001}, "confirmed": True, "a_newer_field": 1}],
+        "findings": [
+            {
+                "cause": "lr_too_high",
+                "confidence": 0.93,
+                "evidence": ["rose 2.3 to 9.8"],
+                "fix": {"training.lr": 0.001},
+                "confirmed": True,
+                "a_newer_field": 1,
+            }
+        ],
         "summary": "lr",
         "verdict_basis": "intervention",
     },
@@ -65,9 +73,13 @@ def test_submit_retries_a_lost_answer_with_one_idempotency_key() -> None:
 
 
 def test_a_problem_is_raised_with_its_fields() -> None:
-    problem = {"type": "urn:lossdoctor:problem:validation-error", "title": "Unprocessable Content", "status": 422,
-               "detail": "1 field is invalid",
-               "errors": [{"loc": ["body", "training", "lr"], "msg": "bad", "type": "x"}]}
+    problem = {
+        "type": "urn:lossdoctor:problem:validation-error",
+        "title": "Unprocessable Content",
+        "status": 422,
+        "detail": "1 field is invalid",
+        "errors": [{"loc": ["body", "training", "lr"], "msg": "bad", "type": "x"}],
+    }
 
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(422, json=problem, headers={"content-type": "application/problem+json"})
@@ -75,8 +87,12 @@ def test_a_problem_is_raised_with_its_fields() -> None:
     with pytest.raises(LossdoctorError) as caught:
         make(handler).submit({})
     err = caught.value
-    assert (err.status, err.title, err.detail, err.type) == (422, "Unprocessable Content", "1 field is invalid",
-                                                             problem["type"])
+    assert (err.status, err.title, err.detail, err.type) == (
+        422,
+        "Unprocessable Content",
+        "1 field is invalid",
+        problem["type"],
+    )
     assert err.errors[0]["loc"] == ["body", "training", "lr"]
 
 
@@ -174,7 +190,7 @@ def test_wait_resumes_a_dropped_stream_with_last_event_id() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/events"):
             resumed.append(request.headers.get("last-event-id"))
-            text = 'id: 4\ndata: {"type": "probe_started"}\n\n' if len(resumed) == 1 else 'id: 5\ndata: {}\n\n'
+            text = 'id: 4\ndata: {"type": "probe_started"}\n\n' if len(resumed) == 1 else "id: 5\ndata: {}\n\n"
             return httpx.Response(200, text=text, headers={"content-type": "text/event-stream"})
         return httpx.Response(200, json=next(reads))
 
@@ -227,8 +243,12 @@ def test_diagnose_curves_sends_nan_as_null() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
         assert body == {"train_loss": [2.3, None], "n_classes": 3}
-        return httpx.Response(200, json={"diagnosis": {"healthy": False, "primary_cause": "lr_too_high",
-                                                       "findings": [{"cause": "lr_too_high"}]}})
+        return httpx.Response(
+            200,
+            json={
+                "diagnosis": {"healthy": False, "primary_cause": "lr_too_high", "findings": [{"cause": "lr_too_high"}]}
+            },
+        )
 
     assert make(handler).diagnose_curves([2.3, float("nan")], n_classes=3).primary_cause == "lr_too_high"
 

@@ -15,13 +15,13 @@ from lossdoctor.curves_io import AmbiguousTags, CurvesError, align, pick_tags, r
 PICK_TABLE = [
     (["train_loss", "val_loss"], "train_loss", "val_loss"),
     (["Loss/train", "Loss/val", "lr"], "Loss/train", "Loss/val"),
-    (["loss", "val_loss", "accuracy", "val_accuracy"], "loss", "val_loss"),            # Keras
+    (["loss", "val_loss", "accuracy", "val_accuracy"], "loss", "val_loss"),  # Keras
     (["train/epoch_loss", "validation/epoch_loss"], "train/epoch_loss", "validation/epoch_loss"),
     (["train_loss_step", "train_loss_epoch", "val_loss"], "train_loss_epoch", "val_loss"),  # Lightning
     (["train_loss", "accuracy"], "train_loss", None),
     (["eval/loss", "train/loss", "train/grad_norm"], "train/loss", "eval/loss"),
-    (["loss", "test_loss"], "--train-tag", None),                  # two losses, neither named train
-    (["accuracy", "lr"], "--train-tag", None),                     # no loss at all
+    (["loss", "test_loss"], "--train-tag", None),  # two losses, neither named train
+    (["accuracy", "lr"], "--train-tag", None),  # no loss at all
     (["train_loss", "val_loss_a", "val_loss_b"], "train_loss", "--val-tag"),  # two validation losses
 ]
 
@@ -45,8 +45,8 @@ def test_given_tags_win_and_must_exist() -> None:
 
 
 def test_align_averages_per_batch_train_points_into_validation_epochs() -> None:
-    train = [(s, float(s)) for s in range(1, 11)]       # logged every step
-    val = [(5, 0.5), (10, 1.0)]                          # logged every 5 steps
+    train = [(s, float(s)) for s in range(1, 11)]  # logged every step
+    val = [(5, 0.5), (10, 1.0)]  # logged every 5 steps
     losses, vals, notes = align(train, val)
     assert losses == [3.0, 8.0] and vals == [0.5, 1.0] and notes
     same = align([(0, 2.0), (1, 1.0)], [(0, 2.1), (1, 1.2)])
@@ -107,8 +107,9 @@ def file_store(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
 
 
-def test_an_mlflow_run_in_a_local_store_is_read_back(tmp_path: Path, file_store: None,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_mlflow_run_in_a_local_store_is_read_back(
+    tmp_path: Path, file_store: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = tmp_path / "mlruns"
     run_id = log_mlflow(store, [2.0, 1.5, 1.0], [2.1, 1.7, 1.4])
     monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE")
@@ -119,6 +120,7 @@ def test_an_mlflow_run_in_a_local_store_is_read_back(tmp_path: Path, file_store:
     run_dir = next(store.glob(f"*/{run_id}"))
     assert read_curves(run_dir).train_loss == [2.0, 1.5, 1.0]  # the run's own directory
     import os
+
     assert "MLFLOW_ALLOW_FILE_STORE" not in os.environ  # reading left the environment as it was
 
 
@@ -153,8 +155,10 @@ def test_unreadable_sources_say_what_is_wrong(tmp_path: Path) -> None:
 
 def test_a_missing_reader_names_the_extra_to_install(tmp_path: Path) -> None:
     (tmp_path / "events.out.tfevents.1.host").write_bytes(b"")
-    code = (f"import sys; sys.modules['tensorboard'] = None\n"
-            f"from lossdoctor.curves_io import MissingReader, read_curves\n"
-            f"try:\n    read_curves({str(tmp_path)!r})\nexcept MissingReader as e:\n    print(e)\n")
+    code = (
+        f"import sys; sys.modules['tensorboard'] = None\n"
+        f"from lossdoctor.curves_io import MissingReader, read_curves\n"
+        f"try:\n    read_curves({str(tmp_path)!r})\nexcept MissingReader as e:\n    print(e)\n"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "pip install 'lossdoctor[tensorboard]'" in result.stdout, result.stderr

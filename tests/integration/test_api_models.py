@@ -42,11 +42,13 @@ def test_onnx_upload_then_a_job_using_it(stack: Stack, spec: dict[str, Any], tmp
 
 
 def test_hostile_uploads_are_refused_on_the_real_stack(stack: Stack) -> None:
-    for model, words in ((onnx_files.external_data(), "external data"),
-                         (onnx_files.external_data("/etc/passwd"), "external data"),
-                         (onnx_files.external_data("pyproject.toml"), "external data"),
-                         (onnx_files.truncated(onnx_files.to_bytes(onnx_files.mlp())), "does not parse"),
-                         (onnx_files.unsupported_ops(), "Tile")):
+    for model, words in (
+        (onnx_files.external_data(), "external data"),
+        (onnx_files.external_data("/etc/passwd"), "external data"),
+        (onnx_files.external_data("pyproject.toml"), "external data"),
+        (onnx_files.truncated(onnx_files.to_bytes(onnx_files.mlp())), "does not parse"),
+        (onnx_files.unsupported_ops(), "Tile"),
+    ):
         content = model if isinstance(model, bytes) else onnx_files.to_bytes(model)
         response = stack.client.post("/v1/models", files={"file": ("m.onnx", content)})
         assert response.status_code == 422 and words in response.json()["detail"]

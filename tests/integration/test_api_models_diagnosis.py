@@ -35,7 +35,7 @@ class Lstm(nn.Module):
         self.emb, self.rnn, self.out = nn.Embedding(VOCAB, 8), nn.LSTM(8, 16, batch_first=True), nn.Linear(16, 2)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        _, (h, _) = self.rnn(self.emb(ids))           # h [1, B, 16]
+        _, (h, _) = self.rnn(self.emb(ids))  # h [1, B, 16]
         return self.out(h[-1])
 
 
@@ -72,10 +72,17 @@ def upload_model(stack: Stack, module: nn.Module, example: torch.Tensor, tmp_pat
     return str(response.json()["id"])
 
 
-def diagnose(stack: Stack, model_id: str, data: dict[str, Any], training: dict[str, Any],
-             probes: list[str]) -> dict[str, Any]:
-    spec = {"data": data, "model": {"onnx": model_id}, "training": training, "probes": probes,
-            "budget_seconds": 60, "device": "cpu"}
+def diagnose(
+    stack: Stack, model_id: str, data: dict[str, Any], training: dict[str, Any], probes: list[str]
+) -> dict[str, Any]:
+    spec = {
+        "data": data,
+        "model": {"onnx": model_id},
+        "training": training,
+        "probes": probes,
+        "budget_seconds": 60,
+        "device": "cpu",
+    }
     done = stack.wait(stack.submit(spec)["id"], timeout=120)
     assert done["status"] == "succeeded", done["error"]
     diagnosis: dict[str, Any] = done["result"]["diagnosis"]
@@ -92,8 +99,9 @@ def assert_cause(diagnosis: dict[str, Any], cause: str) -> None:
 
 
 def test_an_mlp_with_an_lr_far_too_high_and_a_healthy_one(stack: Stack, tmp_path: Path) -> None:
-    model_id = upload_model(stack, nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3)),
-                            torch.randn(2, 4), tmp_path)
+    model_id = upload_model(
+        stack, nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3)), torch.randn(2, 4), tmp_path
+    )
     iris = {"source": "builtin", "name": "iris"}
     assert_healthy(diagnose(stack, model_id, iris, {**ADAM, "epochs": 30}, ["shuffled_labels"]))
     faulty = diagnose(stack, model_id, iris, {**SGD_TOO_HIGH, "epochs": 15}, ["lr_sweep"])
@@ -102,8 +110,9 @@ def test_an_mlp_with_an_lr_far_too_high_and_a_healthy_one(stack: Stack, tmp_path
 
 
 def test_a_cnn_with_an_l2_penalty_far_too_strong_and_a_healthy_one(stack: Stack, tmp_path: Path) -> None:
-    cnn = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
-                        nn.Flatten(), nn.Linear(64, 10))
+    cnn = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64, 10)
+    )
     model_id = upload_model(stack, cnn, torch.randn(2, 1, 8, 8), tmp_path)
     digits = {"source": "builtin", "name": "digits", "shape": [1, 8, 8]}
     training = {**ADAM, "batch_size": 64, "epochs": 5}
@@ -117,7 +126,7 @@ def token_dataset(stack: Stack) -> str:
     """240 sequences of 8 token ids in 0..9, labelled by whether token 3 occurs: uploaded as .npz."""
     gen = np.random.default_rng(0)
     x = gen.integers(0, VOCAB, (240, SEQ)).astype(np.int64)
-    y = (x == 3).any(axis=1).astype(np.int64)             # about 57 % ones
+    y = (x == 3).any(axis=1).astype(np.int64)  # about 57 % ones
     buffer = io.BytesIO()
     np.savez(buffer, x=x, y=y)
     response = stack.client.post("/v1/datasets", files={"file": ("tokens.npz", buffer.getvalue())})

@@ -24,12 +24,29 @@ def _forbidden(response: Any, words: str) -> None:
 def test_without_keys_only_loopback_host_names_are_served(make_stack: Any) -> None:
     stack: Stack = make_stack()
     port = stack.port
-    for host in ("localhost", f"localhost:{port}", f"127.0.0.1:{port}", "127.9.8.7", "[::1]", f"[::1]:{port}",
-                 f"LOCALHOST:{port}"):
+    for host in (
+        "localhost",
+        f"localhost:{port}",
+        f"127.0.0.1:{port}",
+        "127.9.8.7",
+        "[::1]",
+        f"[::1]:{port}",
+        f"LOCALHOST:{port}",
+    ):
         response = stack.client.get("/v1/jobs", headers={"Host": host})
         assert response.status_code == 200, (host, response.text)
-    for host in ("evil.example", f"evil.example:{port}", "localhost.evil.example", "127.0.0.1.nip.io",
-                 "10.0.0.1", "[::2]", f"localhost:{port}x", "[::1", "", "0.0.0.0"):
+    for host in (
+        "evil.example",
+        f"evil.example:{port}",
+        "localhost.evil.example",
+        "127.0.0.1.nip.io",
+        "10.0.0.1",
+        "[::2]",
+        f"localhost:{port}x",
+        "[::1",
+        "",
+        "0.0.0.0",
+    ):
         _forbidden(stack.client.get("/v1/jobs", headers={"Host": host}), "not a loopback name")
         _forbidden(stack.client.get("/healthz", headers={"Host": host}), "not a loopback name")
 
@@ -37,8 +54,14 @@ def test_without_keys_only_loopback_host_names_are_served(make_stack: Any) -> No
 def test_without_keys_a_cross_origin_post_is_refused(make_stack: Any, spec: dict[str, Any]) -> None:
     stack: Stack = make_stack()
     own = f"http://127.0.0.1:{stack.port}"
-    for origin in ("http://evil.example", f"http://localhost:{stack.port}", "http://127.0.0.1", "null",
-                   f"https://127.0.0.1:{stack.port}", f"{own}.evil.example"):
+    for origin in (
+        "http://evil.example",
+        f"http://localhost:{stack.port}",
+        "http://127.0.0.1",
+        "null",
+        f"https://127.0.0.1:{stack.port}",
+        f"{own}.evil.example",
+    ):
         _forbidden(stack.client.post("/v1/jobs", json=spec, headers={"Origin": origin}), "another origin")
     _forbidden(stack.client.post("/v1/jobs", json=spec, headers={"Sec-Fetch-Site": "cross-site"}), "another origin")
     job = stack.client.post("/v1/jobs", json=spec, headers={"Origin": own})

@@ -37,8 +37,7 @@ def test_a_browser_opens_the_report_from_its_signed_link(make_stack: Any, spec: 
 @pytest.mark.parametrize("page,marker", [("/docs", "swagger-ui"), ("/redoc", "redoc")])
 def test_the_api_docs_render_without_internet(stack: Stack, tmp_path: Path, page: str, marker: str) -> None:
     assert BROWSER is not None
-    dom = _browse(f"{stack.base_url}{page}", tmp_path / "profile", OFFLINE, "--virtual-time-budget=8000",
-                  "--dump-dom")
+    dom = _browse(f"{stack.base_url}{page}", tmp_path / "profile", OFFLINE, "--virtual-time-budget=8000", "--dump-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
     # the documentation UI built itself from local assets: it lists the operations of /openapi.json
     assert marker in dom.stdout.lower()

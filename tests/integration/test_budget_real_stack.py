@@ -16,15 +16,26 @@ MARGIN_SECONDS = 3.0
 
 
 def _seconds(start: str, end: str) -> float:
-    return (datetime.fromisoformat(end.replace("Z", "+00:00")) -
-            datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
+    return (
+        datetime.fromisoformat(end.replace("Z", "+00:00")) - datetime.fromisoformat(start.replace("Z", "+00:00"))
+    ).total_seconds()
 
 
 def test_a_job_with_long_epochs_keeps_its_budget_in_the_worker(stack: Stack, spec: dict[str, Any]) -> None:
-    long = {**spec, "probes": "auto", "budget_seconds": 3.0,
-            "data": {"source": "synthetic", "name": "classification", "n_samples": 200_000, "n_features": 20,
-                     "n_classes": 3, "seed": 0},
-            "training": {"loss": "cross_entropy", "optimizer": "sgd", "lr": 0.01, "epochs": 5, "batch_size": 16}}
+    long = {
+        **spec,
+        "probes": "auto",
+        "budget_seconds": 3.0,
+        "data": {
+            "source": "synthetic",
+            "name": "classification",
+            "n_samples": 200_000,
+            "n_features": 20,
+            "n_classes": 3,
+            "seed": 0,
+        },
+        "training": {"loss": "cross_entropy", "optimizer": "sgd", "lr": 0.01, "epochs": 5, "batch_size": 16},
+    }
     job = stack.submit(long)
     done = stack.wait(job["id"], timeout=120)
     assert done["status"] == "succeeded", done

@@ -21,19 +21,33 @@ pytestmark = pytest.mark.slow
 
 MODEL = {"layers": [{"type": "linear", "out_features": 16}, {"type": "relu"}, {"type": "linear", "out_features": 3}]}
 #: Iris trains well in 30 epochs of Adam: about two seconds, diagnosed healthy.
-HEALTHY = {"data": {"source": "builtin", "name": "iris"}, "model": MODEL, "probes": ["shuffled_labels"],
-           "training": {"loss": "cross_entropy", "optimizer": "adam", "lr": 0.01, "epochs": 30, "batch_size": 32},
-           "budget_seconds": 30, "device": "cpu"}
+HEALTHY = {
+    "data": {"source": "builtin", "name": "iris"},
+    "model": MODEL,
+    "probes": ["shuffled_labels"],
+    "training": {"loss": "cross_entropy", "optimizer": "adam", "lr": 0.01, "epochs": 30, "batch_size": 32},
+    "budget_seconds": 30,
+    "device": "cpu",
+}
 #: SGD with lr 50 overshoots; the lr sweep confirms lr_too_high (about two seconds).
-FAULTY = {**HEALTHY, "probes": ["lr_sweep"],
-          "training": {"loss": "cross_entropy", "optimizer": "sgd", "lr": 50.0, "epochs": 15, "batch_size": 32}}
+FAULTY = {
+    **HEALTHY,
+    "probes": ["lr_sweep"],
+    "training": {"loss": "cross_entropy", "optimizer": "sgd", "lr": 50.0, "epochs": 15, "batch_size": 32},
+}
 
 
 def cli(*args: str, url: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, "LOSSDOCTOR_URL": url, **env}
     environment.pop("LOSSDOCTOR_API_KEY", None)
-    return subprocess.run([sys.executable, "-m", "lossdoctor", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=REPO, env=environment)
+    return subprocess.run(
+        [sys.executable, "-m", "lossdoctor", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        env=environment,
+    )
 
 
 def write(tmp_path: Path, spec: dict[str, Any], name: str = "spec.json") -> str:
@@ -81,7 +95,10 @@ def test_cancel_status_and_list_and_a_cancelled_wait_exits_4(make_stack: Any, tm
     stack = make_stack()  # no worker: jobs stay queued
     waiting = subprocess.Popen(
         [sys.executable, "-m", "lossdoctor", "submit", write(tmp_path, HEALTHY), "--wait", "--url", stack.base_url],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
     )
     assert waiting.stdout is not None
     job_id = waiting.stdout.readline().strip()
@@ -109,8 +126,11 @@ def contained(small: Any, big: Any, path: str = "") -> list[str]:
     if isinstance(small, dict):
         if not isinstance(big, dict):
             return [path]
-        return [p for k, v in small.items() for p in ([f"{path}.{k}"] if k not in big else contained(v, big[k],
-                                                                                                     f"{path}.{k}"))]
+        return [
+            p
+            for k, v in small.items()
+            for p in ([f"{path}.{k}"] if k not in big else contained(v, big[k], f"{path}.{k}"))
+        ]
     if isinstance(small, list):
         if not isinstance(big, list) or len(big) != len(small):
             return [path]
@@ -147,8 +167,10 @@ def test_the_same_idempotency_key_returns_the_same_job(stack: Stack) -> None:
 
 def test_curves_from_a_csv(stack: Stack, tmp_path: Path) -> None:
     falling = tmp_path / "falling.csv"
-    falling.write_text("epoch,train_loss,val_loss\n" + "".join(
-        f"{e},{2.3 * 0.5 ** e:.4f},{2.3 * 0.5 ** e + 0.01:.4f}\n" for e in range(1, 13)))
+    falling.write_text(
+        "epoch,train_loss,val_loss\n"
+        + "".join(f"{e},{2.3 * 0.5**e:.4f},{2.3 * 0.5**e + 0.01:.4f}\n" for e in range(1, 13))
+    )
     result = cli("curves", str(falling), "--n-classes", "10", url=stack.base_url)
     assert result.returncode == EXIT_OK, result.stdout + result.stderr
     assert result.stdout.splitlines()[0] == "healthy: yes"
@@ -177,9 +199,17 @@ def test_an_uploaded_csv_trains_as_a_dataset_job(stack: Stack, tmp_path: Path) -
     with Client(stack.base_url) as client:
         dataset = client.upload_dataset(data, label_column="label")
         assert dataset.id.startswith("ds_") and dataset.x_shape == [60, 2] and dataset.n_samples == 60
-        spec = {**HEALTHY, "data": {"source": "dataset", "id": dataset.id},
-                "model": {"layers": [{"type": "linear", "out_features": 8}, {"type": "relu"},
-                                     {"type": "linear", "out_features": 2}]}}
+        spec = {
+            **HEALTHY,
+            "data": {"source": "dataset", "id": dataset.id},
+            "model": {
+                "layers": [
+                    {"type": "linear", "out_features": 8},
+                    {"type": "relu"},
+                    {"type": "linear", "out_features": 2},
+                ]
+            },
+        }
         job = client.wait(client.submit(spec).id, timeout=120)
         assert job.status == "succeeded" and job.result is not None and job.result.baseline["history"]["train_loss"]
         with pytest.raises(LossdoctorError) as caught:

@@ -89,13 +89,22 @@ def test_crafted_job_ids_are_404_for_the_owner_and_for_another_tenant(make_stack
 
 
 def test_crafted_query_values_and_dataset_ids_are_never_a_500(stack: Stack) -> None:
-    real = stack.submit({"data": {"source": "builtin", "name": "iris"}, "model": {"layers": [
-        {"type": "linear", "out_features": 3}]}, "training": {"loss": "cross_entropy", "epochs": 1}})["id"]
+    real = stack.submit(
+        {
+            "data": {"source": "builtin", "name": "iris"},
+            "model": {"layers": [{"type": "linear", "out_features": 3}]},
+            "training": {"loss": "cross_entropy", "epochs": 1},
+        }
+    )["id"]
     uploaded = stack.client.post("/v1/datasets", files={"file": ("d.csv", b"a,label\n1,0\n2,1\n")}).json()["id"]
     for crafted in (*CRAFTED_IDS, f"{uploaded}:meta", uploaded.upper()):
         value = crafted.format(real=real, REAL=real.upper())
-        for path in (f"/v1/jobs?after={value}", f"/v1/jobs?status={value}", f"/v1/jobs?limit={value}",
-                     f"/v1/datasets/{value}"):
+        for path in (
+            f"/v1/jobs?after={value}",
+            f"/v1/jobs?status={value}",
+            f"/v1/jobs?limit={value}",
+            f"/v1/datasets/{value}",
+        ):
             response = stack.client.get(path)
             assert response.status_code in (200, 404, 422), (path, response.status_code, response.text)
             assert response.status_code == 200 or response.headers["content-type"] == "application/problem+json"

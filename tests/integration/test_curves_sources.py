@@ -20,10 +20,10 @@ pytestmark = pytest.mark.slow
 
 EPOCHS = 12
 #: Train loss falling all along; validation loss lowest at epoch 4, then rising (overfitting).
-FALLING = [2.0 * 0.7 ** e for e in range(EPOCHS)]
+FALLING = [2.0 * 0.7**e for e in range(EPOCHS)]
 RISING_VAL = [1.8, 1.4, 1.1, 0.9, 0.95, 1.1, 1.3, 1.5, 1.7, 1.9, 2.0, 2.1]
 #: A healthy run: both fall and level off far below chance (log 10 = 2.30).
-HEALTHY_TRAIN = [2.3 * 0.5 ** e for e in range(1, EPOCHS + 1)]
+HEALTHY_TRAIN = [2.3 * 0.5**e for e in range(1, EPOCHS + 1)]
 HEALTHY_VAL = [v + 0.01 for v in HEALTHY_TRAIN]
 
 
@@ -31,8 +31,14 @@ def cli(*args: str, url: str) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, "LOSSDOCTOR_URL": url}
     environment.pop("LOSSDOCTOR_API_KEY", None)
     environment.pop("MLFLOW_ALLOW_FILE_STORE", None)  # the reader must open a file store by itself
-    return subprocess.run([sys.executable, "-m", "lossdoctor", "curves", *args], capture_output=True, text=True,
-                          timeout=120, cwd=REPO, env=environment)
+    return subprocess.run(
+        [sys.executable, "-m", "lossdoctor", "curves", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env=environment,
+    )
 
 
 def tensorboard_run(logdir: Path, train: list[float], val: list[float], tags: tuple[str, str]) -> Path:
@@ -67,8 +73,9 @@ def test_a_healthy_tensorboard_run_is_healthy(api: Stack, tmp_path: Path) -> Non
     assert '"healthy":true' in result.stdout
 
 
-def test_an_mlflow_run_in_a_local_store_is_diagnosed(api: Stack, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_mlflow_run_in_a_local_store_is_diagnosed(
+    api: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import mlflow
 
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 logs to a file store only when told
@@ -101,15 +108,23 @@ def test_ambiguous_tags_are_listed_and_the_command_asks(api: Stack, tmp_path: Pa
 def test_layer_gradient_norms_and_monitor_records_cross_the_real_stack(api: Stack) -> None:
     stalled = [2.3, 2.3, 2.29, 2.3, 2.3]
     layers = {"fc1": [1e-6] * 5, "fc2": [1e-3] * 5, "fc3": [0.1] * 5}
-    setup = {"optimizer": "SGD", "model_tensors": 4, "model_values": 100, "optimizer_tensors": 4,
-             "optimizer_values": 100, "shared_tensors": 0}
+    setup = {
+        "optimizer": "SGD",
+        "model_tensors": 4,
+        "model_values": 100,
+        "optimizer_tensors": 4,
+        "optimizer_values": 100,
+        "shared_tensors": 0,
+    }
     with Client(api.base_url) as client:
         vanishing = client.diagnose_curves(stalled, n_classes=10, layers=layers)
         bug = client.diagnose_curves(HEALTHY_TRAIN, n_classes=10, monitor={"setup": setup, "steps": []})
     assert vanishing.primary_cause == "vanishing_gradients" and "1e-05x" in vanishing.findings[0].evidence[0]
     assert bug.primary_cause == "training_loop_bug" and bug.verdict_basis == "monitor"
-    refused = api.client.post("/v1/diagnose/curves", json={"train_loss": stalled, "n_classes": 10,
-                                                            "layers": [{"name": "a", "grad_norm": [1.0]}]})
+    refused = api.client.post(
+        "/v1/diagnose/curves",
+        json={"train_loss": stalled, "n_classes": 10, "layers": [{"name": "a", "grad_norm": [1.0]}]},
+    )
     assert refused.status_code == 422 and refused.headers["content-type"] == "application/problem+json"
     assert any(e["loc"][:2] == ["body", "layers"] for e in refused.json()["errors"])
 
@@ -136,7 +151,8 @@ def test_a_real_monitors_records_of_a_broken_loop_make_it_a_training_loop_bug(ap
         epoch_losses.append(loss.item())
     monitor.close()
     with Client(api.base_url) as client:
-        diagnosis = client.diagnose_curves(epoch_losses, n_classes=3,
-                                           monitor={"setup": monitor.setup, "steps": monitor.records})
+        diagnosis = client.diagnose_curves(
+            epoch_losses, n_classes=3, monitor={"setup": monitor.setup, "steps": monitor.records}
+        )
     assert diagnosis.primary_cause == "training_loop_bug" and diagnosis.verdict_basis == "monitor"
     assert "none of them one of the model's 4 trainable tensors" in diagnosis.findings[0].evidence[0]

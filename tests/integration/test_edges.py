@@ -57,8 +57,12 @@ def test_security_headers_and_a_name_that_injects_markup_reads_as_text(stack: St
     assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
     assert f"script-src {COPY_SCRIPT_HASH}" in policy and "unsafe" not in policy.split("script-src")[1]
     assert "http" not in policy  # nothing loaded from elsewhere
-    for response in (report, stack.client.get(f"/v1/jobs/{job['id']}"), stack.client.get("/v1/jobs/nope"),
-                     stack.client.get("/healthz")):
+    for response in (
+        report,
+        stack.client.get(f"/v1/jobs/{job['id']}"),
+        stack.client.get("/v1/jobs/nope"),
+        stack.client.get("/healthz"),
+    ):
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers["x-frame-options"] == "DENY"
         assert response.headers["referrer-policy"] == "no-referrer"

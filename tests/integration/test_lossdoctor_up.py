@@ -29,8 +29,18 @@ def _start_up(tmp_path: Path) -> tuple[int, int, subprocess.Popen[bytes], IO[byt
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOSSDOCTOR_")}
     log = open(tmp_path / "up.log", "wb")  # noqa: SIM115 - closed by the caller
     process = subprocess.Popen(
-        [sys.executable, "-m", "lossdoctor", "up", "--port", str(port), "--redis-port", str(redis_port),
-         "--data-dir", str(tmp_path / "var")],
+        [
+            sys.executable,
+            "-m",
+            "lossdoctor",
+            "up",
+            "--port",
+            str(port),
+            "--redis-port",
+            str(redis_port),
+            "--data-dir",
+            str(tmp_path / "var"),
+        ],
         cwd=REPO,
         env=env,
         stdout=log,

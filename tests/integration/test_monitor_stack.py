@@ -31,7 +31,7 @@ def train(monitor: Monitor, model: nn.Module, optimizer: torch.optim.Optimizer, 
     for step in range(steps):
         i = (step * 16) % len(X)
         optimizer.zero_grad()
-        loss = F.cross_entropy(model(X[i:i + 16]), Y[i:i + 16])
+        loss = F.cross_entropy(model(X[i : i + 16]), Y[i : i + 16])
         loss.backward()
         optimizer.step()
         monitor.step(loss)

@@ -12,10 +12,15 @@ pytestmark = pytest.mark.slow
 
 
 def test_a_running_jobs_epochs_progress_grows_before_it_ends(stack: Stack, spec: dict[str, Any]) -> None:
-    spec = {**spec, "data": {"source": "builtin", "name": "digits"},
-            "model": {"layers": [{"type": "linear", "out_features": 32}, {"type": "relu"},
-                                 {"type": "linear", "out_features": 10}]},
-            "training": {**spec["training"], "epochs": 150}, "budget_seconds": 60}
+    spec = {
+        **spec,
+        "data": {"source": "builtin", "name": "digits"},
+        "model": {
+            "layers": [{"type": "linear", "out_features": 32}, {"type": "relu"}, {"type": "linear", "out_features": 10}]
+        },
+        "training": {**spec["training"], "epochs": 150},
+        "budget_seconds": 60,
+    }
     job_id = stack.submit(spec)["id"]
     seen: list[dict[str, Any]] = []
     deadline = time.monotonic() + 90
@@ -34,8 +39,10 @@ def test_a_running_jobs_epochs_progress_grows_before_it_ends(stack: Stack, spec:
     # the baseline's curve grows with it, one point per epoch so far (150 is under the 200 kept)
     lengths = [len(p["baseline"]["epoch"]) for p in seen]
     assert lengths == sorted(lengths) and lengths[-1] > lengths[0]
-    assert all(len(p["baseline"]["train_loss"]) == len(p["baseline"]["val_loss"]) == n
-               for p, n in zip(seen, lengths, strict=True))
+    assert all(
+        len(p["baseline"]["train_loss"]) == len(p["baseline"]["val_loss"]) == n
+        for p, n in zip(seen, lengths, strict=True)
+    )
     final = job["progress"]
     assert final["done"] == final["total"] > 0 and final["epochs_done"] == final["epochs_total"]
     assert final["baseline"]["train_loss"] == job["result"]["baseline"]["history"]["train_loss"]

@@ -31,7 +31,8 @@ def test_content_length_with_chunked_transfer_encoding_is_a_400_and_the_connecti
     chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
     raw = (
         b"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        b"Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked
+        b"Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + chunked
         # a second request on the same connection, which must not be served
         + b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     )

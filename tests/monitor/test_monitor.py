@@ -27,7 +27,7 @@ def mlp() -> nn.Module:
 
 def batch(step: int, size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
     i = (step * size) % len(X)
-    return X[i:i + size], Y[i:i + size]
+    return X[i : i + size], Y[i : i + size]
 
 
 Loss = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -37,8 +37,15 @@ def ce(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(model(x), y)
 
 
-def train(model: nn.Module, optimizer: torch.optim.Optimizer, *, loss_fn: Loss = ce, zero_grad: str = "before",
-          steps: int = STEPS, **monitor_options: int) -> tuple[Monitor, Diagnosis]:
+def train(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    *,
+    loss_fn: Loss = ce,
+    zero_grad: str = "before",
+    steps: int = STEPS,
+    **monitor_options: int,
+) -> tuple[Monitor, Diagnosis]:
     """The usual loop; ``zero_grad``: ``before`` the backward, ``after`` the step, ``keep`` (zeros, not None)
     or ``never``."""
     monitor = Monitor(model, optimizer, **monitor_options)
@@ -84,7 +91,7 @@ def test_gradient_accumulation_over_4_micro_batches_has_no_finding() -> None:
         x, y = batch(step)
         optimizer.zero_grad()
         for k in range(4):
-            loss = F.cross_entropy(model(x[k * 4:(k + 1) * 4]), y[k * 4:(k + 1) * 4]) / 4
+            loss = F.cross_entropy(model(x[k * 4 : (k + 1) * 4]), y[k * 4 : (k + 1) * 4]) / 4
             loss.backward()
         optimizer.step()
         monitor.step(loss)
@@ -99,8 +106,10 @@ def test_an_optimizer_of_another_model_is_a_loop_bug(bound_to: str) -> None:
     other = mlp() if bound_to == "another instance" else copy.deepcopy(model)
     _, diagnosis = train(model, torch.optim.SGD(other.parameters(), lr=0.1))
     evidence = only_loop_bug(diagnosis)
-    assert evidence[0] == ("the optimizer (SGD) holds 4 parameter tensors (178 values), none of them one of the "
-                           "model's 4 trainable tensors (178 values)")
+    assert evidence[0] == (
+        "the optimizer (SGD) holds 4 parameter tensors (178 values), none of them one of the "
+        "model's 4 trainable tensors (178 values)"
+    )
     assert "copy.deepcopy" in evidence[1]
     assert evidence[2] == "no model parameter changed in 10 measured steps (steps 1-10)"
     assert "model.parameters()" in diagnosis.primary.fix["code"]  # type: ignore[union-attr]
@@ -124,8 +133,10 @@ def test_a_loop_without_zero_grad_is_a_loop_bug() -> None:
     model = mlp()
     monitor, diagnosis = train(model, torch.optim.SGD(model.parameters(), lr=0.1), zero_grad="never")
     evidence = only_loop_bug(diagnosis)
-    assert evidence[0] == ("in 9 of 9 steps (steps 2-10) every backward pass added to the gradients left from the "
-                           "step before: none found them cleared (None or zero)")
+    assert evidence[0] == (
+        "in 9 of 9 steps (steps 2-10) every backward pass added to the gradients left from the "
+        "step before: none found them cleared (None or zero)"
+    )
     assert evidence[1].startswith("the gradient norm went from ")
     assert "zero_grad" in diagnosis.primary.fix["code"]  # type: ignore[union-attr]
     # found by step 4 already
@@ -134,14 +145,19 @@ def test_a_loop_without_zero_grad_is_a_loop_bug() -> None:
     assert early.summary().primary_cause == "training_loop_bug"
 
 
-@pytest.mark.parametrize("detach", [
-    lambda loss: loss.detach().requires_grad_(),
-    lambda loss: torch.tensor(loss.item(), requires_grad=True),
-], ids=["detach", "tensor_of_item"])
+@pytest.mark.parametrize(
+    "detach",
+    [
+        lambda loss: loss.detach().requires_grad_(),
+        lambda loss: torch.tensor(loss.item(), requires_grad=True),
+    ],
+    ids=["detach", "tensor_of_item"],
+)
 def test_a_detached_loss_is_a_loop_bug(detach: Callable[[torch.Tensor], torch.Tensor]) -> None:
     model = mlp()
-    _, diagnosis = train(model, torch.optim.SGD(model.parameters(), lr=0.1),
-                         loss_fn=lambda m, x, y: detach(ce(m, x, y)))
+    _, diagnosis = train(
+        model, torch.optim.SGD(model.parameters(), lr=0.1), loss_fn=lambda m, x, y: detach(ce(m, x, y))
+    )
     evidence = only_loop_bug(diagnosis)
     assert evidence[0] == "no trainable model parameter received a gradient in 10 steps (steps 1-10)"
     assert evidence[1].startswith("the loss passed to monitor.step is a leaf tensor (no grad_fn)")
@@ -165,8 +181,9 @@ def test_lr_zero_is_lr_too_low() -> None:
     model = mlp()
     _, diagnosis = train(model, torch.optim.SGD(model.parameters(), lr=0.0))
     assert diagnosis.primary_cause == "lr_too_low" and diagnosis.primary is not None
-    assert diagnosis.primary.evidence == ["the optimizer's lr is 0 in every parameter group; no parameter changed "
-                                          "in 9 measured steps (steps 2-10)"]
+    assert diagnosis.primary.evidence == [
+        "the optimizer's lr is 0 in every parameter group; no parameter changed in 9 measured steps (steps 2-10)"
+    ]
 
 
 def test_a_diverging_loss_is_lr_too_high_and_nan_inputs_are_non_finite_data() -> None:
@@ -223,7 +240,7 @@ def test_monitor_step_after_every_micro_batch_is_still_one_step() -> None:
         x, y = batch(step)
         optimizer.zero_grad()
         for k in range(4):
-            loss = F.cross_entropy(model(x[k * 4:(k + 1) * 4]), y[k * 4:(k + 1) * 4]) / 4
+            loss = F.cross_entropy(model(x[k * 4 : (k + 1) * 4]), y[k * 4 : (k + 1) * 4]) / 4
             loss.backward()
             if k == 3:
                 optimizer.step()

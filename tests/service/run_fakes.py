@@ -17,13 +17,28 @@ class MemoryRunStore(RunStore):
         self.step_lists: dict[str, list[dict[str, Any]]] = {}
         self.idem: dict[tuple[str, str], str] = {}
 
-    def create(self, owner: str, setup: dict[str, Any], *, name: str | None, ttl_seconds: int,
-               idempotency_key: str | None = None) -> tuple[Record, bool]:
+    def create(
+        self,
+        owner: str,
+        setup: dict[str, Any],
+        *,
+        name: str | None,
+        ttl_seconds: int,
+        idempotency_key: str | None = None,
+    ) -> tuple[Record, bool]:
         if idempotency_key is not None and (owner, idempotency_key) in self.idem:
             return copy.deepcopy(self.records[self.idem[owner, idempotency_key]]), False
         run_id, now = new_run_id(), now_iso()
-        self.records[run_id] = {"id": run_id, "owner": owner, "name": name, "setup": setup, "steps_received": 0,
-                                "last_step": None, "created_at": now, "updated_at": now}
+        self.records[run_id] = {
+            "id": run_id,
+            "owner": owner,
+            "name": name,
+            "setup": setup,
+            "steps_received": 0,
+            "last_step": None,
+            "created_at": now,
+            "updated_at": now,
+        }
         self.step_lists[run_id] = []
         if idempotency_key is not None:
             self.idem[owner, idempotency_key] = run_id
@@ -38,8 +53,9 @@ class MemoryRunStore(RunStore):
     def steps(self, run_id: str) -> list[dict[str, Any]]:
         return copy.deepcopy(self.step_lists.get(run_id, []))
 
-    def append(self, run_id: str, owner: str, steps: list[dict[str, Any]], *, ttl_seconds: int,
-               max_steps: int = MAX_RUN_STEPS) -> Record | None:
+    def append(
+        self, run_id: str, owner: str, steps: list[dict[str, Any]], *, ttl_seconds: int, max_steps: int = MAX_RUN_STEPS
+    ) -> Record | None:
         record = self.records.get(run_id)
         if record is None or record["owner"] != owner:
             return None

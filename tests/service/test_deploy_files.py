@@ -105,9 +105,11 @@ def test_the_images_user_owns_its_data_volume_and_up_keeps_its_data_there() -> N
     assert {keyword for keyword, _ in instructions} <= known
     index = {keyword: i for i, (keyword, _) in enumerate(instructions)}  # the last of each
     user = next(rest for keyword, rest in instructions if keyword == "USER")
-    volume = json.loads(instructions[index["VOLUME"]][1]) if instructions[index["VOLUME"]][1].startswith("[") else [
-        instructions[index["VOLUME"]][1]
-    ]
+    volume = (
+        json.loads(instructions[index["VOLUME"]][1])
+        if instructions[index["VOLUME"]][1].startswith("[")
+        else [instructions[index["VOLUME"]][1]]
+    )
     assert volume == ["/data"]
     # made and handed to the user in a RUN before VOLUME (what a RUN changes after VOLUME is thrown away)
     runs = [rest for keyword, rest in instructions[: index["VOLUME"]] if keyword == "RUN"]

@@ -63,9 +63,7 @@ def test_a_cursor_that_is_not_a_seq_is_a_400(
     assert response.status_code == 400 and response.headers["content-type"] == PROBLEM
     body = response.json()
     assert "after" in body["detail"] and "0 to 6" in body["detail"]
-    streamed = client.get(
-        f"/v1/jobs/{job_id}/events", headers={"Accept": "text/event-stream", "Last-Event-ID": cursor}
-    )
+    streamed = client.get(f"/v1/jobs/{job_id}/events", headers={"Accept": "text/event-stream", "Last-Event-ID": cursor})
     assert streamed.status_code == 400 and "Last-Event-ID" in streamed.json()["detail"]
 
 

@@ -234,8 +234,11 @@ def test_a_csv_with_cr_line_endings_is_sized_before_parsing(limited: TestClient)
     csv = b"a,b,label\r" + b"1,2,0\r" * 300
     _refused(limited.post("/v1/datasets", files={"file": ("d.csv", csv)}), 413, "MAX_DATASET_ROWS")
     long_header = (",".join(f"c{i:05d}" for i in range(30)) + ",label\n").encode()  # wider than it starts
-    _refused(limited.post("/v1/datasets", files={"file": ("d.csv", long_header + b"1," * 30 + b"0\n")}), 413,
-             "MAX_DATASET_FEATURES")
+    _refused(
+        limited.post("/v1/datasets", files={"file": ("d.csv", long_header + b"1," * 30 + b"0\n")}),
+        413,
+        "MAX_DATASET_FEATURES",
+    )
 
 
 def test_an_npz_listing_too_many_entries_is_refused_before_its_directory_is_read(limited: TestClient) -> None:

@@ -49,15 +49,19 @@ def test_an_onnx_upload_is_described_and_stored(client: TestClient, store: Memor
     assert client.get("/v1/models/mdl_" + "0" * 24).status_code == 404
 
 
-@pytest.mark.parametrize(("build", "words"), [
-    (onnx_files.external_data, "external data"),
-    (onnx_files.foreign_domain, "op domains other than the standard ONNX one: ['com.microsoft']"),
-    (onnx_files.unsupported_ops, "ops this service does not run: ['Expand', 'Tile']"),
-    (onnx_files.two_inputs, "2 data inputs"),
-    (onnx_files.dangling_input, "fails onnx.checker"),
-])
-def test_hostile_files_are_a_422_naming_the_reason(client: TestClient, store: MemoryJobStore,
-                                                   build: Callable[[], Any], words: str) -> None:
+@pytest.mark.parametrize(
+    ("build", "words"),
+    [
+        (onnx_files.external_data, "external data"),
+        (onnx_files.foreign_domain, "op domains other than the standard ONNX one: ['com.microsoft']"),
+        (onnx_files.unsupported_ops, "ops this service does not run: ['Expand', 'Tile']"),
+        (onnx_files.two_inputs, "2 data inputs"),
+        (onnx_files.dangling_input, "fails onnx.checker"),
+    ],
+)
+def test_hostile_files_are_a_422_naming_the_reason(
+    client: TestClient, store: MemoryJobStore, build: Callable[[], Any], words: str
+) -> None:
     response = upload(client, onnx_files.to_bytes(build()))
     assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
     assert words in response.json()["detail"]
@@ -68,7 +72,7 @@ def test_hostile_files_are_a_422_naming_the_reason(client: TestClient, store: Me
 def test_a_node_named_like_code_is_stored_as_data(client: TestClient) -> None:
     response = upload(client, onnx_files.to_bytes(onnx_files.mlp(node_name=onnx_files.CODE_NAME)))
     assert response.status_code == 201
-    assert onnx_files.CODE_NAME not in response.text      # node names are not part of the description
+    assert onnx_files.CODE_NAME not in response.text  # node names are not part of the description
 
 
 def test_too_many_parameters_and_too_many_bytes_are_refused(make_client: Callable[..., TestClient]) -> None:
@@ -93,7 +97,8 @@ def test_a_truncated_file_is_a_422_naming_the_parse_failure(client: TestClient) 
 
 
 def test_a_graph_over_the_node_limit_is_refused_fast_before_the_checker(
-        make_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch) -> None:
+    make_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
     content = onnx_files.to_bytes(onnx_files.many_nodes(20_000))
     checked: list[object] = []
     monkeypatch.setattr("onnx.checker.check_model", lambda model, *a, **k: checked.append(model))
@@ -112,8 +117,13 @@ def test_a_graph_over_the_node_limit_is_refused_fast_before_the_checker(
 
 
 def _job(model: dict[str, Any], data: str = "iris") -> dict[str, Any]:
-    return {"data": {"source": "builtin", "name": data}, "model": model,
-            "training": {"loss": "cross_entropy", "epochs": 2}, "probes": ["lr_sweep"], "device": "cpu"}
+    return {
+        "data": {"source": "builtin", "name": data},
+        "model": model,
+        "training": {"loss": "cross_entropy", "epochs": 2},
+        "probes": ["lr_sweep"],
+        "device": "cpu",
+    }
 
 
 def test_a_job_names_an_uploaded_model(client: TestClient, queue: MemoryJobQueue) -> None:
@@ -126,12 +136,12 @@ def test_a_job_names_an_uploaded_model(client: TestClient, queue: MemoryJobQueue
 
 def test_a_model_that_does_not_fit_the_data_is_refused_at_post(client: TestClient) -> None:
     model_id = upload(client, onnx_files.to_bytes(onnx_files.mlp())).json()["id"]
-    inputs = client.post("/v1/jobs", json=_job({"onnx": model_id}, data="digits"))    # 64 features, not 4
+    inputs = client.post("/v1/jobs", json=_job({"onnx": model_id}, data="digits"))  # 64 features, not 4
     assert inputs.status_code == 422
     assert inputs.json()["errors"][0]["loc"] == ["body", "model", "onnx"]
     assert "takes ['batch', 4]" in inputs.json()["detail"]
     wide = upload(client, onnx_files.to_bytes(onnx_files.mlp(n_in=64))).json()["id"]
-    labels = client.post("/v1/jobs", json=_job({"onnx": wide}, data="digits"))        # 10 classes, 3 scores
+    labels = client.post("/v1/jobs", json=_job({"onnx": wide}, data="digits"))  # 10 classes, 3 scores
     assert labels.status_code == 422 and "outputs 3 class scores" in labels.json()["detail"]
 
 

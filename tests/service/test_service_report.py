@@ -195,9 +195,7 @@ FULL: dict[str, Any] = {
 
 
 def _finished(result: dict[str, Any], **fields: Any) -> str:
-    return render_report(
-        _job("succeeded", result=result, spec=SPEC, finished_at="2026-01-01T00:00:05.000Z", **fields)
-    )
+    return render_report(_job("succeeded", result=result, spec=SPEC, finished_at="2026-01-01T00:00:05.000Z", **fields))
 
 
 def test_report_shows_every_part_of_the_answer() -> None:
@@ -296,8 +294,14 @@ def test_running_report_draws_the_baseline_so_far_from_its_events() -> None:
 
     events = [
         {"type": "started"},
-        {"type": "baseline_epoch", "from_epoch": 1, "epoch": 2, "epochs": 5, "train_loss": [1.1, 0.9],
-         "val_loss": [1.2, 1.0]},
+        {
+            "type": "baseline_epoch",
+            "from_epoch": 1,
+            "epoch": 2,
+            "epochs": 5,
+            "train_loss": [1.1, 0.9],
+            "val_loss": [1.2, 1.0],
+        },
         {"type": "baseline_epoch", "from_epoch": 3, "epoch": 3, "epochs": 5, "train_loss": [None], "val_loss": [None]},
     ]
     assert live_history(events)["train_loss"] == [1.1, 0.9, None]

@@ -8,13 +8,31 @@ from typing import Any
 from fastapi.testclient import TestClient
 from run_fakes import MemoryRunStore
 
-SETUP = {"optimizer": "SGD", "model_tensors": 4, "model_values": 178, "optimizer_tensors": 4,
-         "optimizer_values": 178, "shared_tensors": 4, "lrs": [0.1], "relu_layers": ["1"]}
+SETUP = {
+    "optimizer": "SGD",
+    "model_tensors": 4,
+    "model_values": 178,
+    "optimizer_tensors": 4,
+    "optimizer_values": 178,
+    "shared_tensors": 4,
+    "lrs": [0.1],
+    "relu_layers": ["1"],
+}
 
 
 def step(n: int, **changes: Any) -> dict[str, Any]:
-    return {"step": n, "loss": 1.0 / max(n, 1), "backward_passes": 1, "cleared_passes": 1, "params_with_grad": 4,
-            "sampled": True, "grad_norm": 0.5, "changed": 4, "lr": 0.1, **changes}
+    return {
+        "step": n,
+        "loss": 1.0 / max(n, 1),
+        "backward_passes": 1,
+        "cleared_passes": 1,
+        "params_with_grad": 4,
+        "sampled": True,
+        "grad_norm": 0.5,
+        "changed": 4,
+        "lr": 0.1,
+        **changes,
+    }
 
 
 def create(client: TestClient, setup: dict[str, Any] = SETUP, **headers: str) -> dict[str, Any]:
@@ -69,10 +87,12 @@ def test_the_same_idempotency_key_returns_the_same_run(client: TestClient) -> No
 
 def test_bad_telemetry_is_a_422_naming_the_field(client: TestClient) -> None:
     run = create(client)
-    for body, loc in (({"steps": [step(0)]}, ["body", "steps", 0, "step"]),
-                      ({"steps": [{**step(1), "loss_graph": "weird"}]}, ["body", "steps", 0, "loss_graph"]),
-                      ({"steps": [{**step(1), "typo": 1}]}, ["body", "steps", 0, "typo"]),
-                      ({"steps": []}, ["body", "steps"])):
+    for body, loc in (
+        ({"steps": [step(0)]}, ["body", "steps", 0, "step"]),
+        ({"steps": [{**step(1), "loss_graph": "weird"}]}, ["body", "steps", 0, "loss_graph"]),
+        ({"steps": [{**step(1), "typo": 1}]}, ["body", "steps", 0, "typo"]),
+        ({"steps": []}, ["body", "steps"]),
+    ):
         response = client.post(f"/v1/runs/{run['id']}/telemetry", json=body)
         assert response.status_code == 422, body
         assert loc in [e["loc"] for e in response.json()["errors"]]

@@ -18,11 +18,18 @@ def test_events_carry_new_epochs_at_most_every_half_second() -> None:
         rec.val_loss.append(val)
         feed(rec)
         now[0] += MIN_INTERVAL_SECONDS / 3 if i < 2 else 0.0
-    assert sent == [{"type": "baseline_epoch", "from_epoch": 1, "epoch": 1, "epochs": 5,
-                     "train_loss": [1.5], "val_loss": [1.6]}]  # epochs 2 and 3 came too soon
+    assert sent == [
+        {"type": "baseline_epoch", "from_epoch": 1, "epoch": 1, "epochs": 5, "train_loss": [1.5], "val_loss": [1.6]}
+    ]  # epochs 2 and 3 came too soon
     feed.flush()
-    assert sent[1] == {"type": "baseline_epoch", "from_epoch": 2, "epoch": 3, "epochs": 5,
-                       "train_loss": [1.2, None], "val_loss": [1.4, None]}  # NaN is null
+    assert sent[1] == {
+        "type": "baseline_epoch",
+        "from_epoch": 2,
+        "epoch": 3,
+        "epochs": 5,
+        "train_loss": [1.2, None],
+        "val_loss": [1.4, None],
+    }  # NaN is null
     feed.flush()
     assert len(sent) == 2  # nothing new, nothing sent
 
@@ -58,11 +65,19 @@ def test_both_loops_hand_over_the_baseline_after_every_epoch() -> None:
     model = ModelSpec.model_validate({"layers": [{"type": "linear", "out_features": 2}]})
     t = TrainingSpec.model_validate({"loss": "cross_entropy", "optimizer": "sgd", "lr": 0.1, "epochs": 3})
     seen: list[list[float | None]] = []
-    solo = train(model, t, problem, instrumented=True,
-                 on_epoch=lambda n, r: seen.append(list(r.train_loss)) if r is not None else None)
+    solo = train(
+        model,
+        t,
+        problem,
+        instrumented=True,
+        on_epoch=lambda n, r: seen.append(list(r.train_loss)) if r is not None else None,
+    )
     assert seen == [solo.train_loss[:1], solo.train_loss[:2], solo.train_loss]
     seen.clear()
     other = t.model_copy(update={"lr": 0.5})
-    recs, _, _ = train_together([Member(model, t, problem), Member(model, other, problem)], instrument_first=True,
-                                on_epoch=lambda n, r: seen.append(list(r.train_loss)) if r is not None else None)
+    recs, _, _ = train_together(
+        [Member(model, t, problem), Member(model, other, problem)],
+        instrument_first=True,
+        on_epoch=lambda n, r: seen.append(list(r.train_loss)) if r is not None else None,
+    )
     assert seen == [recs[0].train_loss[:1], recs[0].train_loss[:2], recs[0].train_loss]  # member 0's only

@@ -16,12 +16,28 @@ from worker.engine.train.problem import make_problem
 #: Relative tolerance between a run trained in a stack and alone (float32, a few epochs).
 RTOL = 1e-4
 
-MLP = ModelSpec.model_validate({"layers": [{"type": "linear", "out_features": 12}, {"type": "tanh"},
-                                          {"type": "linear", "out_features": 12}, {"type": "relu"},
-                                          {"type": "linear", "out_features": 3}]})
-CNN = ModelSpec.model_validate({"layers": [{"type": "conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1},
-                                          {"type": "relu"}, {"type": "maxpool2d", "kernel_size": 2},
-                                          {"type": "flatten"}, {"type": "linear", "out_features": 3}]})
+MLP = ModelSpec.model_validate(
+    {
+        "layers": [
+            {"type": "linear", "out_features": 12},
+            {"type": "tanh"},
+            {"type": "linear", "out_features": 12},
+            {"type": "relu"},
+            {"type": "linear", "out_features": 3},
+        ]
+    }
+)
+CNN = ModelSpec.model_validate(
+    {
+        "layers": [
+            {"type": "conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1},
+            {"type": "relu"},
+            {"type": "maxpool2d", "kernel_size": 2},
+            {"type": "flatten"},
+            {"type": "linear", "out_features": 3},
+        ]
+    }
+)
 
 
 def _problem(image: bool = False, loss: str = "cross_entropy"):
@@ -36,20 +52,32 @@ def _problem(image: bool = False, loss: str = "cross_entropy"):
 
 
 def _members(model: ModelSpec, optimizer: str, p) -> list[Member]:
-    base = TrainingSpec.model_validate({"loss": p.loss, "optimizer": optimizer, "lr": 0.01, "batch_size": 16,
-                                        "epochs": 3, "seed": 3, "momentum": 0.5 if optimizer in ("sgd", "rmsprop")
-                                        else 0.0, "weight_decay": 0.01})
-    other_init = ModelSpec.model_validate({"layers": model.model_dump()["layers"],
-                                           "init": {"weight": "normal", "std": 0.3, "bias": "zeros"}})
-    return [Member(model, base, p),
-            Member(model, base.model_copy(update={"lr": 0.003}), p),
-            Member(model, base, shuffle_labels(p)),
-            Member(model, base, standardize(p)),
-            Member(model, base.model_copy(update={"l2": 0.01, "l1": 0.001}), p),
-            Member(model, base.model_copy(update={"grad_clip_norm": 0.1}), p),
-            Member(other_init, base, p),
-            Member(model, base.model_copy(update={"seed": 7}), p),
-            Member(model, base.model_copy(update={"momentum": 0.0, "weight_decay": 0.0}), p)]
+    base = TrainingSpec.model_validate(
+        {
+            "loss": p.loss,
+            "optimizer": optimizer,
+            "lr": 0.01,
+            "batch_size": 16,
+            "epochs": 3,
+            "seed": 3,
+            "momentum": 0.5 if optimizer in ("sgd", "rmsprop") else 0.0,
+            "weight_decay": 0.01,
+        }
+    )
+    other_init = ModelSpec.model_validate(
+        {"layers": model.model_dump()["layers"], "init": {"weight": "normal", "std": 0.3, "bias": "zeros"}}
+    )
+    return [
+        Member(model, base, p),
+        Member(model, base.model_copy(update={"lr": 0.003}), p),
+        Member(model, base, shuffle_labels(p)),
+        Member(model, base, standardize(p)),
+        Member(model, base.model_copy(update={"l2": 0.01, "l1": 0.001}), p),
+        Member(model, base.model_copy(update={"grad_clip_norm": 0.1}), p),
+        Member(other_init, base, p),
+        Member(model, base.model_copy(update={"seed": 7}), p),
+        Member(model, base.model_copy(update={"momentum": 0.0, "weight_decay": 0.0}), p),
+    ]
 
 
 def _assert_same(stacked, alone) -> None:
@@ -72,8 +100,11 @@ def test_each_member_of_a_stack_trains_as_it_would_alone(optimizer: str) -> None
 
 def test_conv_stack_and_regression_loss_match_alone() -> None:
     for model, p in ((CNN, _problem(image=True)), (MLP, _problem(loss="mse"))):
-        members = _members(model, "adam", p)[:4] if p.loss == "cross_entropy" else [
-            m for i, m in enumerate(_members(model, "adam", p)) if i != 2]
+        members = (
+            _members(model, "adam", p)[:4]
+            if p.loss == "cross_entropy"
+            else [m for i, m in enumerate(_members(model, "adam", p)) if i != 2]
+        )
         stacked, _, _ = train_together(members)
         for member, rec in zip(members, stacked, strict=True):
             _assert_same(rec, train(member.model, member.training, member.problem, instrumented=False))
@@ -103,8 +134,9 @@ def test_a_member_continued_from_a_stack_equals_training_it_longer() -> None:
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_members_parked_when_settled_continue_as_if_never_stopped(optimizer: str) -> None:
     p = _problem()
-    members = [Member(m.model, m.training.model_copy(update={"epochs": 5}), m.problem)
-               for m in _members(MLP, optimizer, p)]
+    members = [
+        Member(m.model, m.training.model_copy(update={"epochs": 5}), m.problem) for m in _members(MLP, optimizer, p)
+    ]
     asked: list[int] = []
 
     def settled(rec) -> bool:
@@ -118,8 +150,15 @@ def test_members_parked_when_settled_continue_as_if_never_stopped(optimizer: str
     _assert_same(recs[0], train(MLP, members[0].training, p, instrumented=False))
     assert asked[:2] == [1, 2] and all(len(r.train_loss) == 2 and r.stop_reason == "settled" for r in recs[1:])
     for k in (1, 4, 5):
-        _assert_same(recs[k], train(members[k].model, members[k].training.model_copy(update={"epochs": 2}),
-                                    members[k].problem, instrumented=False))
+        _assert_same(
+            recs[k],
+            train(
+                members[k].model,
+                members[k].training.model_copy(update={"epochs": 2}),
+                members[k].problem,
+                instrumented=False,
+            ),
+        )
     # continued, every parked member ends where its whole run ends, with its own settings
     state = continue_members(parked.state, list(range(len(parked.which))), 3)
     more, _, _ = train_together(state.members, start=state)
@@ -127,7 +166,6 @@ def test_members_parked_when_settled_continue_as_if_never_stopped(optimizer: str
         whole = train(members[k].model, members[k].training, members[k].problem, instrumented=False)
         joined = recs[k].train_loss + more[j].train_loss
         assert np.allclose(joined, whole.train_loss, rtol=RTOL, atol=1e-7), (k, joined, whole.train_loss)
-
 
 
 def test_parked_probes_are_trained_on_when_the_baseline_unsettles() -> None:
@@ -138,16 +176,45 @@ def test_parked_probes_are_trained_on_when_the_baseline_unsettles() -> None:
     members = _members(MLP, "adam", p)
     t = members[0].training.model_copy(update={"epochs": 4})
     runs = [ProbeRun(name="baseline", family="baseline", changes={}, model=MLP, training=t)]
-    runs += [ProbeRun(name=f"lr_{lr:g}", family="lr_sweep", changes={"training.lr": lr}, model=MLP,
-                      training=t.model_copy(update={"lr": lr})) for lr in (0.001, 0.1)]
+    runs += [
+        ProbeRun(
+            name=f"lr_{lr:g}",
+            family="lr_sweep",
+            changes={"training.lr": lr},
+            model=MLP,
+            training=t.model_copy(update={"lr": lr}),
+        )
+        for lr in (0.001, 0.1)
+    ]
     # a run that cannot join the baseline's stack (other epochs), planned between two that do
-    runs += [ProbeRun(name="shorter", family="more_steps", changes={"training.epochs": 3}, model=MLP,
-                      training=t.model_copy(update={"epochs": 3}))]
-    runs += [ProbeRun(name="no_regularization", family="no_regularization", changes={"training.l2": 0.0},
-                      model=MLP, training=t.model_copy(update={"l2": 0.0, "weight_decay": 0.0}))]
+    runs += [
+        ProbeRun(
+            name="shorter",
+            family="more_steps",
+            changes={"training.epochs": 3},
+            model=MLP,
+            training=t.model_copy(update={"epochs": 3}),
+        )
+    ]
+    runs += [
+        ProbeRun(
+            name="no_regularization",
+            family="no_regularization",
+            changes={"training.l2": 0.0},
+            model=MLP,
+            training=t.model_copy(update={"l2": 0.0, "weight_decay": 0.0}),
+        )
+    ]
     # settled after 2 epochs, but no longer at the end: what stopped must train on
-    done, ended = run_all(runs, p, deadline=float("inf"), done=0, total=4, instrument_first=True,
-                          settled=lambda rec: len(rec.train_loss) == 2)
+    done, ended = run_all(
+        runs,
+        p,
+        deadline=float("inf"),
+        done=0,
+        total=4,
+        instrument_first=True,
+        settled=lambda rec: len(rec.train_loss) == 2,
+    )
     assert ended.parked is not None and ended.parked.epochs == 2 and ended.parked.which == [1, 2, 4]
     parked = [o for o in done[1:] if o.run.name != "shorter"]
     assert all(o.record.stop_reason == "settled" and len(o.record.train_loss) == 2 for o in parked)
@@ -165,7 +232,7 @@ def test_batches_gathered_a_few_at_a_time_give_the_same_histories(monkeypatch: p
     p = _problem()
     members = _members(MLP, "adam", p)[:4]
     whole, _, _ = train_together(members)
-    monkeypatch.setattr(together, "GATHER_BYTES", 1)       # one batch per gather
+    monkeypatch.setattr(together, "GATHER_BYTES", 1)  # one batch per gather
     few, _, _ = train_together(members)
     for a, b in zip(whole, few, strict=True):
         assert a.train_loss == b.train_loss and a.val_loss == b.val_loss
@@ -186,7 +253,7 @@ def test_an_instrumented_first_member_that_diverges_leaves_and_the_others_go_on(
     members = _members(MLP, "sgd", p)[:2]
     wild = Member(MLP, members[0].training.model_copy(update={"lr": 1e6}), p)
     stacked, _, parked = train_together([wild, *members], instrument_first=True, settled=lambda rec: True)
-    assert parked is None                       # a non-finite baseline settles nothing
+    assert parked is None  # a non-finite baseline settles nothing
     assert stacked[0].stop_reason == "non_finite" and stacked[0].steps and stacked[0].layers
     for rec, m in zip(stacked[1:], members, strict=True):
         assert rec.stop_reason == "completed"

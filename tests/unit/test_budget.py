@@ -13,10 +13,12 @@ from worker.engine.runner import resume_parked, run_all
 from worker.engine.train.loop import CHECK_EVERY_STEPS, RunRecord, train
 from worker.engine.train.problem import Problem, make_problem
 
-MLP = ModelSpec.model_validate({"layers": [{"type": "linear", "out_features": 8}, {"type": "relu"},
-                                          {"type": "linear", "out_features": 3}]})
-WIDER = ModelSpec.model_validate({"layers": [{"type": "linear", "out_features": 12}, {"type": "relu"},
-                                            {"type": "linear", "out_features": 3}]})
+MLP = ModelSpec.model_validate(
+    {"layers": [{"type": "linear", "out_features": 8}, {"type": "relu"}, {"type": "linear", "out_features": 3}]}
+)
+WIDER = ModelSpec.model_validate(
+    {"layers": [{"type": "linear", "out_features": 12}, {"type": "relu"}, {"type": "linear", "out_features": 3}]}
+)
 
 
 def _problem(n: int = 120) -> Problem:
@@ -28,8 +30,16 @@ def _problem(n: int = 120) -> Problem:
 
 
 def _training(epochs: int, batch_size: int = 16) -> TrainingSpec:
-    return TrainingSpec.model_validate({"loss": "cross_entropy", "optimizer": "adam", "lr": 0.01,
-                                        "batch_size": batch_size, "epochs": epochs, "seed": 1})
+    return TrainingSpec.model_validate(
+        {
+            "loss": "cross_entropy",
+            "optimizer": "adam",
+            "lr": 0.01,
+            "batch_size": batch_size,
+            "epochs": epochs,
+            "seed": 1,
+        }
+    )
 
 
 class FakeClock:
@@ -61,23 +71,22 @@ class StepClock:
 
 
 def test_the_plain_loop_stops_mid_epoch_and_keeps_the_epochs_completed() -> None:
-    p = _problem(2000)                       # 1600 samples, batches of 16: 100 steps per epoch
+    p = _problem(2000)  # 1600 samples, batches of 16: 100 steps per epoch
     clock = StepClock(1.0)
     # the deadline falls inside the second epoch: reads at start, epoch top, every few steps, epoch end
     looks_per_epoch = 100 // CHECK_EVERY_STEPS + 2
     rec = train(MLP, _training(5), p, instrumented=True, deadline=looks_per_epoch + 4, clock=clock)
     assert rec.stop_reason == "deadline"
     assert len(rec.train_loss) == len(rec.val_loss) == len(rec.penalty) == 1
-    assert len(rec.step_loss) == 100               # the cut epoch's steps are not kept
-    assert rec.train_acc is None and rec.fit_share is None     # no final pass after a cut
+    assert len(rec.step_loss) == 100  # the cut epoch's steps are not kept
+    assert rec.train_acc is None and rec.fit_share is None  # no final pass after a cut
 
 
 def test_a_stack_stops_mid_epoch_and_every_member_keeps_its_completed_epochs() -> None:
     p = _problem(2000)
     clock = StepClock(1.0)
     members = [Member(MLP, _training(5), p), Member(MLP, _training(5).model_copy(update={"lr": 0.1}), p)]
-    recs, _, parked = train_together(members, instrument_first=True, deadline=100 // CHECK_EVERY_STEPS + 6,
-                                     clock=clock)
+    recs, _, parked = train_together(members, instrument_first=True, deadline=100 // CHECK_EVERY_STEPS + 6, clock=clock)
     assert parked is None
     for rec in recs:
         assert rec.stop_reason == "deadline" and len(rec.train_loss) == 1 and rec.train_acc is None
@@ -85,19 +94,30 @@ def test_a_stack_stops_mid_epoch_and_every_member_keeps_its_completed_epochs() -
 
 def test_a_run_that_finishes_its_epochs_at_the_deadline_is_completed() -> None:
     clock = FakeClock(stacked=1.0, alone=1.0)
-    rec = train(MLP, _training(3), _problem(), instrumented=False, deadline=2.5, clock=clock,
-                on_epoch=clock.on_epoch)
+    rec = train(MLP, _training(3), _problem(), instrumented=False, deadline=2.5, clock=clock, on_epoch=clock.on_epoch)
     assert rec.stop_reason == "completed" and len(rec.train_loss) == 3
 
 
 def _runs(epochs: int) -> list[ProbeRun]:
     t = _training(epochs)
-    return [ProbeRun(name="baseline", family="baseline", changes={}, model=MLP, training=t),
-            ProbeRun(name="lr_x0.1", family="lr_sweep", changes={"training.lr": 0.001}, model=MLP,
-                     training=t.model_copy(update={"lr": 0.001})),
-            ProbeRun(name="lr_x10", family="lr_sweep", changes={"training.lr": 0.1}, model=MLP,
-                     training=t.model_copy(update={"lr": 0.1})),
-            ProbeRun(name="bigger", family="bigger_model", changes={}, model=WIDER, training=t)]
+    return [
+        ProbeRun(name="baseline", family="baseline", changes={}, model=MLP, training=t),
+        ProbeRun(
+            name="lr_x0.1",
+            family="lr_sweep",
+            changes={"training.lr": 0.001},
+            model=MLP,
+            training=t.model_copy(update={"lr": 0.001}),
+        ),
+        ProbeRun(
+            name="lr_x10",
+            family="lr_sweep",
+            changes={"training.lr": 0.1},
+            model=MLP,
+            training=t.model_copy(update={"lr": 0.1}),
+        ),
+        ProbeRun(name="bigger", family="bigger_model", changes={}, model=WIDER, training=t),
+    ]
 
 
 def test_probes_are_parked_when_the_baselines_epochs_would_not_fit_beside_them() -> None:
@@ -105,11 +125,20 @@ def test_probes_are_parked_when_the_baselines_epochs_would_not_fit_beside_them()
     clock = FakeClock(stacked=10.0, alone=5.0)
     runs = _runs(6)
     # after epoch 1 (10 s stacked) the baseline's 5 epochs left would take 50 s more: past 55 s
-    done, ended = run_all(runs, p, deadline=55.0, done=0, total=3, instrument_first=True,
-                          settled=lambda rec: len(rec.train_loss) >= 3, on_epoch=clock.on_epoch, clock=clock)
+    done, ended = run_all(
+        runs,
+        p,
+        deadline=55.0,
+        done=0,
+        total=3,
+        instrument_first=True,
+        settled=lambda rec: len(rec.train_loss) >= 3,
+        on_epoch=clock.on_epoch,
+        clock=clock,
+    )
     base, probes = done[0].record, {o.run.name: o for o in done[1:]}
-    assert base.stop_reason == "completed" and len(base.train_loss) == 6        # it got its time first
-    assert clock.epochs[:2] == [3, 1]                                          # then it trained alone
+    assert base.stop_reason == "completed" and len(base.train_loss) == 6  # it got its time first
+    assert clock.epochs[:2] == [3, 1]  # then it trained alone
     assert ended.parked is not None and ended.parked.reason == "budget" and ended.parked.epochs == 1
     for name in ("lr_x0.1", "lr_x10"):
         assert probes[name].record.stop_reason == "deadline" and len(probes[name].record.train_loss) == 1
@@ -131,18 +160,33 @@ def test_probes_are_parked_when_the_baselines_epochs_would_not_fit_beside_them()
 
 def test_probes_stay_beside_the_baseline_when_its_epochs_fit() -> None:
     clock = FakeClock(stacked=10.0, alone=5.0)
-    done, ended = run_all(_runs(6)[:3], _problem(), deadline=65.0, done=0, total=2, instrument_first=True,
-                          on_epoch=clock.on_epoch, clock=clock)
+    done, ended = run_all(
+        _runs(6)[:3],
+        _problem(),
+        deadline=65.0,
+        done=0,
+        total=2,
+        instrument_first=True,
+        on_epoch=clock.on_epoch,
+        clock=clock,
+    )
     assert ended.parked is None and clock.epochs == [3] * 6
     assert all(o.record.stop_reason == "completed" and len(o.record.train_loss) == 6 for o in done)
 
 
 def test_an_epoch_too_long_to_share_leaves_the_baseline_alone_within_it() -> None:
-    p = _problem(3000)                            # 2400 samples in batches of 16: 150 steps an epoch
+    p = _problem(3000)  # 2400 samples in batches of 16: 150 steps an epoch
     t = _training(3)
-    runs = [ProbeRun(name="baseline", family="baseline", changes={}, model=MLP, training=t),
-            ProbeRun(name="lr_x10", family="lr_sweep", changes={"training.lr": 0.1}, model=MLP,
-                     training=t.model_copy(update={"lr": 0.1}))]
+    runs = [
+        ProbeRun(name="baseline", family="baseline", changes={}, model=MLP, training=t),
+        ProbeRun(
+            name="lr_x10",
+            family="lr_sweep",
+            changes={"training.lr": 0.1},
+            model=MLP,
+            training=t.model_copy(update={"lr": 0.1}),
+        ),
+    ]
     # a second per look at the clock: by step 32 of the first epoch, 450 steps at that rate end past 70
     clock = StepClock(1.0)
     done, ended = run_all(runs, p, deadline=70.0, done=0, total=1, instrument_first=True, clock=clock)

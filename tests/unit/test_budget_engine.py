@@ -16,13 +16,28 @@ MARGIN_SECONDS = 3.0
 
 
 def test_a_job_whose_epochs_are_long_ends_within_its_budget_and_says_what_was_left_out() -> None:
-    spec = JobSpec.model_validate(tiny_spec(
-        data={"source": "synthetic", "name": "classification", "n_samples": 200_000, "n_features": 20,
-              "n_classes": 3, "seed": 0},
-        model={"layers": [{"type": "linear", "out_features": 32}, {"type": "relu"},
-                          {"type": "linear", "out_features": 3}]},
-        training={"loss": "cross_entropy", "optimizer": "sgd", "lr": 0.01, "epochs": 5, "batch_size": 16},
-        probes="auto", budget_seconds=2.0))
+    spec = JobSpec.model_validate(
+        tiny_spec(
+            data={
+                "source": "synthetic",
+                "name": "classification",
+                "n_samples": 200_000,
+                "n_features": 20,
+                "n_classes": 3,
+                "seed": 0,
+            },
+            model={
+                "layers": [
+                    {"type": "linear", "out_features": 32},
+                    {"type": "relu"},
+                    {"type": "linear", "out_features": 3},
+                ]
+            },
+            training={"loss": "cross_entropy", "optimizer": "sgd", "lr": 0.01, "epochs": 5, "batch_size": 16},
+            probes="auto",
+            budget_seconds=2.0,
+        )
+    )
     began = time.monotonic()
     result = run_job(spec)
     took = time.monotonic() - began
@@ -34,7 +49,7 @@ def test_a_job_whose_epochs_are_long_ends_within_its_budget_and_says_what_was_le
     left = {e["name"]: e for e in timing["left_out"]}
     assert left["baseline"]["why"] == "cut" and left["baseline"]["epochs_planned"] == 5
     assert left["baseline"]["epochs_run"] == result["baseline"]["summary"]["epochs_run"] < 5
-    assert len(left) > 1                           # probes cut beside it, or never started
+    assert len(left) > 1  # probes cut beside it, or never started
     for entry in timing["left_out"]:
         assert entry["why"] in ("cut", "skipped")
     cut = [p["name"] for p in result["probes"] if p["stop_reason"] == "deadline"]
@@ -64,8 +79,9 @@ def test_a_long_curve_is_thinned_with_its_last_point_kept() -> None:
     sent: list[dict[str, Any]] = []
     progress = EpochProgress(sent.append, 0.0, 100.0, clock=lambda: 10.0)
     progress.plan(1000)
-    rec = RunRecord(initial_loss=1.0, initial_val_loss=1.0, train_loss=[1.0 / (k + 1) for k in range(999)],
-                    val_loss=[2.0] * 999)
+    rec = RunRecord(
+        initial_loss=1.0, initial_val_loss=1.0, train_loss=[1.0 / (k + 1) for k in range(999)], val_loss=[2.0] * 999
+    )
     progress.on_epoch(999, rec)
     curve = sent[-1]["baseline"]
     assert len(curve["epoch"]) == PROGRESS_CURVE_POINTS and curve["epoch"][0] == 1 and curve["epoch"][-1] == 999

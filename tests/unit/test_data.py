@@ -34,8 +34,13 @@ def npz_bytes(**arrays: np.ndarray) -> bytes:
 
 @pytest.mark.parametrize(
     ("name", "x_shape"),
-    [("iris", (150, 4)), ("wine", (178, 13)), ("digits", (1797, 64)),
-     ("breast_cancer", (569, 30)), ("diabetes", (442, 10))],
+    [
+        ("iris", (150, 4)),
+        ("wine", (178, 13)),
+        ("digits", (1797, 64)),
+        ("breast_cancer", (569, 30)),
+        ("diabetes", (442, 10)),
+    ],
 )
 def test_builtin_shapes_and_dtypes(name: str, x_shape: tuple[int, int]) -> None:
     raw = load(spec(source="builtin", name=name))
@@ -68,8 +73,13 @@ def test_shape_of_wrong_size_names_the_field() -> None:
 
 @pytest.mark.parametrize(
     ("name", "x_shape", "y_dtype"),
-    [("blobs", (100, 2), np.int64), ("moons", (100, 2), np.int64), ("circles", (100, 2), np.int64),
-     ("classification", (100, 20), np.int64), ("regression", (100, 100), np.float32)],
+    [
+        ("blobs", (100, 2), np.int64),
+        ("moons", (100, 2), np.int64),
+        ("circles", (100, 2), np.int64),
+        ("classification", (100, 20), np.int64),
+        ("regression", (100, 100), np.float32),
+    ],
 )
 def test_synthetic_defaults_are_scikit_learns(name: str, x_shape: tuple[int, int], y_dtype: type) -> None:
     raw = load(spec(source="synthetic", name=name))
@@ -115,11 +125,13 @@ def test_classification_noise_is_flip_y() -> None:
 
 @pytest.mark.parametrize(
     ("fields", "loc"),
-    [({"name": "regression", "n_classes": 3}, ("data", "n_classes")),
-     ({"name": "moons", "n_features": 3}, ("data", "n_features")),
-     ({"name": "circles", "n_classes": 3}, ("data", "n_classes")),
-     ({"name": "classification", "n_classes": 5, "n_features": 2}, ("data", "n_classes")),
-     ({"name": "classification", "noise": 1.5}, ("data", "noise"))],
+    [
+        ({"name": "regression", "n_classes": 3}, ("data", "n_classes")),
+        ({"name": "moons", "n_features": 3}, ("data", "n_features")),
+        ({"name": "circles", "n_classes": 3}, ("data", "n_classes")),
+        ({"name": "classification", "n_classes": 5, "n_features": 2}, ("data", "n_classes")),
+        ({"name": "classification", "noise": 1.5}, ("data", "noise")),
+    ],
 )
 def test_synthetic_refusals_name_the_field(fields: dict[str, Any], loc: tuple[str, ...]) -> None:
     with pytest.raises(SpecError) as err:
@@ -161,13 +173,15 @@ def test_inline_is_used_as_given() -> None:
 
 @pytest.mark.parametrize(
     ("x", "y", "loc", "words"),
-    [([[1, 2], [3]], [0, 1], ("data", "x", 1), "shape"),
-     ([[1, 2], [3, "4"]], [0, 1], ("data", "x", 1), "'4'"),
-     ([[1, True], [3, 4]], [0, 1], ("data", "x", 0), "True"),
-     ([[[[[[1]]]]], [[[[[1]]]]]], [0, 1], ("data", "x", 0), "deeper than 4"),
-     ([[[1, 2], [3]], [[1, 2], [3, 4]]], [0, 1], ("data", "x", 0), "ragged"),
-     ([[1], [2]], [0, "a"], ("data", "y", 1), "'a'"),
-     ([[1], [2]], [[[0]], [[1]]], ("data", "y", 0), "nest")],
+    [
+        ([[1, 2], [3]], [0, 1], ("data", "x", 1), "shape"),
+        ([[1, 2], [3, "4"]], [0, 1], ("data", "x", 1), "'4'"),
+        ([[1, True], [3, 4]], [0, 1], ("data", "x", 0), "True"),
+        ([[[[[[1]]]]], [[[[[1]]]]]], [0, 1], ("data", "x", 0), "deeper than 4"),
+        ([[[1, 2], [3]], [[1, 2], [3, 4]]], [0, 1], ("data", "x", 0), "ragged"),
+        ([[1], [2]], [0, "a"], ("data", "y", 1), "'a'"),
+        ([[1], [2]], [[[0]], [[1]]], ("data", "y", 0), "nest"),
+    ],
 )
 def test_inline_refusals_name_the_row(x: list[Any], y: list[Any], loc: tuple[Any, ...], words: str) -> None:
     with pytest.raises(SpecError) as err:
@@ -194,8 +208,7 @@ def test_dataset_missing_is_unavailable(fetch: Any) -> None:
 def test_upload_npz_canonical_form_and_description() -> None:
     content = npz_bytes(x=np.ones((5, 2, 3), np.float64), y=np.array([0.0, 1.0, 2.0, np.nan, 1.0]))
     stored, info = parse_upload("scans.NPZ", content)
-    assert info == {"n_samples": 5, "x_shape": [5, 2, 3], "y_shape": [5],
-                    "x_dtype": "float32", "y_dtype": "float32"}
+    assert info == {"n_samples": 5, "x_shape": [5, 2, 3], "y_shape": [5], "x_dtype": "float32", "y_dtype": "float32"}
     with np.load(io.BytesIO(stored), allow_pickle=False) as npz:
         assert npz["x"].dtype == np.float32 and np.isnan(npz["y"][3])
 
@@ -209,10 +222,12 @@ def test_upload_refuses_pickled_object_array() -> None:
 
 @pytest.mark.parametrize(
     ("arrays", "words"),
-    [({"x": np.ones((3, 2))}, "no array 'y'"),
-     ({"x": np.ones((3, 2)), "y": np.ones(4)}, "3 samples but y has 4"),
-     ({"x": np.array(["a", "b"]), "y": np.ones(2)}, "numeric"),
-     ({"x": np.ones((3, 200)), "y": np.ones(3)}, "limit is 100")],
+    [
+        ({"x": np.ones((3, 2))}, "no array 'y'"),
+        ({"x": np.ones((3, 2)), "y": np.ones(4)}, "3 samples but y has 4"),
+        ({"x": np.array(["a", "b"]), "y": np.ones(2)}, "numeric"),
+        ({"x": np.ones((3, 200)), "y": np.ones(3)}, "limit is 100"),
+    ],
 )
 def test_upload_npz_refusals(arrays: dict[str, np.ndarray], words: str) -> None:
     with pytest.raises(UploadError, match=words):
@@ -240,14 +255,16 @@ def test_upload_csv_with_label_column() -> None:
 
 @pytest.mark.parametrize(
     ("content", "kwargs", "words"),
-    [(b"a,b\n1,2\n", {}, "columns are: a, b"),
-     (b"a,b\n1,2\n", {"label_column": "c"}, "'c' is not in"),
-     (b"1,2\n3,4\n", {}, "header"),
-     (b"a,label\n1,x\n", {}, "line 2, column 'label'"),
-     (b"a,label\n1,2,3\n", {}, "3 cells"),
-     (b"a,label\n1,0\n2,1\n3,0\n", {"max_rows": 2}, "limit is 2"),
-     (b"a,b,c,label\n1,2,3,0\n", {"max_features": 2}, "limit is 2"),
-     (b"a,label\n", {}, "no data rows")],
+    [
+        (b"a,b\n1,2\n", {}, "columns are: a, b"),
+        (b"a,b\n1,2\n", {"label_column": "c"}, "'c' is not in"),
+        (b"1,2\n3,4\n", {}, "header"),
+        (b"a,label\n1,x\n", {}, "line 2, column 'label'"),
+        (b"a,label\n1,2,3\n", {}, "3 cells"),
+        (b"a,label\n1,0\n2,1\n3,0\n", {"max_rows": 2}, "limit is 2"),
+        (b"a,b,c,label\n1,2,3,0\n", {"max_features": 2}, "limit is 2"),
+        (b"a,label\n", {}, "no data rows"),
+    ],
 )
 def test_upload_csv_refusals(content: bytes, kwargs: dict[str, Any], words: str) -> None:
     with pytest.raises(UploadError, match=words):

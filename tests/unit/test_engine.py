@@ -20,11 +20,14 @@ ROOT = Path(__file__).resolve().parents[2]
 def _spec(**training) -> dict:
     t = {"loss": "cross_entropy", "optimizer": "adam", "lr": 0.01, "batch_size": 32, "epochs": 15, "seed": 0}
     t.update(training)
-    return {"data": {"source": "synthetic", "name": "blobs", "n_samples": 300, "n_features": 4, "n_classes": 3,
-                     "seed": 0},
-            "model": {"layers": [{"type": "linear", "out_features": 16}, {"type": "relu"},
-                                 {"type": "linear", "out_features": 3}]},
-            "training": t, "budget_seconds": 30}
+    return {
+        "data": {"source": "synthetic", "name": "blobs", "n_samples": 300, "n_features": 4, "n_classes": 3, "seed": 0},
+        "model": {
+            "layers": [{"type": "linear", "out_features": 16}, {"type": "relu"}, {"type": "linear", "out_features": 3}]
+        },
+        "training": t,
+        "budget_seconds": 30,
+    }
 
 
 def test_result_follows_the_contract_and_is_strict_json() -> None:
@@ -67,13 +70,14 @@ def test_a_healthy_run_is_called_healthy() -> None:
     assert k < 15 and base[k - 1] < MIN_GAIN * d["chance_loss"]
     assert all(p["stop_reason"] == "settled" for p in result["probes"])
     assert result["timing"]["probes_stopped_settled"] == len(result["probes"])
-    assert any(note.startswith(f"{len(result['probes'])} probes stopped after {k} of their epochs")
-               for note in d["notes"]), d["notes"]
+    assert any(
+        note.startswith(f"{len(result['probes'])} probes stopped after {k} of their epochs") for note in d["notes"]
+    ), d["notes"]
 
 
 def test_probes_trained_one_by_one_also_stop_where_the_baseline_settled() -> None:
     spec = _spec()
-    spec["model"]["layers"].insert(2, {"type": "dropout", "p": 0.1})     # dropout runs do not stack
+    spec["model"]["layers"].insert(2, {"type": "dropout", "p": 0.1})  # dropout runs do not stack
     result = run_job(JobSpec.model_validate(spec))
     assert result["diagnosis"]["healthy"] is True
     base = result["baseline"]["history"]["train_loss"]
@@ -108,13 +112,23 @@ def test_cuda_without_a_gpu_is_a_spec_error(monkeypatch: pytest.MonkeyPatch) -> 
 def test_diagnose_command_prints_the_job_and_rejects_a_bad_spec(tmp_path: Path) -> None:
     good = tmp_path / "good.json"
     good.write_text(json.dumps({**_spec(epochs=3), "probes": ["shuffled_labels"]}))
-    out = subprocess.run([sys.executable, "-m", "lossdoctor.diagnose_cli", str(good)], capture_output=True, text=True,
-                         cwd=ROOT, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "lossdoctor.diagnose_cli", str(good)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     job = json.loads(out.stdout)
     assert job["status"] == "succeeded" and "diagnosis" in job["result"]
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({**_spec(), "training": {"loss": "cross_entropy", "optimizer": "adamm"}}))
-    out = subprocess.run([sys.executable, "-m", "lossdoctor.diagnose_cli", str(bad)], capture_output=True, text=True,
-                         cwd=ROOT, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "lossdoctor.diagnose_cli", str(bad)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert out.returncode == 2 and "training.optimizer" in out.stderr and "adam" in out.stderr

@@ -11,8 +11,9 @@ from worker.contract.spec import ModelSpec, TrainingSpec
 from worker.engine.train.loop import train
 from worker.engine.train.problem import make_problem
 
-MLP = ModelSpec.model_validate({"layers": [{"type": "linear", "out_features": 16}, {"type": "relu"},
-                                          {"type": "linear", "out_features": 3}]})
+MLP = ModelSpec.model_validate(
+    {"layers": [{"type": "linear", "out_features": 16}, {"type": "relu"}, {"type": "linear", "out_features": 3}]}
+)
 
 
 def _problem(n: int = 96, loss: str = "cross_entropy", nan: bool = False):
@@ -37,6 +38,7 @@ def test_epoch_loss_is_the_mean_of_batch_losses_of_a_plain_loop() -> None:
     rec = train(MLP, t, p, instrumented=True)
     # independent reference: the loop a user would write, same seed, same shuffling
     from worker.engine.model import build_model
+
     torch.manual_seed(t.seed)
     model = build_model(MLP, p.sample_shape, seed=t.seed)
     opt = torch.optim.SGD(model.parameters(), lr=t.lr)
@@ -46,7 +48,7 @@ def test_epoch_loss_is_the_mean_of_batch_losses_of_a_plain_loop() -> None:
         perm = torch.randperm(p.n_train, generator=gen)
         losses = []
         for i in range(0, p.n_train, t.batch_size):
-            idx = perm[i:i + t.batch_size]
+            idx = perm[i : i + t.batch_size]
             loss = torch.nn.functional.cross_entropy(model(p.x_train[idx]), p.y_train[idx])
             opt.zero_grad()
             loss.backward()
@@ -63,7 +65,7 @@ def test_same_seed_same_history_and_instruments_fill_every_layer() -> None:
     assert a.train_loss == b.train_loss and a.val_loss == b.val_loss
     assert [layer["name"] for layer in a.layers] == ["0.linear", "2.linear"]
     assert all(len(layer["grad_norm"]) == 3 and len(layer["update_ratio"]) == 3 for layer in a.layers)
-    assert len(a.instruments["dead_fraction"]["1.relu"]) == 4   # at init and after each epoch
+    assert len(a.instruments["dead_fraction"]["1.relu"]) == 4  # at init and after each epoch
 
 
 def test_non_finite_data_stops_at_the_first_epoch_with_null_losses() -> None:
@@ -94,7 +96,7 @@ def test_continuing_a_run_equals_training_it_longer() -> None:
 
 def test_frozen_model_never_changes() -> None:
     frozen = ModelSpec.model_validate({"layers": [{"type": "linear", "out_features": 3, "frozen": True}]})
-    rec = train(frozen, _training(batch_size=1000), _problem(), instrumented=True)   # one full batch an epoch
+    rec = train(frozen, _training(batch_size=1000), _problem(), instrumented=True)  # one full batch an epoch
     assert rec.trainable_params == 0
     assert math.isclose(rec.train_loss[0], rec.train_loss[-1], rel_tol=1e-6)
 
@@ -102,7 +104,7 @@ def test_frozen_model_never_changes() -> None:
 def test_bce_matches_pytorch_in_range_and_is_nan_outside() -> None:
     from worker.engine.train.losses import LOSSES
 
-    p = torch.tensor([0.0, 0.3, 1.0, 0.9], requires_grad=True)   # saturated sigmoids give exact 0 and 1
+    p = torch.tensor([0.0, 0.3, 1.0, 0.9], requires_grad=True)  # saturated sigmoids give exact 0 and 1
     y = torch.tensor([0.0, 1.0, 1.0, 0.0])
     mine = LOSSES["bce"](p, y)
     mine.backward()

@@ -22,14 +22,25 @@ from worker.engine.model import build_model
 from worker.engine.probes import PROBES, ProbeContext
 
 MODEL_ID = "mdl_" + "a" * 24
-LAYERS: list[dict[str, Any]] = [{"type": "linear", "out_features": 16}, {"type": "relu"},
-                                {"type": "linear", "out_features": 3}]
+LAYERS: list[dict[str, Any]] = [
+    {"type": "linear", "out_features": 16},
+    {"type": "relu"},
+    {"type": "linear", "out_features": 3},
+]
 
 
 def _spec(model: dict[str, Any], probes: list[str], **training: Any) -> JobSpec:
     t = {"loss": "cross_entropy", "optimizer": "sgd", "lr": 0.05, "batch_size": 32, "epochs": 2, "seed": 0, **training}
-    return JobSpec.model_validate({"data": {"source": "builtin", "name": "iris"}, "model": model, "training": t,
-                                   "probes": probes, "budget_seconds": 30, "device": "cpu"})
+    return JobSpec.model_validate(
+        {
+            "data": {"source": "builtin", "name": "iris"},
+            "model": model,
+            "training": t,
+            "probes": probes,
+            "budget_seconds": 30,
+            "device": "cpu",
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +63,7 @@ def test_the_baseline_trains_from_the_exported_weights_like_the_layer_spec(expor
     assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-5)
     assert a["val_loss"] == pytest.approx(b["val_loss"], abs=1e-5)
     assert [layer["name"] for layer in onnx_result["baseline"]["layers"]] == ["0.linear", "2.linear"]
-    assert onnx_result["baseline"]["layers"][0]["dead_fraction"]       # the Relu node feeds from node 0
+    assert onnx_result["baseline"]["layers"][0]["dead_fraction"]  # the Relu node feeds from node 0
     assert onnx_result["baseline"]["layers"][0]["activation"] == "1.relu"
     assert {p["name"] for p in onnx_result["probes"]} == {p["name"] for p in layer_result["probes"]}
     for p, q in zip(onnx_result["probes"], layer_result["probes"], strict=True):
@@ -60,8 +71,17 @@ def test_the_baseline_trains_from_the_exported_weights_like_the_layer_spec(expor
 
 
 def test_probes_without_a_layer_list_run_and_the_others_are_noted(exported: bytes) -> None:
-    wanted = ["standard_init", "reseed", "no_regularization", "grad_clip", "bigger_model", "batchnorm",
-              "relu_activation", "fix_output", "unfreeze"]
+    wanted = [
+        "standard_init",
+        "reseed",
+        "no_regularization",
+        "grad_clip",
+        "bigger_model",
+        "batchnorm",
+        "relu_activation",
+        "fix_output",
+        "unfreeze",
+    ]
     result = _run(_spec({"onnx": MODEL_ID}, wanted, weight_decay=0.01), exported)
     runs = {p["name"]: p for p in result["probes"]}
     assert set(runs) == {"standard_init", "seed_1", "seed_2", "no_regularization", "grad_clip"}
@@ -82,14 +102,22 @@ def test_probes_without_a_layer_list_run_and_the_others_are_noted(exported: byte
 def test_probes_that_edit_layers_do_not_apply_and_onnx_never_stacks(exported: bytes) -> None:
     spec = _spec({"onnx": MODEL_ID}, ["lr_sweep"])
     assert signature(spec.model, (4,)) is None
-    ctx = ProbeContext(spec=spec, problem=None, checks={n: c(spec, torch.zeros(4, 4).numpy(), torch.zeros(4).numpy())
-                                                         for n, c in CHECKS.items()})  # type: ignore[arg-type]
+    ctx = ProbeContext(
+        spec=spec,
+        problem=None,
+        checks={n: c(spec, torch.zeros(4, 4).numpy(), torch.zeros(4).numpy()) for n, c in CHECKS.items()},
+    )  # type: ignore[arg-type]
     for name, probe in PROBES.items():
         if probe.edits_layers:
             assert not probe.applies(ctx), name
             assert probe.plan(ctx) == [], name
     assert {name for name, p in PROBES.items() if p.edits_layers} == {
-        "bigger_model", "relu_activation", "batchnorm", "fix_output", "unfreeze"}
+        "bigger_model",
+        "relu_activation",
+        "batchnorm",
+        "fix_output",
+        "unfreeze",
+    }
 
 
 def test_dropout_nodes_are_switched_off_by_no_regularization(tmp_path: Path) -> None:
@@ -113,10 +141,16 @@ class Bag(nn.Module):
 
 
 def _ids_spec(x: list[list[int]], y: list[int], probes: list[str]) -> JobSpec:
-    return JobSpec.model_validate({
-        "data": {"source": "inline", "x": x, "y": y}, "model": {"onnx": MODEL_ID},
-        "training": {"loss": "cross_entropy", "optimizer": "adam", "lr": 0.05, "epochs": 2, "batch_size": 8},
-        "probes": probes, "budget_seconds": 30, "device": "cpu"})
+    return JobSpec.model_validate(
+        {
+            "data": {"source": "inline", "x": x, "y": y},
+            "model": {"onnx": MODEL_ID},
+            "training": {"loss": "cross_entropy", "optimizer": "adam", "lr": 0.05, "epochs": 2, "batch_size": 8},
+            "probes": probes,
+            "budget_seconds": 30,
+            "device": "cpu",
+        }
+    )
 
 
 def test_token_ids_stay_ids_and_ids_outside_the_table_are_refused(tmp_path: Path) -> None:
@@ -130,7 +164,7 @@ def test_token_ids_stay_ids_and_ids_outside_the_table_are_refused(tmp_path: Path
     assert "standardize_inputs (the model's input holds integer ids" in " ".join(result["diagnosis"]["notes"])
     assert {p["family"] for p in result["probes"]} == {"lr_sweep"}
     assert not next(c for c in result["checks"] if c["name"] == "input_scale")["flagged"]
-    x[3, 2] = 12                                   # the table has ids 0..9
+    x[3, 2] = 12  # the table has ids 0..9
     with pytest.raises(SpecError, match="the model does not run on the data: Gather reads index 12") as caught:
         _run(_ids_spec(x.tolist(), y.tolist(), ["lr_sweep"]), content)
     assert caught.value.loc == ("model", "onnx")

@@ -41,8 +41,17 @@ def mlp() -> nn.Module:
 
 
 def cnn(p: float) -> nn.Module:
-    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Dropout(p), nn.Flatten(), nn.Linear(64, 16), nn.GELU(), nn.Linear(16, 3))
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Dropout(p),
+        nn.Flatten(),
+        nn.Linear(64, 16),
+        nn.GELU(),
+        nn.Linear(16, 3),
+    )
 
 
 CASES = {
@@ -92,10 +101,10 @@ def test_outputs_and_training_match_the_original(case: str, tmp_path: Path) -> N
     ref = trajectory(original, x, y, log_probs=case == "residual")
     got = trajectory(graph, x, y, log_probs=case == "residual")
     assert max(abs(a - b) for a, b in zip(ref, got, strict=True)) < TOL, (ref[-3:], got[-3:])
-    assert ref[-1] < ref[0]                        # it trained, so the comparison means something
+    assert ref[-1] < ref[0]  # it trained, so the comparison means something
     original.eval()
     graph.eval()
-    with torch.no_grad():                          # eval mode: running statistics updated alike
+    with torch.no_grad():  # eval mode: running statistics updated alike
         torch.testing.assert_close(graph(x), original(x), atol=TOL, rtol=0)
 
 
@@ -110,7 +119,7 @@ def test_eval_mode_drops_nothing_and_uses_running_statistics(tmp_path: Path) -> 
     torch.testing.assert_close(first, second)
     graph.train()
     with torch.no_grad():
-        assert not torch.allclose(graph(x), first)   # training mode: batch statistics and dropout
+        assert not torch.allclose(graph(x), first)  # training mode: batch statistics and dropout
 
 
 def test_layers_are_nodes_with_parameters_weight_first(tmp_path: Path) -> None:
@@ -122,7 +131,7 @@ def test_layers_are_nodes_with_parameters_weight_first(tmp_path: Path) -> None:
     assert [kind for _, kind, _ in names[2:]] == ["linear", "linear"]
     trainable = sum(p.numel() for p in graph.parameters())
     assert trainable == sum(p.numel() for p in cnn(0.0).parameters())
-    assert {name for name, _ in graph.named_buffers()} >= {"s3", "s4"}   # running mean and variance
+    assert {name for name, _ in graph.named_buffers()} >= {"s3", "s4"}  # running mean and variance
 
 
 def test_reinit_draws_as_pytorch_draws_each_layer_type(tmp_path: Path) -> None:
@@ -131,7 +140,7 @@ def test_reinit_draws_as_pytorch_draws_each_layer_type(tmp_path: Path) -> None:
     spec.with_program(Program.from_model(read_model(path.read_bytes())))
     graph = build_onnx(spec, seed=7)
     torch.manual_seed(7)
-    fresh = mlp()                                  # nn.Linear.reset_parameters, in the same order
+    fresh = mlp()  # nn.Linear.reset_parameters, in the same order
     x = torch.randn(5, 4)
     torch.testing.assert_close(graph(x), fresh(x), atol=1e-6, rtol=0)
     exported = build_onnx(spec.model_copy(update={"init": None}), seed=7)
@@ -156,7 +165,7 @@ def test_without_dropout_passes_the_input_through(tmp_path: Path) -> None:
     dropped, kept = OnnxModule(program), OnnxModule(bare)
     kept.load_state_dict(dropped.state_dict())
     x = torch.randn(8, 1, 8, 8)
-    with torch.no_grad():                          # training mode (batch statistics): only dropout draws
+    with torch.no_grad():  # training mode (batch statistics): only dropout draws
         assert not torch.allclose(dropped(x), dropped(x))
         torch.testing.assert_close(kept(x), kept(x))
         dropped.eval()
@@ -219,7 +228,7 @@ def test_a_graph_that_mixes_the_samples_of_a_batch_is_refused(tmp_path: Path) ->
             self.out = nn.Linear(4, 3)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.out((x @ x.t()) @ x)       # [B, B] inside: grows with the square of the batch
+            return self.out((x @ x.t()) @ x)  # [B, B] inside: grows with the square of the batch
 
     graph = interpreted(Gram(), (4,), tmp_path)
     with pytest.raises(GraphError, match="grows faster than the batch"):
@@ -232,11 +241,17 @@ def test_weights_of_any_float_width_train_as_float32() -> None:
 
     w = helper.make_tensor("w", TensorProto.BFLOAT16, [3, 4], np.ones(12).tolist())
     b = numpy_helper.from_array(np.ones(3, dtype=np.float64), "b")
-    nodes = [helper.make_node("Cast", ["b"], ["b16"], to=TensorProto.BFLOAT16),
-             helper.make_node("Gemm", ["input", "w", "b16"], ["output"], transB=1)]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("input", TensorProto.BFLOAT16, ["n", 4])],
-                              [helper.make_tensor_value_info("output", TensorProto.BFLOAT16, ["n", 3])],
-                              initializer=[w, b])
+    nodes = [
+        helper.make_node("Cast", ["b"], ["b16"], to=TensorProto.BFLOAT16),
+        helper.make_node("Gemm", ["input", "w", "b16"], ["output"], transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("input", TensorProto.BFLOAT16, ["n", 4])],
+        [helper.make_tensor_value_info("output", TensorProto.BFLOAT16, ["n", 3])],
+        initializer=[w, b],
+    )
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     describe(proto, max_parameters=100)
     module = OnnxModule(Program.from_model(proto))

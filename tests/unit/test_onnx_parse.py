@@ -32,13 +32,16 @@ def test_an_accepted_file_is_described() -> None:
     assert info.op_counts == {"Gemm": 2, "Identity": 1, "Relu": 1} and info.opset == 17
 
 
-@pytest.mark.parametrize(("build", "words"), [
-    (onnx_files.external_data, "external data"),
-    (onnx_files.foreign_domain, "com.microsoft"),
-    (onnx_files.unsupported_ops, "['Expand', 'Tile']"),
-    (onnx_files.two_inputs, "2 data inputs ['input', 'other']"),
-    (onnx_files.dangling_input, "onnx.checker"),
-])
+@pytest.mark.parametrize(
+    ("build", "words"),
+    [
+        (onnx_files.external_data, "external data"),
+        (onnx_files.foreign_domain, "com.microsoft"),
+        (onnx_files.unsupported_ops, "['Expand', 'Tile']"),
+        (onnx_files.two_inputs, "2 data inputs ['input', 'other']"),
+        (onnx_files.dangling_input, "onnx.checker"),
+    ],
+)
 def test_hostile_or_unsupported_files_are_refused_saying_why(build: object, words: str) -> None:
     assert words in refusal(build())  # type: ignore[operator]
 
@@ -60,7 +63,7 @@ def test_a_truncated_file_names_the_parse_failure() -> None:
 
 def test_the_node_count_is_checked_first() -> None:
     model = onnx_files.many_nodes(30)
-    model.opset_import[0].version = 7                     # would be refused for its opset, later
+    model.opset_import[0].version = 7  # would be refused for its opset, later
     with pytest.raises(OnnxRefused, match="the graph has 30 nodes; the limit is 20"):
         describe(model, max_parameters=LIMIT, max_nodes=20)
     assert describe(onnx_files.many_nodes(30), max_parameters=LIMIT, max_nodes=30).op_counts["Identity"] == 27
@@ -96,7 +99,7 @@ def test_a_giant_value_is_refused_before_any_worker_allocates_it() -> None:
 
 def test_the_readme_lists_exactly_the_supported_ops() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    table = readme[readme.index("<!-- supported-ops -->"):]
-    table = table[:table.index("\n\n")]
+    table = readme[readme.index("<!-- supported-ops -->") :]
+    table = table[: table.index("\n\n")]
     listed = set(re.findall(r"`([A-Z][A-Za-z]+)`", table))
     assert listed == set(SUPPORTED_OPS), (sorted(listed - SUPPORTED_OPS), sorted(SUPPORTED_OPS - listed))

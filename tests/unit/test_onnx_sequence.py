@@ -37,7 +37,7 @@ class Recurrent(nn.Module):
         self.last_hidden = last_hidden
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        seq, h = self.rnn(self.emb(ids))                   # seq [B, T, D*H], h [D, B, H] (or (h, c))
+        seq, h = self.rnn(self.emb(ids))  # seq [B, T, D*H], h [D, B, H] (or (h, c))
         h = h[0] if isinstance(h, tuple) else h
         return self.out(h[-1] if self.last_hidden else seq[:, -1])
 
@@ -114,14 +114,14 @@ def test_outputs_and_training_match_the_original(case: str, tmp_path: Path) -> N
     assert check_sizes(graph, (SEQ,)) == (3,)
     gen = torch.Generator().manual_seed(0)
     x = torch.randint(0, VOCAB, (32, SEQ), generator=gen)
-    y = (x[:, 0] % 3).long()                               # learnable from the first token
+    y = (x[:, 0] % 3).long()  # learnable from the first token
     original.eval()
     graph.eval()
     with torch.no_grad():
         torch.testing.assert_close(graph(x), original(x), rtol=REL, atol=1e-6)
     ref, got = trajectory(original, x, y), trajectory(graph, x, y)
     assert relative(ref, got) < REL, (ref[-3:], got[-3:])
-    assert ref[-1] < 0.5 * ref[0]                          # it trained, so the comparison means something
+    assert ref[-1] < 0.5 * ref[0]  # it trained, so the comparison means something
     with torch.no_grad():
         graph.eval()
         original.eval()
@@ -165,14 +165,18 @@ def test_a_reset_transformer_has_unit_layer_norms_and_fresh_weights(tmp_path: Pa
             assert bool((tensors[0] == 1).all()) and bool((tensors[1] == 0).all())
         elif kind == "linear":
             assert not torch.equal(tensors[0].detach(), before[id(tensors[0])])
-            bound = 1 / tensors[0].shape[1] ** 0.5            # Kaiming-uniform(a=sqrt 5) on [out, in]
+            bound = 1 / tensors[0].shape[1] ** 0.5  # Kaiming-uniform(a=sqrt 5) on [out, in]
             assert float(tensors[0].detach().abs().max()) <= bound + 1e-6
 
 
 def _inputs(steps: int = 5, batch: int = 3, hidden: int = 4, gates: int = 4) -> list[torch.Tensor | None]:
     gen = torch.Generator().manual_seed(0)
-    return [torch.randn(steps, batch, 2, generator=gen), torch.randn(1, gates * hidden, 2, generator=gen),
-            torch.randn(1, gates * hidden, hidden, generator=gen), torch.randn(1, 2 * gates * hidden, generator=gen)]
+    return [
+        torch.randn(steps, batch, 2, generator=gen),
+        torch.randn(1, gates * hidden, 2, generator=gen),
+        torch.randn(1, gates * hidden, hidden, generator=gen),
+        torch.randn(1, 2 * gates * hidden, generator=gen),
+    ]
 
 
 def test_lstm_and_gru_follow_the_onnx_equations_step_by_step() -> None:
@@ -180,7 +184,7 @@ def test_lstm_and_gru_follow_the_onnx_equations_step_by_step() -> None:
     assert x is not None and w is not None and r is not None and b is not None
     y, y_h, y_c = lstm({"hidden_size": 4}, [x, w, r, b])
     h = c = torch.zeros(3, 4)
-    for t in range(5):                                   # the ONNX spec, written out: gates i, o, f, c
+    for t in range(5):  # the ONNX spec, written out: gates i, o, f, c
         g = x[t] @ w[0].t() + h @ r[0].t() + b[0, :16] + b[0, 16:]
         i, o, f, cand = torch.sigmoid(g[:, :4]), torch.sigmoid(g[:, 4:8]), torch.sigmoid(g[:, 8:12]), g[:, 12:]
         c = f * c + i * torch.tanh(cand)
@@ -193,7 +197,7 @@ def test_lstm_and_gru_follow_the_onnx_equations_step_by_step() -> None:
     for before in (0, 1):
         y, y_h = gru({"hidden_size": 4, "linear_before_reset": before}, [x, w, r, b])
         h = torch.zeros(3, 4)
-        for t in range(5):                               # gates z, r, h
+        for t in range(5):  # gates z, r, h
             wz, wr, wh = w[0].split(4)
             rz, rr, rh = r[0].split(4)
             wbz, wbr, wbh, rbz, rbr, rbh = b[0].split(4)
@@ -220,15 +224,19 @@ def test_reverse_runs_backwards_in_time_and_layout_one_puts_the_batch_first() ->
     torch.testing.assert_close(h, h_plain.transpose(0, 1))
 
 
-@pytest.mark.parametrize(("attrs", "extra", "words"), [
-    ({"clip": 1.0}, [], "clip"),
-    ({"activations": ["Relu", "Tanh", "Tanh"]}, [], "activations"),
-    ({"input_forget": 1}, [], "input_forget"),
-    ({"direction": "sideways"}, [], "direction"),
-    ({}, [torch.full((3,), 5)], "sequence_lens"),
-])
-def test_what_the_interpreter_does_not_run_is_refused_by_name(attrs: dict[str, object], extra: list[torch.Tensor],
-                                                               words: str) -> None:
+@pytest.mark.parametrize(
+    ("attrs", "extra", "words"),
+    [
+        ({"clip": 1.0}, [], "clip"),
+        ({"activations": ["Relu", "Tanh", "Tanh"]}, [], "activations"),
+        ({"input_forget": 1}, [], "input_forget"),
+        ({"direction": "sideways"}, [], "direction"),
+        ({}, [torch.full((3,), 5)], "sequence_lens"),
+    ],
+)
+def test_what_the_interpreter_does_not_run_is_refused_by_name(
+    attrs: dict[str, object], extra: list[torch.Tensor], words: str
+) -> None:
     with pytest.raises(RecurrentError, match=words):
         lstm({"hidden_size": 4, **attrs}, [*_inputs(), *extra])
 

@@ -18,11 +18,20 @@ from worker.engine.train.problem import make_problem
 def _spec(**training) -> JobSpec:
     t = {"loss": "cross_entropy", "optimizer": "adam", "lr": 0.01, "batch_size": 16, "epochs": 5, "seed": 0}
     t.update(training)
-    return JobSpec.model_validate({
-        "data": {"source": "synthetic", "name": "blobs", "n_samples": 120, "n_features": 4, "n_classes": 3},
-        "model": {"layers": [{"type": "linear", "out_features": 16}, {"type": "sigmoid"},
-                             {"type": "linear", "out_features": 3}, {"type": "softmax"}]},
-        "training": t})
+    return JobSpec.model_validate(
+        {
+            "data": {"source": "synthetic", "name": "blobs", "n_samples": 120, "n_features": 4, "n_classes": 3},
+            "model": {
+                "layers": [
+                    {"type": "linear", "out_features": 16},
+                    {"type": "sigmoid"},
+                    {"type": "linear", "out_features": 3},
+                    {"type": "softmax"},
+                ]
+            },
+            "training": t,
+        }
+    )
 
 
 def _problem(scale: float = 1.0):
@@ -43,15 +52,23 @@ def test_registry_holds_exactly_the_contract_probe_names() -> None:
 
 
 def test_a_wide_mlp_overfits_one_batch() -> None:
-    spec = JobSpec.model_validate({
-        "data": {"source": "synthetic", "name": "blobs"},
-        "model": {"layers": [{"type": "linear", "out_features": 128}, {"type": "relu"},
-                             {"type": "linear", "out_features": 3}]},
-        "training": {"loss": "cross_entropy", "optimizer": "adam", "lr": 0.01}})
+    spec = JobSpec.model_validate(
+        {
+            "data": {"source": "synthetic", "name": "blobs"},
+            "model": {
+                "layers": [
+                    {"type": "linear", "out_features": 128},
+                    {"type": "relu"},
+                    {"type": "linear", "out_features": 3},
+                ]
+            },
+            "training": {"loss": "cross_entropy", "optimizer": "adam", "lr": 0.01},
+        }
+    )
     p = _problem()
     run = PROBES["overfit_batch"].plan(_ctx(spec, p))[0]
     rec = train(run.model, run.training, run.data(p), instrumented=False)
-    assert rec.train_loss[-1] < 0.2 * rec.train_loss[0]   # random labels, but only 16 of them
+    assert rec.train_loss[-1] < 0.2 * rec.train_loss[0]  # random labels, but only 16 of them
 
 
 def test_one_batch_is_memorized_only_while_the_labels_might_be_unlearnable() -> None:
@@ -66,9 +83,13 @@ def test_shuffled_labels_keep_the_label_counts_and_stay_near_chance() -> None:
     p = _problem()
     s = shuffle_labels(p)
     assert torch.equal(torch.bincount(s.y_train), torch.bincount(p.y_train)) and not torch.equal(s.y_train, p.y_train)
-    spec = JobSpec.model_validate({"data": {"source": "synthetic", "name": "blobs"},
-                                   "model": {"layers": [{"type": "linear", "out_features": 3}]},
-                                   "training": {"loss": "cross_entropy", "lr": 0.01, "epochs": 5}})
+    spec = JobSpec.model_validate(
+        {
+            "data": {"source": "synthetic", "name": "blobs"},
+            "model": {"layers": [{"type": "linear", "out_features": 3}]},
+            "training": {"loss": "cross_entropy", "lr": 0.01, "epochs": 5},
+        }
+    )
     rec = train(spec.model, spec.training, s, instrumented=False)
     assert rec.val_loss[-1] > 0.9 * s.val_chance
 
@@ -95,13 +116,18 @@ def test_each_probe_changes_one_thing() -> None:
 
 
 def test_bigger_model_adds_capacity() -> None:
-    spec = JobSpec.model_validate({"data": {"source": "synthetic", "name": "blobs"},
-                                   "model": {"layers": [{"type": "linear", "out_features": 3}]},
-                                   "training": {"loss": "cross_entropy"}})
+    spec = JobSpec.model_validate(
+        {
+            "data": {"source": "synthetic", "name": "blobs"},
+            "model": {"layers": [{"type": "linear", "out_features": 3}]},
+            "training": {"loss": "cross_entropy"},
+        }
+    )
     run = PROBES["bigger_model"].plan(_ctx(spec, _problem()))[0]
     assert [layer.type for layer in run.model.layers] == ["linear", "relu", "linear", "relu", "linear"]
-    wide = ModelSpec.model_validate({"layers": [{"type": "linear", "out_features": 8}, {"type": "relu"},
-                                                {"type": "linear", "out_features": 3}]})
+    wide = ModelSpec.model_validate(
+        {"layers": [{"type": "linear", "out_features": 8}, {"type": "relu"}, {"type": "linear", "out_features": 3}]}
+    )
     run = PROBES["bigger_model"].plan(_ctx(spec.model_copy(update={"model": wide}), _problem()))[0]
     # 4x of 8 is 32, but a widened layer gets at least 64 units: 4x of a tiny layer is still tiny
     assert run.model.layers[0].out_features == 64 and run.model.layers[2].out_features == 3
@@ -114,6 +140,7 @@ def test_lr_sweep_walks_on_while_it_helps() -> None:
     ctx.extra.update(baseline_score=1.0, baseline_moved=False)
     runs = [r for r in PROBES["lr_sweep"].plan(ctx) if r.training.lr > 1e-5]
     from worker.engine.probes.base import ProbeOutcome
+
     outcomes = [ProbeOutcome(r, train(r.model, r.training, p, instrumented=False)) for r in runs]
     more = PROBES["lr_sweep"].follow_up(ctx, outcomes)
     assert [r.training.lr for r in more] in ([pytest.approx(1e-5 * 1e4)], [])
@@ -126,24 +153,39 @@ def _outcome(family: str, train_loss: list[float], changes: dict | None = None):
 
     spec = _spec()
     run = ProbeRun(name=family, family=family, changes=changes or {}, model=spec.model, training=spec.training)
-    return ProbeOutcome(run, RunRecord(initial_loss=1.1, initial_val_loss=1.1, train_loss=train_loss,
-                                       val_loss=train_loss))
+    return ProbeOutcome(
+        run, RunRecord(initial_loss=1.1, initial_val_loss=1.1, train_loss=train_loss, val_loss=train_loss)
+    )
 
 
 def test_combination_pairs_what_the_evidence_points_to_once_no_single_change_trained() -> None:
-    spec = _spec().model_copy(update={"model": ModelSpec.model_validate(
-        {"layers": [{"type": "linear", "out_features": 16}, {"type": "relu"}, {"type": "linear", "out_features": 3}],
-         "init": {"weight": "normal", "std": 5.0}})})
-    ctx = _ctx(spec, _problem(scale=1e4))                      # unscaled inputs and a custom init
+    spec = _spec().model_copy(
+        update={
+            "model": ModelSpec.model_validate(
+                {
+                    "layers": [
+                        {"type": "linear", "out_features": 16},
+                        {"type": "relu"},
+                        {"type": "linear", "out_features": 3},
+                    ],
+                    "init": {"weight": "normal", "std": 5.0},
+                }
+            )
+        }
+    )
+    ctx = _ctx(spec, _problem(scale=1e4))  # unscaled inputs and a custom init
     ctx.extra["baseline_score"] = 1.0
     assert ctx.checks["input_scale"].flagged
-    stalled = [_outcome("standard_init", [1.1, 1.1]), _outcome("standardize_inputs", [1.1, 1.0]),
-               _outcome("lr_sweep", [1.1, 0.9], {"training.lr": 0.001})]
+    stalled = [
+        _outcome("standard_init", [1.1, 1.1]),
+        _outcome("standardize_inputs", [1.1, 1.0]),
+        _outcome("lr_sweep", [1.1, 0.9], {"training.lr": 0.001}),
+    ]
     runs = PROBES["combination"].follow_up(ctx, stalled)
     combos = [tuple(r.changes["combines"]) for r in runs]
     assert ("standardize_inputs", "standard_init") in combos and 1 <= len(runs) <= 4
     init_and_lr = next(r for r in runs if r.changes["combines"] == ["standard_init", "lr_sweep"])
-    assert init_and_lr.training.lr == 0.001 and init_and_lr.model.init is None     # the sweep's best lr
+    assert init_and_lr.training.lr == 0.001 and init_and_lr.model.init is None  # the sweep's best lr
     assert all(r.family == "combination" for r in runs)
     # once planned, or when a single change trained the run, nothing more
     assert PROBES["combination"].follow_up(ctx, stalled + [_outcome("combination", [1.0, 0.1])]) == []

@@ -52,9 +52,7 @@ def layers(*items: dict[str, Any]) -> list[Any]:
         ([{"type": "flatten"}], (64,), [(64,)]),
     ],
 )
-def test_shape_table(
-    stack: list[dict[str, Any]], sample: tuple[int, ...], expected: list[tuple[int, ...]]
-) -> None:
+def test_shape_table(stack: list[dict[str, Any]], sample: tuple[int, ...], expected: list[tuple[int, ...]]) -> None:
     assert infer_shapes(layers(*stack), sample) == expected
 
 
@@ -72,9 +70,7 @@ def test_conv_and_pool_match_torch(size: int, kernel: int, stride: int, padding:
             spec_pool = {"type": pool_type, "kernel_size": kernel, "stride": stride}
             got = infer_shapes(layers(spec_pool), (2, size, size + 1))[0]
             assert got == tuple(pool(kernel, stride)(x).shape[1:])
-        default_stride = infer_shapes(
-            layers({"type": "maxpool2d", "kernel_size": kernel}), (2, size, size + 1)
-        )
+        default_stride = infer_shapes(layers({"type": "maxpool2d", "kernel_size": kernel}), (2, size, size + 1))
         assert default_stride[0] == tuple(torch.nn.MaxPool2d(kernel)(x).shape[1:])
 
 
@@ -142,9 +138,7 @@ def test_runnable_spec_returns_the_data() -> None:
 
 
 def test_label_beyond_classes_names_label_classes_layer_and_loss() -> None:
-    spec = job(
-        stack=[{"type": "linear", "out_features": 4}, {"type": "relu"}, {"type": "linear", "out_features": 2}]
-    )
+    spec = job(stack=[{"type": "linear", "out_features": 4}, {"type": "relu"}, {"type": "linear", "out_features": 2}])
     with pytest.raises(SpecError) as err:
         check_runnable(spec)
     assert err.value.loc == ("model", "layers", 2)

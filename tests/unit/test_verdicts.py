@@ -65,8 +65,15 @@ def test_a_baseline_cut_short_confirms_nothing() -> None:
 
 
 def test_a_probe_cut_short_recovers_nothing() -> None:
-    cut = run("lr", TRAINED, family="lr_sweep", changes={"training.lr": 0.001}, val_acc=0.95,
-              stop_reason="deadline", planned=20)
+    cut = run(
+        "lr",
+        TRAINED,
+        family="lr_sweep",
+        changes={"training.lr": 0.001},
+        val_acc=0.95,
+        stop_reason="deadline",
+        planned=20,
+    )
     d = diagnose(evidence(run("b", [1.0, 9.0, 8.0, 7.5]), [cut]))
     assert "lr_too_high" not in _confirmed(d) and d["complete"] is False
 
@@ -94,8 +101,9 @@ def test_an_explosion_tamed_by_a_smaller_lr_is_the_lr() -> None:
     b = run("b", [1.0, 50.0, None])
     ok = run("lr", TRAINED, family="lr_sweep", changes={"training.lr": 0.03}, val_acc=0.95)
     clip = run("clip", TRAINED, family="grad_clip", val_acc=0.95)
-    d = diagnose(evidence(b, [ok, clip], training={"lr": 3.0}, grads={"0.linear": 1e4, "2.linear": 1e4,
-                                                                         "4.linear": 1.0}))
+    d = diagnose(
+        evidence(b, [ok, clip], training={"lr": 3.0}, grads={"0.linear": 1e4, "2.linear": 1e4, "4.linear": 1.0})
+    )
     assert d["primary_cause"] == "lr_too_high" and "exploding_gradients" not in _confirmed(d)
 
 
@@ -137,8 +145,13 @@ def test_relus_killed_by_the_lr_are_the_lr() -> None:
 
 def test_a_steadily_falling_run_needs_more_steps_before_a_larger_lr() -> None:
     b = run("b", [1.0, 0.85, 0.72, 0.61, 0.52], val=[1.0, 0.86, 0.74, 0.63, 0.55])
-    more = run("more", [1.0, 0.85, 0.72, 0.61, 0.52, 0.3, 0.15, 0.1], family="more_steps",
-               val=[1.0, 0.86, 0.74, 0.63, 0.55, 0.32, 0.18, 0.13], changes={"training.epochs": 8})
+    more = run(
+        "more",
+        [1.0, 0.85, 0.72, 0.61, 0.52, 0.3, 0.15, 0.1],
+        family="more_steps",
+        val=[1.0, 0.86, 0.74, 0.63, 0.55, 0.32, 0.18, 0.13],
+        changes={"training.epochs": 8},
+    )
     up = run("lr", [1.0, 0.3, 0.1, 0.05, 0.03], family="lr_sweep", changes={"training.lr": 0.1}, val_acc=0.95)
     d = diagnose(evidence(b, [more, up]))
     assert d["primary_cause"] == "too_few_steps" and "lr_too_low" in _causes(d)
@@ -151,8 +164,13 @@ def test_two_faults_are_both_confirmed_by_their_combination() -> None:
     b = run("b", [1.0, 30.0, None])
     init = run("init", [1.0, 20.0, None], family="standard_init")
     low = run("lr", [3.0, 2.9, 2.9], family="lr_sweep", changes={"training.lr": 0.01})
-    both = run("both", TRAINED, family="combination", val_acc=0.95,
-               changes={"combines": ["standard_init", "lr_sweep"], "model.init": "default", "training.lr": 0.01})
+    both = run(
+        "both",
+        TRAINED,
+        family="combination",
+        val_acc=0.95,
+        changes={"combines": ["standard_init", "lr_sweep"], "model.init": "default", "training.lr": 0.01},
+    )
     d = diagnose(evidence(b, [init, low, both], training={"lr": 1.0}, custom_init=True))
     assert set(_confirmed(d)) >= {"bad_initialization", "lr_too_high"}
     assert d["primary_cause"] == "bad_initialization"
@@ -173,8 +191,12 @@ def test_a_batch_of_one_fixed_by_a_larger_batch() -> None:
 
 def test_tied_symptoms_are_inconclusive_and_name_the_deciding_run() -> None:
     # an output that does not fit the loss and vanishing gradients, neither tested by its probe
-    ev = evidence(run("b", FLAT), [], checks=flag("output_loss", "softmax before cross_entropy"),
-                  grads={"0.linear": 1e-6, "2.linear": 1e-3, "4.linear": 1.0})
+    ev = evidence(
+        run("b", FLAT),
+        [],
+        checks=flag("output_loss", "softmax before cross_entropy"),
+        grads={"0.linear": 1e-6, "2.linear": 1e-3, "4.linear": 1.0},
+    )
     d = diagnose(ev)
     assert d["primary_cause"] is None and d["verdict_basis"] == "inconclusive" and d["healthy"] is False
     assert {"loss_output_mismatch", "vanishing_gradients"} <= set(_causes(d))
@@ -185,8 +207,11 @@ def test_tied_symptoms_are_inconclusive_and_name_the_deciding_run() -> None:
 
 
 def test_curves_with_a_rising_validation_loss_are_overfitting() -> None:
-    d = diagnose_curves(CurvesRequest(train_loss=[2.3, 1.2, 0.5, 0.1, 0.03, 0.01],
-                                      val_loss=[1.3, 1.0, 1.1, 2.0, 3.1, 4.2], n_classes=10))["diagnosis"]
+    d = diagnose_curves(
+        CurvesRequest(
+            train_loss=[2.3, 1.2, 0.5, 0.1, 0.03, 0.01], val_loss=[1.3, 1.0, 1.1, 2.0, 3.1, 4.2], n_classes=10
+        )
+    )["diagnosis"]
     assert d["primary_cause"] == "overfitting" and d["healthy"] is False
     assert d["findings"][0]["fix"]["training.epochs"] == 2
 
@@ -202,8 +227,9 @@ def test_no_signal_not_claimed_when_the_best_fitting_run_leans_to_signal() -> No
     # validation accuracy against 0.40 (p = 0.008 on 30): the labels do carry something
     b = run("b", [9.0, 8.0, 9.5, 8.1, 8.9], initial=1.1, val_acc=0.33)
     s = run("s", [9.0, 8.5, 8.2, 8.3, 8.9], family="shuffled_labels", initial=1.1, val_acc=0.4)
-    low = run("lr", [1.2, 0.85, 0.9, 0.97, 0.85], family="lr_sweep", changes={"training.lr": 0.3}, initial=1.1,
-              val_acc=0.633)
+    low = run(
+        "lr", [1.2, 0.85, 0.9, 0.97, 0.85], family="lr_sweep", changes={"training.lr": 0.3}, initial=1.1, val_acc=0.633
+    )
     ev = evidence(b, [s, low], n_val=30, val_majority=0.4, training={"lr": 30.0})
     assert RULES["no_learnable_signal"](ev) is None
     d = diagnose(ev)

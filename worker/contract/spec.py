@@ -17,26 +17,63 @@ BuiltinName = Literal["iris", "wine", "digits", "breast_cancer", "diabetes"]
 #: scikit-learn's generators.
 SyntheticName = Literal["blobs", "moons", "circles", "classification", "regression"]
 InitName = Literal[
-    "default", "zeros", "ones", "constant", "normal", "uniform", "xavier_uniform",
-    "xavier_normal", "kaiming_uniform", "kaiming_normal", "orthogonal",
+    "default",
+    "zeros",
+    "ones",
+    "constant",
+    "normal",
+    "uniform",
+    "xavier_uniform",
+    "xavier_normal",
+    "kaiming_uniform",
+    "kaiming_normal",
+    "orthogonal",
 ]
 LossName = Literal["cross_entropy", "nll", "bce_with_logits", "bce", "mse", "l1", "huber"]
 OptimizerName = Literal["sgd", "adam", "adamw", "rmsprop", "adagrad"]
 DeviceName = Literal["auto", "cpu", "cuda"]
 #: Probe families a spec may ask for by name (``"probes": [...]``); "auto" lets the service pick.
 ProbeName = Literal[
-    "lr_sweep", "standard_init", "no_regularization", "standardize_inputs", "shuffled_labels",
-    "overfit_batch", "bigger_model", "more_steps", "relu_activation", "batchnorm",
-    "grad_clip", "fix_output", "unfreeze", "drop_non_finite", "smaller_batch", "reseed",
-    "larger_batch", "combination",
+    "lr_sweep",
+    "standard_init",
+    "no_regularization",
+    "standardize_inputs",
+    "shuffled_labels",
+    "overfit_batch",
+    "bigger_model",
+    "more_steps",
+    "relu_activation",
+    "batchnorm",
+    "grad_clip",
+    "fix_output",
+    "unfreeze",
+    "drop_non_finite",
+    "smaller_batch",
+    "reseed",
+    "larger_batch",
+    "combination",
 ]
 
 #: The contract's cause vocabulary (``findings[].cause``, ``primary_cause``).
 CauseName = Literal[
-    "lr_too_high", "lr_too_low", "bad_initialization", "over_regularization", "vanishing_gradients",
-    "exploding_gradients", "dead_relus", "no_learnable_signal", "label_noise", "unscaled_inputs",
-    "non_finite_data", "insufficient_capacity", "loss_output_mismatch", "frozen_parameters", "batch_size",
-    "too_few_steps", "overfitting", "training_loop_bug",
+    "lr_too_high",
+    "lr_too_low",
+    "bad_initialization",
+    "over_regularization",
+    "vanishing_gradients",
+    "exploding_gradients",
+    "dead_relus",
+    "no_learnable_signal",
+    "label_noise",
+    "unscaled_inputs",
+    "non_finite_data",
+    "insufficient_capacity",
+    "loss_output_mismatch",
+    "frozen_parameters",
+    "batch_size",
+    "too_few_steps",
+    "overfitting",
+    "training_loop_bug",
 ]
 #: Causes that only the client-side monitor of a team's own training loop can see: no job spec can
 #: hold such a bug, so no engine rule names them.
@@ -84,7 +121,7 @@ class InitSpec(Strict):
     def _parameters_fit_scheme(self) -> InitSpec:
         uses_constant = "constant" in (self.weight, self.bias)
         if uses_constant and self.value is None:
-            raise ValueError("init 'constant' needs 'value', e.g. {\"weight\": \"constant\", \"value\": 0.5}")
+            raise ValueError('init \'constant\' needs \'value\', e.g. {"weight": "constant", "value": 0.5}')
         if "uniform" in (self.weight, self.bias) and not self.a < self.b:
             raise ValueError(f"init 'uniform' needs a < b, got a={self.a}, b={self.b}")
         return self
@@ -156,8 +193,7 @@ class ELU(Strict):
 
 
 Layer = Annotated[
-    Linear | Conv2d | MaxPool2d | AvgPool2d | Flatten | Dropout | BatchNorm | LayerNorm
-    | Activation | LeakyReLU | ELU,
+    Linear | Conv2d | MaxPool2d | AvgPool2d | Flatten | Dropout | BatchNorm | LayerNorm | Activation | LeakyReLU | ELU,
     Field(discriminator="type"),
 ]
 PARAM_LAYER_TYPES: frozenset[str] = frozenset({"linear", "conv2d", "batchnorm", "layernorm"})
@@ -244,9 +280,7 @@ class DatasetRef(_DataCommon):
     id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")
 
 
-DataSpec = Annotated[
-    BuiltinData | SyntheticData | InlineData | DatasetRef, Field(discriminator="source")
-]
+DataSpec = Annotated[BuiltinData | SyntheticData | InlineData | DatasetRef, Field(discriminator="source")]
 
 
 class TrainingSpec(Strict):

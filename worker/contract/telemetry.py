@@ -47,16 +47,21 @@ class StepRecord(Strict):
     backward_passes: int = Field(0, ge=0, description="backward passes that reached the model since the last step")
     cleared_passes: int = Field(0, ge=0, description="of those, how many found the gradients cleared (None or 0)")
     params_with_grad: int = Field(0, ge=0, description="trainable model tensors that received a gradient")
-    optimizer_steps: int | None = Field(None, ge=0, description="optimizer.step() calls since the last record "
-                                        "(null: the optimizer cannot tell); 0: the optimizer never stepped")
+    optimizer_steps: int | None = Field(
+        None,
+        ge=0,
+        description="optimizer.step() calls since the last record "
+        "(null: the optimizer cannot tell); 0: the optimizer never stepped",
+    )
     sampled: bool = False
     grad_norm: float | None = Field(None, ge=0.0, description="L2 norm of all model gradients (sampled steps)")
     grad_finite: bool | None = None
     update_ratio: float | None = Field(None, ge=0.0, description="||w_after - w_before|| / ||w_before||")
     changed: int | None = Field(None, ge=0, description="trainable model tensors whose values changed")
     without_grad: list[Name] = Field(default_factory=list, max_length=MAX_NAMES)
-    unchanged: list[Name] = Field(default_factory=list, max_length=MAX_NAMES,
-                                  description="tensors that received a gradient but did not change")
+    unchanged: list[Name] = Field(
+        default_factory=list, max_length=MAX_NAMES, description="tensors that received a gradient but did not change"
+    )
     lr: float | None = Field(None, description="the largest lr of the optimizer's parameter groups")
     layers: list[LayerReading] = Field(default_factory=list, max_length=MAX_LAYERS)
 

@@ -25,7 +25,8 @@ def _window(index: int, layer: Layer, size: int, name: str, kernel: int, stride:
     padded = size + 2 * padding
     if kernel > padded:
         raise _fail(
-            index, layer,
+            index,
+            layer,
             f"has kernel_size {kernel} but its input {name} is only {size}"
             + (f" ({padded} with padding {padding})" if padding else "")
             + "; use a smaller kernel_size"
@@ -42,7 +43,8 @@ def _needs_image(index: int, layer: Layer, shape: Shape) -> tuple[int, int, int]
         side = math.isqrt(size)
         example = f"e.g. {[1, side, side]}" if side * side == size else f"whose product is {size}"
         raise _fail(
-            index, layer,
+            index,
+            layer,
             f"needs a 3-D [channels, height, width] input per sample but gets {list(shape)}; "
             f"set data.shape to [channels, height, width], {example}",
         )
@@ -55,7 +57,8 @@ def layer_output(index: int, layer: Layer, shape: Shape) -> Shape:
         case Linear():
             if len(shape) != 1:
                 raise _fail(
-                    index, layer,
+                    index,
+                    layer,
                     f"needs a 1-D input per sample but gets {list(shape)}; insert a flatten layer before it",
                 )
             return (layer.out_features,)
@@ -71,15 +74,13 @@ def layer_output(index: int, layer: Layer, shape: Shape) -> Shape:
             c, h, w = _needs_image(index, layer, shape)
             k = layer.kernel_size
             s = layer.stride if layer.stride is not None else k
-            return (
-                c, _window(index, layer, h, "height", k, s, 0), _window(index, layer, w, "width", k, s, 0)
-            )
+            return (c, _window(index, layer, h, "height", k, s, 0), _window(index, layer, w, "width", k, s, 0))
         case BatchNorm():
             if len(shape) not in (1, 3):
                 raise _fail(
-                    index, layer,
-                    f"needs a 1-D [features] or 3-D [channels, height, width] input per sample "
-                    f"but gets {list(shape)}",
+                    index,
+                    layer,
+                    f"needs a 1-D [features] or 3-D [channels, height, width] input per sample but gets {list(shape)}",
                 )
             return shape
     if layer.type == "flatten":

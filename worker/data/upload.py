@@ -70,8 +70,7 @@ def _check_header(f: IO[bytes], key: str, max_rows: int, max_features: int) -> t
     per_sample = math.prod(shape[1:])
     if per_sample > max_features:
         raise UploadError(
-            f"array {key!r} has {per_sample} values per sample (shape {list(shape)}); "
-            f"the limit is {max_features}"
+            f"array {key!r} has {per_sample} values per sample (shape {list(shape)}); the limit is {max_features}"
         )
     return tuple(shape)
 
@@ -91,8 +90,9 @@ def check_zip_directory(content: bytes) -> None:
         )
 
 
-def read_npz(content: bytes, max_rows: int = MAX_ROWS, max_features: int = MAX_FEATURES
-             ) -> tuple[np.ndarray, np.ndarray]:
+def read_npz(
+    content: bytes, max_rows: int = MAX_ROWS, max_features: int = MAX_FEATURES
+) -> tuple[np.ndarray, np.ndarray]:
     """The raw ``x`` and ``y`` arrays of an ``.npz``, checked (numeric, within limits, same N)."""
     check_zip_directory(content)
     try:
@@ -145,17 +145,14 @@ def _label_index(header: list[str], label_column: str | None) -> int:
     columns = ", ".join(header[:50]) + (", ..." if len(header) > 50 else "")
     if label_column is not None:
         if label_column not in header:
-            raise UploadError(
-                f"label column {label_column!r} is not in the CSV header; the columns are: {columns}"
-            )
+            raise UploadError(f"label column {label_column!r} is not in the CSV header; the columns are: {columns}")
         return header.index(label_column)
     lowered = [h.lower() for h in header]
     for name in DEFAULT_LABEL_COLUMNS:
         if name in lowered:
             return lowered.index(name)
     raise UploadError(
-        "no label column: name one with label_column, or call it 'label', 'y' or 'target'; "
-        f"the columns are: {columns}"
+        f"no label column: name one with label_column, or call it 'label', 'y' or 'target'; the columns are: {columns}"
     )
 
 
@@ -168,17 +165,18 @@ def _rows(reader: Any) -> Iterator[list[str]]:
         except StopIteration:
             return
         except csv.Error as exc:
-            hint = (
-                f"; a cell may hold at most {csv.field_size_limit()} characters"
-                if "field limit" in str(exc)
-                else ""
-            )
+            hint = f"; a cell may hold at most {csv.field_size_limit()} characters" if "field limit" in str(exc) else ""
             raise UploadError(f"line {max(reader.line_num, 1)} of the CSV cannot be read: {exc}{hint}") from None
         yield row
 
 
-def read_csv(content: bytes, label_column: str | None = None, max_rows: int = MAX_ROWS,
-             max_features: int = MAX_FEATURES, max_values: int = MAX_VALUES) -> tuple[np.ndarray, np.ndarray]:
+def read_csv(
+    content: bytes,
+    label_column: str | None = None,
+    max_rows: int = MAX_ROWS,
+    max_features: int = MAX_FEATURES,
+    max_values: int = MAX_VALUES,
+) -> tuple[np.ndarray, np.ndarray]:
     """``x`` ``[N, F]`` and ``y`` ``[N]`` (float64) from a CSV with a header row; at most ``max_rows`` rows
     and ``max_values`` feature values (rows x feature columns), counted while parsing."""
     try:
@@ -193,9 +191,7 @@ def read_csv(content: bytes, label_column: str | None = None, max_rows: int = MA
         raise UploadError("the CSV is empty; it needs a header row and one row per sample")
     header = [h.strip() for h in header]
     if all(_is_number(h) for h in header):
-        raise UploadError(
-            "the first CSV row holds numbers; it must be a header naming the columns, e.g. x1,x2,label"
-        )
+        raise UploadError("the first CSV row holds numbers; it must be a header naming the columns, e.g. x1,x2,label")
     if len(set(header)) != len(header):
         twice = sorted({h for h in header if header.count(h) > 1})
         raise UploadError(f"the CSV header names columns more than once: {', '.join(twice)}")
@@ -241,9 +237,14 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def parse_upload(filename: str, content: bytes, label_column: str | None = None,
-                 max_rows: int = MAX_ROWS, max_features: int = MAX_FEATURES,
-                 max_values: int = MAX_VALUES) -> tuple[bytes, dict]:
+def parse_upload(
+    filename: str,
+    content: bytes,
+    label_column: str | None = None,
+    max_rows: int = MAX_ROWS,
+    max_features: int = MAX_FEATURES,
+    max_values: int = MAX_VALUES,
+) -> tuple[bytes, dict]:
     """The canonical ``.npz`` bytes of an upload and its description.
 
     The description: ``{"n_samples", "x_shape", "y_shape", "x_dtype", "y_dtype"}``, shapes as

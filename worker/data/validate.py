@@ -50,8 +50,14 @@ def check_init(model: ModelSpec) -> None:
             )
 
 
-def check_labels(loss: str, y: np.ndarray, out: tuple[int, ...], last: int, last_type: str,
-                 where: tuple[tuple[str | int, ...], str] | None = None) -> None:
+def check_labels(
+    loss: str,
+    y: np.ndarray,
+    out: tuple[int, ...],
+    last: int,
+    last_type: str,
+    where: tuple[tuple[str | int, ...], str] | None = None,
+) -> None:
     """Refuse labels the loss cannot take with the model's per-sample output ``out``.
 
     ``where``: the field and the words naming the output, for a model that is not a layer list.
@@ -78,9 +84,7 @@ def check_labels(loss: str, y: np.ndarray, out: tuple[int, ...], last: int, last
             raise SpecError(("data", "y"), f"{loss} needs integer class indices but y holds {bad:g}")
         low, high, classes = finite.min(), finite.max(), out[0]
         if low < 0:
-            raise SpecError(
-                ("data", "y"), f"{loss} needs class indices 0..{classes - 1} but y holds {low:g}"
-            )
+            raise SpecError(("data", "y"), f"{loss} needs class indices 0..{classes - 1} but y holds {low:g}")
         if high >= classes:
             raise SpecError(
                 out_loc,
@@ -99,8 +103,7 @@ def check_labels(loss: str, y: np.ndarray, out: tuple[int, ...], last: int, last
         )
 
 
-def check_batchnorm(spec: JobSpec, shapes: list[tuple[int, ...]], sample_shape: tuple[int, ...],
-                    n_train: int) -> None:
+def check_batchnorm(spec: JobSpec, shapes: list[tuple[int, ...]], sample_shape: tuple[int, ...], n_train: int) -> None:
     """Refuse a batchnorm layer that would see a single value per channel in a training batch."""
     batch = min(spec.training.batch_size, n_train)
     for i, layer in enumerate(spec.model.layers):
@@ -123,13 +126,22 @@ def check_onnx(spec: JobSpec, raw: RawData, fetch_upload: FetchUpload | None) ->
     n_train, _ = split_sizes(int(raw.x.shape[0]), spec.data.validation_fraction)
     batch = min(spec.training.batch_size, n_train)
     if "batchnorm" in spec.model.program.kinds() and batch < 2:
-        raise SpecError(("training", "batch_size"), f"the model has BatchNormalization nodes, which normalize over "
-                                                    f"the batch, but each training batch holds {batch} sample; "
-                                                    "use batch_size >= 2")
+        raise SpecError(
+            ("training", "batch_size"),
+            f"the model has BatchNormalization nodes, which normalize over "
+            f"the batch, but each training batch holds {batch} sample; "
+            "use batch_size >= 2",
+        )
     out = output_shape(proto, raw.sample_shape)
     if out is not None:
-        check_labels(spec.training.loss, raw.y, out, 0, "onnx",
-                     where=(("model", "onnx"), f"the model's output {info.output.name!r}"))
+        check_labels(
+            spec.training.loss,
+            raw.y,
+            out,
+            0,
+            "onnx",
+            where=(("model", "onnx"), f"the model's output {info.output.name!r}"),
+        )
 
 
 def check_runnable(spec: JobSpec, fetch_upload: FetchUpload | None = None) -> RawData:

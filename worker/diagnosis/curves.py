@@ -65,21 +65,29 @@ class CurvesRequest(Strict):
     chance_loss: float | None = Field(None, gt=0.0)
     initial_loss: float | None = None
     layers: list[LayerCurve] | None = Field(
-        None, min_length=2, max_length=MAX_LAYERS,
+        None,
+        min_length=2,
+        max_length=MAX_LAYERS,
         description="per-layer gradient L2 norms per epoch, input side first (first/last ratio: vanishing or "
-                    "exploding gradients)")
+        "exploding gradients)",
+    )
     monitor: MonitorTelemetry | None = Field(
-        None, description="lossdoctor.Monitor's setup and step records; a broken invariant is training_loop_bug")
+        None, description="lossdoctor.Monitor's setup and step records; a broken invariant is training_loop_bug"
+    )
 
     @model_validator(mode="after")
     def _chance_known(self) -> CurvesRequest:
         if self.chance_loss is None and self.n_classes is None:
-            raise ValueError("give chance_loss (the loss of the best constant prediction) or n_classes "
-                             "(chance is then log(n_classes)), so the curves can be judged against chance")
+            raise ValueError(
+                "give chance_loss (the loss of the best constant prediction) or n_classes "
+                "(chance is then log(n_classes)), so the curves can be judged against chance"
+            )
         for layer in self.layers or []:
             if len(layer.grad_norm) != len(self.train_loss):
-                raise ValueError(f"layer {layer.name!r} has {len(layer.grad_norm)} gradient norms for "
-                                 f"{len(self.train_loss)} epochs of train_loss: give one per epoch")
+                raise ValueError(
+                    f"layer {layer.name!r} has {len(layer.grad_norm)} gradient norms for "
+                    f"{len(self.train_loss)} epochs of train_loss: give one per epoch"
+                )
         names = [layer.name for layer in self.layers or []]
         if len(set(names)) != len(names):
             raise ValueError("layers: each layer name once")
@@ -97,12 +105,28 @@ def _evidence(req: CurvesRequest) -> Evidence:
     chance = _chance(req)
     train = [v if v is not None and math.isfinite(v) else None for v in req.train_loss]
     nonfinite = any(v is None for v in train)
-    run = RunFacts(name="baseline", family=None, changes={},
-                   initial=req.initial_loss if req.initial_loss is not None else train[0],
-                   train_loss=train, val_loss=list(req.val_loss or []), nonfinite=nonfinite)
-    return Evidence(loss=req.loss or "unknown", chance=chance, val_chance=chance if req.val_loss else math.nan,
-                    n_classes=req.n_classes, n_train=0, n_val=0, val_majority=None, training={}, layer_types=[],
-                    checks={}, baseline=run)
+    run = RunFacts(
+        name="baseline",
+        family=None,
+        changes={},
+        initial=req.initial_loss if req.initial_loss is not None else train[0],
+        train_loss=train,
+        val_loss=list(req.val_loss or []),
+        nonfinite=nonfinite,
+    )
+    return Evidence(
+        loss=req.loss or "unknown",
+        chance=chance,
+        val_chance=chance if req.val_loss else math.nan,
+        n_classes=req.n_classes,
+        n_train=0,
+        n_val=0,
+        val_majority=None,
+        training={},
+        layer_types=[],
+        checks={},
+        baseline=run,
+    )
 
 
 def grad_ratio(req: CurvesRequest) -> tuple[float, int, str, str] | None:
@@ -126,12 +150,23 @@ def _gradient_findings(req: CurvesRequest, ev: Evidence) -> list[Finding]:
     ratio, epoch, first, last = measured
     said = f"at epoch {epoch} the gradient norm of {first} was {ratio:.3g}x that of {last}"
     if ratio <= VANISH_RATIO:
-        return [Finding("vanishing_gradients", SYMPTOM, [said],
-                        {"model.layers": "use relu with kaiming init in the hidden layers, or add batchnorm"})]
+        return [
+            Finding(
+                "vanishing_gradients",
+                SYMPTOM,
+                [said],
+                {"model.layers": "use relu with kaiming init in the hidden layers, or add batchnorm"},
+            )
+        ]
     if ratio >= EXPLODE_RATIO and diverged(ev, b):
-        return [Finding("exploding_gradients", SYMPTOM, [said],
-                        {"model.init": {"weight": "kaiming_normal", "bias": "zeros"},
-                         "training.grad_clip_norm": 1.0})]
+        return [
+            Finding(
+                "exploding_gradients",
+                SYMPTOM,
+                [said],
+                {"model.init": {"weight": "kaiming_normal", "bias": "zeros"}, "training.grad_clip_norm": 1.0},
+            )
+        ]
     return []
 
 
@@ -152,22 +187,39 @@ def _findings(ev: Evidence) -> list[Finding]:
         # read off the validation curve itself: the run's best epoch is the early-stopped run
         return [rising]
     if diverged(ev, b):
-        what = ("became non-finite" if b.nonfinite else
-                f"rose from {fmt(b.initial)} to a peak of {fmt(b.peak)} and ended at {fmt(b.final)}")
+        what = (
+            "became non-finite"
+            if b.nonfinite
+            else f"rose from {fmt(b.initial)} to a peak of {fmt(b.peak)} and ended at {fmt(b.final)}"
+        )
         out.append(Finding("lr_too_high", SYMPTOM, [f"the train loss {what}"], {"training.lr": "10x smaller"}))
     elif not moved(ev, b):
-        out.append(Finding("lr_too_low", SYMPTOM * 0.6,
-                           [f"the train loss barely moved ({fmt(b.initial)} to {fmt(b.final)}, "
-                            f"chance {fmt(ev.chance)})"],
-                           {"training.lr": "10x larger, or submit the job to test init, lr and data"}))
+        out.append(
+            Finding(
+                "lr_too_low",
+                SYMPTOM * 0.6,
+                [f"the train loss barely moved ({fmt(b.initial)} to {fmt(b.final)}, chance {fmt(ev.chance)})"],
+                {"training.lr": "10x larger, or submit the job to test init, lr and data"},
+            )
+        )
     elif falling_rate(b) >= FALLING:
-        out.append(Finding("too_few_steps", SYMPTOM,
-                           [f"the train loss was still falling {100 * falling_rate(b):.0f}% an epoch at the end"],
-                           {"training.epochs": "more"}))
+        out.append(
+            Finding(
+                "too_few_steps",
+                SYMPTOM,
+                [f"the train loss was still falling {100 * falling_rate(b):.0f}% an epoch at the end"],
+                {"training.epochs": "more"},
+            )
+        )
     elif score(ev, b) >= PLATEAU:
-        out.append(Finding("insufficient_capacity", SYMPTOM * 0.6,
-                           [f"the train loss levelled off at {fmt(b.final)} ({score(ev, b):.2f}x chance)"],
-                           {"model.layers": "a larger model, or check the labels for noise"}))
+        out.append(
+            Finding(
+                "insufficient_capacity",
+                SYMPTOM * 0.6,
+                [f"the train loss levelled off at {fmt(b.final)} ({score(ev, b):.2f}x chance)"],
+                {"model.layers": "a larger model, or check the labels for noise"},
+            )
+        )
     return out
 
 
@@ -177,8 +229,12 @@ def diagnose_curves(req: CurvesRequest) -> dict[str, Any]:
     b = ev.baseline
     monitored = _monitor_findings(req)
     loop_bugs = [f for f in monitored if f.cause == LOOP_BUG]
-    healthy = (trained(ev, b) and not (falling_rate(b) >= FALLING and score(ev, b) > 0.1)
-               and overfitting.rule(ev) is None and not loop_bugs)
+    healthy = (
+        trained(ev, b)
+        and not (falling_rate(b) >= FALLING and score(ev, b) > 0.1)
+        and overfitting.rule(ev) is None
+        and not loop_bugs
+    )
     findings: list[Finding] = []
     if not healthy:
         # vanishing gradients explain a stalled loss better than a small lr; an explosion during a divergence
@@ -190,19 +246,34 @@ def diagnose_curves(req: CurvesRequest) -> dict[str, Any]:
                 findings.append(f)
     primary = findings[0] if findings else None
     if primary is not None and primary.cause == LOOP_BUG:
-        summary = (f"The training-loop monitor saw a {LOOP_BUG}: {'; '.join(primary.evidence)}. "
-                   f"Fix: {'; '.join(f'{k}: {v}' for k, v in primary.fix.items())}.")
+        summary = (
+            f"The training-loop monitor saw a {LOOP_BUG}: {'; '.join(primary.evidence)}. "
+            f"Fix: {'; '.join(f'{k}: {v}' for k, v in primary.fix.items())}."
+        )
     elif healthy:
-        summary = (f"The curves look healthy: the train loss fell from {fmt(b.initial)} to {fmt(b.final)} "
-                   f"({score(ev, b):.2g}x chance {fmt(ev.chance)}).")
+        summary = (
+            f"The curves look healthy: the train loss fell from {fmt(b.initial)} to {fmt(b.final)} "
+            f"({score(ev, b):.2g}x chance {fmt(ev.chance)})."
+        )
     elif primary:
-        summary = (f"From the curves alone the likeliest cause is {primary.cause}: {'; '.join(primary.evidence)}. "
-                   "Curves cannot confirm a cause; submit the job to /v1/jobs to test it with probe trainings.")
+        summary = (
+            f"From the curves alone the likeliest cause is {primary.cause}: {'; '.join(primary.evidence)}. "
+            "Curves cannot confirm a cause; submit the job to /v1/jobs to test it with probe trainings."
+        )
     else:
-        summary = ("The run did not train well, but the curves alone point to no cause; submit the job to "
-                   "/v1/jobs to test it with probe trainings.")
-    return {"diagnosis": {"healthy": healthy, "primary_cause": primary.cause if primary else None,
-                          "findings": [f.as_dict() for f in findings], "summary": summary,
-                          "verdict_basis": "trained" if healthy else ("monitor" if primary in monitored else
-                                                                      primary.basis if primary else "inconclusive"),
-                          "chance_loss": ev.chance}}
+        summary = (
+            "The run did not train well, but the curves alone point to no cause; submit the job to "
+            "/v1/jobs to test it with probe trainings."
+        )
+    return {
+        "diagnosis": {
+            "healthy": healthy,
+            "primary_cause": primary.cause if primary else None,
+            "findings": [f.as_dict() for f in findings],
+            "summary": summary,
+            "verdict_basis": "trained"
+            if healthy
+            else ("monitor" if primary in monitored else primary.basis if primary else "inconclusive"),
+            "chance_loss": ev.chance,
+        }
+    }

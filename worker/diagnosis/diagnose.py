@@ -69,10 +69,13 @@ def rank(findings: list[Finding], ev: Evidence | None = None) -> list[Finding]:
     """Findings best first: confirmed by tier and recovery, then measured, then symptoms by confidence."""
     order = list(RULES)
     confirmed = [f for f in findings if f.confirmed]
-    measured = sorted((f for f in findings if not f.confirmed and f.basis == "measured"),
-                      key=lambda f: order.index(f.cause))
-    others = sorted((f for f in findings if not f.confirmed and f.basis != "measured"),
-                    key=lambda f: (-f.confidence, order.index(f.cause) if f.cause in order else len(order)))
+    measured = sorted(
+        (f for f in findings if not f.confirmed and f.basis == "measured"), key=lambda f: order.index(f.cause)
+    )
+    others = sorted(
+        (f for f in findings if not f.confirmed and f.basis != "measured"),
+        key=lambda f: (-f.confidence, order.index(f.cause) if f.cause in order else len(order)),
+    )
     if ev is None:
         tiers = {id(f): 0 if f.cause == "no_learnable_signal" else 2 for f in confirmed}
     else:
@@ -124,11 +127,14 @@ def diagnose(ev: Evidence, *, skipped: int = 0) -> dict[str, Any]:
     if cut_short:
         # a verdict on part of the run: say so first, so nobody acts on it unawares
         more = b.epochs_planned / max(len(b.train_loss), 1)
-        summary = (f"The budget ran out after {len(b.train_loss)} of {b.epochs_planned} epochs, so nothing can be "
-                   f"confirmed from this run; raise budget_seconds (about {more:.2g}x as much) for a diagnosis. "
-                   + summary)
-        notes.append(f"baseline stopped at the budget after {len(b.train_loss)} of {b.epochs_planned} epochs; "
-                     "nothing is confirmed from a run cut short")
+        summary = (
+            f"The budget ran out after {len(b.train_loss)} of {b.epochs_planned} epochs, so nothing can be "
+            f"confirmed from this run; raise budget_seconds (about {more:.2g}x as much) for a diagnosis. " + summary
+        )
+        notes.append(
+            f"baseline stopped at the budget after {len(b.train_loss)} of {b.epochs_planned} epochs; "
+            "nothing is confirmed from a run cut short"
+        )
     if skipped:
         notes.append(f"{skipped} planned probe runs were left out for the budget")
     for f in candidates:

@@ -16,20 +16,20 @@ class RunFacts:
     """One training run in numbers. Losses are the data loss in the loss's units; None = non-finite."""
 
     name: str
-    family: str | None                 # None for the baseline
+    family: str | None  # None for the baseline
     changes: dict[str, Any]
-    initial: float | None              # loss on the training split before any step
-    train_loss: list[float | None]     # per-epoch mean over batches
+    initial: float | None  # loss on the training split before any step
+    train_loss: list[float | None]  # per-epoch mean over batches
     val_loss: list[float | None]
     val_acc: list[float | None] = field(default_factory=list)
     train_acc: float | None = None
     penalty: list[float | None] = field(default_factory=list)
     epochs_planned: int = 0
     nonfinite: bool = False
-    chance: float | None = None        # chance on the data this run trained on, if it differs
-    param_norm: float | None = None    # L2 norm of all parameters at the end
-    stop_reason: str = "completed"     # completed | non_finite | deadline | settled
-    fit_share: float | None = None     # share of training samples fit at the end (classification)
+    chance: float | None = None  # chance on the data this run trained on, if it differs
+    param_norm: float | None = None  # L2 norm of all parameters at the end
+    stop_reason: str = "completed"  # completed | non_finite | deadline | settled
+    fit_share: float | None = None  # share of training samples fit at the end (classification)
     misfit_share: float | None = None  # share of training samples misfit at the end
 
     @property
@@ -72,20 +72,20 @@ class Evidence:
     """Everything a rule may look at."""
 
     loss: str
-    chance: float                      # best constant prediction's loss on the training labels
+    chance: float  # best constant prediction's loss on the training labels
     val_chance: float
     n_classes: int | None
     n_train: int
     n_val: int
-    val_majority: float | None         # share of the most common class in the validation split
-    training: dict[str, Any]           # the spec's training section as run
+    val_majority: float | None  # share of the most common class in the validation split
+    training: dict[str, Any]  # the spec's training section as run
     layer_types: list[str]
     checks: dict[str, dict[str, Any]]  # name -> {flagged, detail, numbers}
     baseline: RunFacts
     probes: list[RunFacts] = field(default_factory=list)
-    first_step_grad_norm: dict[str, float | None] = field(default_factory=dict)   # layer -> norm
+    first_step_grad_norm: dict[str, float | None] = field(default_factory=dict)  # layer -> norm
     first_step_weight_norm: dict[str, float | None] = field(default_factory=dict)
-    dead_fraction: dict[str, list[float | None]] = field(default_factory=dict)    # relu -> per epoch
+    dead_fraction: dict[str, list[float | None]] = field(default_factory=dict)  # relu -> per epoch
     saturation: dict[str, list[float | None]] = field(default_factory=dict)
     custom_init: bool = False
 

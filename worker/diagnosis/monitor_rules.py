@@ -64,24 +64,36 @@ def optimizer_params(setup: MonitorSetup, steps: Sequence[StepRecord]) -> list[F
     """The optimizer must hold the model's trainable tensors, the same objects, and all of them."""
     if setup.model_tensors == 0 or setup.shared_tensors == setup.model_tensors:
         return []
-    held = f"the optimizer ({setup.optimizer or 'optimizer'}) holds {setup.optimizer_tensors} parameter tensors " \
-           f"({setup.optimizer_values} values)"
-    fix = {"code": "build the optimizer from the model you train, after any copy or .to(): "
-                   f"torch.optim.{setup.optimizer or 'SGD'}(model.parameters(), ...)"}
+    held = (
+        f"the optimizer ({setup.optimizer or 'optimizer'}) holds {setup.optimizer_tensors} parameter tensors "
+        f"({setup.optimizer_values} values)"
+    )
+    fix = {
+        "code": "build the optimizer from the model you train, after any copy or .to(): "
+        f"torch.optim.{setup.optimizer or 'SGD'}(model.parameters(), ...)"
+    }
     if setup.shared_tensors == 0:
-        evidence = [f"{held}, none of them one of the model's {setup.model_tensors} trainable tensors "
-                    f"({setup.model_values} values)"]
+        evidence = [
+            f"{held}, none of them one of the model's {setup.model_tensors} trainable tensors "
+            f"({setup.model_values} values)"
+        ]
         if setup.foreign_match_model:
-            evidence.append("they have exactly the model's shapes: the optimizer was built from another "
-                            "instance or a copy (copy.deepcopy) of the model")
+            evidence.append(
+                "they have exactly the model's shapes: the optimizer was built from another "
+                "instance or a copy (copy.deepcopy) of the model"
+            )
         changed = [s.changed for s in steps if s.changed is not None]
         if changed and max(changed) == 0:
-            evidence.append(f"no model parameter changed in {len(changed)} measured steps "
-                            f"({span([s for s in steps if s.changed is not None])})")
+            evidence.append(
+                f"no model parameter changed in {len(changed)} measured steps "
+                f"({span([s for s in steps if s.changed is not None])})"
+            )
         return [Finding(LOOP_BUG, 0.95, evidence, fix)]
     missing = setup.model_tensors - setup.shared_tensors
-    evidence = [f"{held}: {setup.shared_tensors} of the model's {setup.model_tensors} trainable tensors; "
-                f"{missing} are not in it ({names(setup.not_in_optimizer)}), so they never train"]
+    evidence = [
+        f"{held}: {setup.shared_tensors} of the model's {setup.model_tensors} trainable tensors; "
+        f"{missing} are not in it ({names(setup.not_in_optimizer)}), so they never train"
+    ]
     fix["code"] += "; or set requires_grad=False on the tensors meant to stay frozen"
     return [Finding(LOOP_BUG, 0.7, evidence, fix)]
 
@@ -93,16 +105,28 @@ def grads_never_cleared(setup: MonitorSetup, steps: Sequence[StepRecord]) -> lis
     uncleared = [s for s in measured if s.cleared_passes == 0]
     if len(uncleared) < UNCLEARED_STEPS or len(uncleared) < len(measured) / 2:
         return []
-    evidence = [f"in {len(uncleared)} of {len(measured)} steps ({span(uncleared)}) every backward pass added to "
-                "the gradients left from the step before: none found them cleared (None or zero)"]
+    evidence = [
+        f"in {len(uncleared)} of {len(measured)} steps ({span(uncleared)}) every backward pass added to "
+        "the gradients left from the step before: none found them cleared (None or zero)"
+    ]
     norms = [(s.step, s.grad_norm) for s in steps if s.grad_norm is not None]
     if len(norms) >= 2:
-        evidence.append(f"the gradient norm went from {fmt(norms[0][1])} at step {norms[0][0]} to "
-                        f"{fmt(norms[-1][1])} at step {norms[-1][0]}")
+        evidence.append(
+            f"the gradient norm went from {fmt(norms[0][1])} at step {norms[0][0]} to "
+            f"{fmt(norms[-1][1])} at step {norms[-1][0]}"
+        )
     confidence = 0.95 if len(uncleared) == len(measured) else 0.7
-    return [Finding(LOOP_BUG, confidence, evidence,
-                    {"code": "call optimizer.zero_grad() once per optimizer step, before the first backward pass "
-                             "(with gradient accumulation: before the first of the k micro-batches)"})]
+    return [
+        Finding(
+            LOOP_BUG,
+            confidence,
+            evidence,
+            {
+                "code": "call optimizer.zero_grad() once per optimizer step, before the first backward pass "
+                "(with gradient accumulation: before the first of the k micro-batches)"
+            },
+        )
+    ]
 
 
 def loss_detached(setup: MonitorSetup, steps: Sequence[StepRecord]) -> list[Finding]:
@@ -115,14 +139,24 @@ def loss_detached(setup: MonitorSetup, steps: Sequence[StepRecord]) -> list[Find
     evidence = [f"no trainable model parameter received a gradient in {len(starved)} steps ({span(steps)})"]
     kinds = {s.loss_graph for s in steps}
     if "leaf" in kinds:
-        evidence.append("the loss passed to monitor.step is a leaf tensor (no grad_fn): it was not computed from "
-                        "the model, e.g. torch.tensor(loss.item(), requires_grad=True) or loss.detach()")
+        evidence.append(
+            "the loss passed to monitor.step is a leaf tensor (no grad_fn): it was not computed from "
+            "the model, e.g. torch.tensor(loss.item(), requires_grad=True) or loss.detach()"
+        )
     elif "no_grad" in kinds:
         evidence.append("the loss passed to monitor.step does not require grad: it was detached from the model")
     confidence = 0.95 if kinds & {"leaf", "no_grad"} else 0.8
-    return [Finding(LOOP_BUG, confidence, evidence,
-                    {"code": "call backward() on the loss computed from the model's output; do not rebuild it "
-                             "from .item() or .detach() (log loss.item() separately)"})]
+    return [
+        Finding(
+            LOOP_BUG,
+            confidence,
+            evidence,
+            {
+                "code": "call backward() on the loss computed from the model's output; do not rebuild it "
+                "from .item() or .detach() (log loss.item() separately)"
+            },
+        )
+    ]
 
 
 def params_without_grad(setup: MonitorSetup, steps: Sequence[StepRecord]) -> list[Finding]:
@@ -136,11 +170,21 @@ def params_without_grad(setup: MonitorSetup, steps: Sequence[StepRecord]) -> lis
     if not never:
         return []
     listed = sorted(never)
-    evidence = [f"{len(listed)} trainable tensors never received a gradient in {len(with_names)} sampled steps "
-                f"({span(with_names)}): {names(listed)}"]
-    return [Finding(LOOP_BUG, 0.6, evidence,
-                    {"code": "use these parameters in the forward pass, or set requires_grad=False (and leave "
-                             "them out of the optimizer) if they are meant to stay fixed"})]
+    evidence = [
+        f"{len(listed)} trainable tensors never received a gradient in {len(with_names)} sampled steps "
+        f"({span(with_names)}): {names(listed)}"
+    ]
+    return [
+        Finding(
+            LOOP_BUG,
+            0.6,
+            evidence,
+            {
+                "code": "use these parameters in the forward pass, or set requires_grad=False (and leave "
+                "them out of the optimizer) if they are meant to stay fixed"
+            },
+        )
+    ]
 
 
 def optimizer_not_stepped(setup: MonitorSetup, steps: Sequence[StepRecord]) -> list[Finding]:
@@ -148,11 +192,20 @@ def optimizer_not_stepped(setup: MonitorSetup, steps: Sequence[StepRecord]) -> l
     idle = [s for s in steps if s.optimizer_steps == 0]
     if not idle:
         return []
-    return [Finding(LOOP_BUG, 0.9,
-                    [f"optimizer.step() ({setup.optimizer or 'the optimizer'}) was not called between "
-                     f"{len(idle)} records of monitor.step ({span(idle)}); each closes up to 64 calls without one"],
-                    {"code": "call optimizer.step() after loss.backward() (after the last micro-batch when "
-                             "accumulating gradients), then monitor.step(loss)"})]
+    return [
+        Finding(
+            LOOP_BUG,
+            0.9,
+            [
+                f"optimizer.step() ({setup.optimizer or 'the optimizer'}) was not called between "
+                f"{len(idle)} records of monitor.step ({span(idle)}); each closes up to 64 calls without one"
+            ],
+            {
+                "code": "call optimizer.step() after loss.backward() (after the last micro-batch when "
+                "accumulating gradients), then monitor.step(loss)"
+            },
+        )
+    ]
 
 
 def params_never_change(setup: MonitorSetup, steps: Sequence[StepRecord]) -> list[Finding]:
@@ -163,24 +216,45 @@ def params_never_change(setup: MonitorSetup, steps: Sequence[StepRecord]) -> lis
     lrs = [s.lr for s in measured if s.lr is not None] or setup.lrs
     if all(s.changed == 0 for s in measured):
         if lrs and max(lrs) == 0:
-            return [Finding("lr_too_low", 0.9,
-                            [f"the optimizer's lr is 0 in every parameter group; no parameter changed in "
-                             f"{len(measured)} measured steps ({span(measured)})"],
-                            {"training.lr": "a positive learning rate, e.g. 1e-3 for Adam, 0.1 for SGD"})]
-        return [Finding(LOOP_BUG, 0.85,
-                        [f"no model parameter changed in {len(measured)} measured steps ({span(measured)}) although "
-                         f"{measured[-1].params_with_grad} received gradients (lr {fmt(max(lrs) if lrs else None)})"],
-                        {"code": "call optimizer.step() after backward(), on the optimizer built from this model"})]
+            return [
+                Finding(
+                    "lr_too_low",
+                    0.9,
+                    [
+                        f"the optimizer's lr is 0 in every parameter group; no parameter changed in "
+                        f"{len(measured)} measured steps ({span(measured)})"
+                    ],
+                    {"training.lr": "a positive learning rate, e.g. 1e-3 for Adam, 0.1 for SGD"},
+                )
+            ]
+        return [
+            Finding(
+                LOOP_BUG,
+                0.85,
+                [
+                    f"no model parameter changed in {len(measured)} measured steps ({span(measured)}) although "
+                    f"{measured[-1].params_with_grad} received gradients (lr {fmt(max(lrs) if lrs else None)})"
+                ],
+                {"code": "call optimizer.step() after backward(), on the optimizer built from this model"},
+            )
+        ]
     stuck = set(measured[0].unchanged)
     for s in measured[1:]:
         stuck &= set(s.unchanged)
     if not stuck:
         return []
     listed = sorted(stuck)
-    return [Finding("frozen_parameters", SYMPTOM,
-                    [f"{len(listed)} tensors received gradients but never changed in {len(measured)} measured steps "
-                     f"({span(measured)}): {names(listed)}"],
-                    {"code": "check their parameter group's lr and the optimizer's masks for these tensors"})]
+    return [
+        Finding(
+            "frozen_parameters",
+            SYMPTOM,
+            [
+                f"{len(listed)} tensors received gradients but never changed in {len(measured)} measured steps "
+                f"({span(measured)}): {names(listed)}"
+            ],
+            {"code": "check their parameter group's lr and the optimizer's masks for these tensors"},
+        )
+    ]
 
 
 def non_finite(setup: MonitorSetup, steps: Sequence[StepRecord]) -> list[Finding]:
@@ -193,17 +267,34 @@ def non_finite(setup: MonitorSetup, steps: Sequence[StepRecord]) -> list[Finding
     before = [s.loss for s in steps if s.step < bad.step and s.loss is not None]
     what = "loss" if bad.loss is None else "gradient"
     if not before:
-        return [Finding("non_finite_data", SYMPTOM,
-                        [f"the {what} was non-finite from step {bad.step}, before any update could cause it: "
-                         "the inputs, labels or initial weights hold NaN or infinite values"],
-                        {"data": "find and drop or fill the NaN/inf values (torch.isfinite on each batch)"})]
-    rise = f"rose from {fmt(before[0])} to {fmt(max(before))}" if max(before) > before[0] else \
-        f"went from {fmt(before[0])} to {fmt(before[-1])}"
+        return [
+            Finding(
+                "non_finite_data",
+                SYMPTOM,
+                [
+                    f"the {what} was non-finite from step {bad.step}, before any update could cause it: "
+                    "the inputs, labels or initial weights hold NaN or infinite values"
+                ],
+                {"data": "find and drop or fill the NaN/inf values (torch.isfinite on each batch)"},
+            )
+        ]
+    rise = (
+        f"rose from {fmt(before[0])} to {fmt(max(before))}"
+        if max(before) > before[0]
+        else f"went from {fmt(before[0])} to {fmt(before[-1])}"
+    )
     cause = "lr_too_high" if bad.loss is None else "exploding_gradients"
-    return [Finding(cause, SYMPTOM,
-                    [f"the loss {rise} over steps {steps[0].step}-{bad.step - 1}, then the {what} was non-finite "
-                     f"at step {bad.step}"],
-                    {"training.lr": "10x smaller"} if cause == "lr_too_high" else {"training.grad_clip_norm": 1.0})]
+    return [
+        Finding(
+            cause,
+            SYMPTOM,
+            [
+                f"the loss {rise} over steps {steps[0].step}-{bad.step - 1}, then the {what} was non-finite "
+                f"at step {bad.step}"
+            ],
+            {"training.lr": "10x smaller"} if cause == "lr_too_high" else {"training.grad_clip_norm": 1.0},
+        )
+    ]
 
 
 def dead_relus(setup: MonitorSetup, steps: Sequence[StepRecord]) -> list[Finding]:
@@ -213,20 +304,38 @@ def dead_relus(setup: MonitorSetup, steps: Sequence[StepRecord]) -> list[Finding
         for layer in s.layers:
             if layer.dead_fraction is not None:
                 readings.setdefault(layer.name, []).append((s.step, layer.dead_fraction))
-    dead = {name: r[-DEAD_SAMPLES:] for name, r in readings.items()
-            if len(r) >= DEAD_SAMPLES and min(v for _, v in r[-DEAD_SAMPLES:]) >= DEAD_SHARE}
+    dead = {
+        name: r[-DEAD_SAMPLES:]
+        for name, r in readings.items()
+        if len(r) >= DEAD_SAMPLES and min(v for _, v in r[-DEAD_SAMPLES:]) >= DEAD_SHARE
+    }
     if not dead:
         return []
-    evidence = [f"after layer {name}, at least {100 * min(v for _, v in r):.0f}% of the units output zero for the "
-                f"whole batch at steps {r[0][0]}-{r[-1][0]}" for name, r in sorted(dead.items())]
-    return [Finding("dead_relus", SYMPTOM, evidence,
-                    {"model.layers": "leaky_relu, a smaller lr, or kaiming init for the layers before"})]
+    evidence = [
+        f"after layer {name}, at least {100 * min(v for _, v in r):.0f}% of the units output zero for the "
+        f"whole batch at steps {r[0][0]}-{r[-1][0]}"
+        for name, r in sorted(dead.items())
+    ]
+    return [
+        Finding(
+            "dead_relus",
+            SYMPTOM,
+            evidence,
+            {"model.layers": "leaky_relu, a smaller lr, or kaiming init for the layers before"},
+        )
+    ]
 
 
 #: Every rule, in the order their findings are listed.
 RULES: tuple[Rule, ...] = (
-    optimizer_params, grads_never_cleared, loss_detached, params_without_grad, optimizer_not_stepped,
-    params_never_change, non_finite, dead_relus,
+    optimizer_params,
+    grads_never_cleared,
+    loss_detached,
+    params_without_grad,
+    optimizer_not_stepped,
+    params_never_change,
+    non_finite,
+    dead_relus,
 )
 #: A rule whose finding explains another rule's, which is then left out (the consequence, not the cause).
 SUPERSEDES: dict[Rule, tuple[Rule, ...]] = {
@@ -251,13 +360,23 @@ def diagnose_run(setup: MonitorSetup, steps: Sequence[StepRecord]) -> dict[str, 
     primary = max(findings, key=lambda f: f.confidence) if findings else None
     seen = f"{len(ordered)} recorded steps" + (f" (up to step {ordered[-1].step})" if ordered else "")
     if primary is None:
-        summary = (f"No fault seen in the training loop over {seen}: the optimizer holds the model's parameters, "
-                   "gradients are cleared each step, reach every parameter and change them, and stay finite.")
+        summary = (
+            f"No fault seen in the training loop over {seen}: the optimizer holds the model's parameters, "
+            "gradients are cleared each step, reach every parameter and change them, and stay finite."
+        )
     else:
         also = [f.cause for f in findings if f is not primary]
-        summary = (f"The likeliest cause is {primary.cause}: {'; '.join(primary.evidence)}. "
-                   f"Fix: {'; '.join(f'{k}: {v}' for k, v in primary.fix.items())}."
-                   + (f" Also seen: {', '.join(also)}." if also else "") + f" (from {seen})")
-    return {"healthy": primary is None, "primary_cause": primary.cause if primary else None,
-            "findings": [{**f.as_dict(), "recovered": None} for f in findings], "summary": summary,
-            "verdict_basis": "monitor", "steps_seen": len(ordered)}
+        summary = (
+            f"The likeliest cause is {primary.cause}: {'; '.join(primary.evidence)}. "
+            f"Fix: {'; '.join(f'{k}: {v}' for k, v in primary.fix.items())}."
+            + (f" Also seen: {', '.join(also)}." if also else "")
+            + f" (from {seen})"
+        )
+    return {
+        "healthy": primary is None,
+        "primary_cause": primary.cause if primary else None,
+        "findings": [{**f.as_dict(), "recovered": None} for f in findings],
+        "summary": summary,
+        "verdict_basis": "monitor",
+        "steps_seen": len(ordered),
+    }

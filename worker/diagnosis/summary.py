@@ -52,30 +52,42 @@ DECIDES: dict[str, str] = {
 
 
 def _fix_words(fix: dict[str, object]) -> str:
-    return "; ".join(f"set {k} to {v}" if not isinstance(v, str) or k.startswith("training.") else f"{k}: {v}"
-                     for k, v in fix.items())
+    return "; ".join(
+        f"set {k} to {v}" if not isinstance(v, str) or k.startswith("training.") else f"{k}: {v}"
+        for k, v in fix.items()
+    )
 
 
-def summarize(ev: Evidence, primary: Finding | None, ranked: list[Finding], healthy: bool,
-              candidates: list[Finding] | None = None) -> str:
+def summarize(
+    ev: Evidence, primary: Finding | None, ranked: list[Finding], healthy: bool, candidates: list[Finding] | None = None
+) -> str:
     b = ev.baseline
     if healthy:
-        return (f"Training is healthy: the train loss fell from {fmt(b.initial)} to {fmt(b.final)} "
-                f"({score(ev, b):.2g}x the chance level {fmt(ev.chance)}) and the validation loss ended at "
-                f"{fmt(b.val_final)}. No probe found a fault to fix.")
+        return (
+            f"Training is healthy: the train loss fell from {fmt(b.initial)} to {fmt(b.final)} "
+            f"({score(ev, b):.2g}x the chance level {fmt(ev.chance)}) and the validation loss ended at "
+            f"{fmt(b.val_final)}. No probe found a fault to fix."
+        )
     if primary is None and candidates:
         named = "; ".join(f"{f.cause} ({DECIDES.get(f.cause, 'more probes')} would decide)" for f in candidates)
-        return (f"Inconclusive: the run is not learning well (train loss {fmt(b.initial)} to {fmt(b.final)}, chance "
-                f"{fmt(ev.chance)}), and the evidence cannot separate the candidates: {named}.")
+        return (
+            f"Inconclusive: the run is not learning well (train loss {fmt(b.initial)} to {fmt(b.final)}, chance "
+            f"{fmt(ev.chance)}), and the evidence cannot separate the candidates: {named}."
+        )
     if primary is None:
-        return (f"The run is not learning well (train loss {fmt(b.initial)} to {fmt(b.final)}, chance "
-                f"{fmt(ev.chance)}), but no probe recovered it and no symptom points to a single cause. "
-                "Look at the probe histories for what changed the loss most.")
-    how = {"intervention": "An intervention confirmed it",
-           "measured": "The run's own numbers show it (no intervention can test it)"}.get(
-        primary.basis or "", "Symptoms suggest it, but no intervention confirmed it")
-    text = (f"The run is not learning because {MEANING[primary.cause]}. {how}: {'; '.join(primary.evidence)}. "
-            f"Fix: {_fix_words(primary.fix)}.")
+        return (
+            f"The run is not learning well (train loss {fmt(b.initial)} to {fmt(b.final)}, chance "
+            f"{fmt(ev.chance)}), but no probe recovered it and no symptom points to a single cause. "
+            "Look at the probe histories for what changed the loss most."
+        )
+    how = {
+        "intervention": "An intervention confirmed it",
+        "measured": "The run's own numbers show it (no intervention can test it)",
+    }.get(primary.basis or "", "Symptoms suggest it, but no intervention confirmed it")
+    text = (
+        f"The run is not learning because {MEANING[primary.cause]}. {how}: {'; '.join(primary.evidence)}. "
+        f"Fix: {_fix_words(primary.fix)}."
+    )
     others = [f.cause for f in ranked[1:]]
     if others:
         text += " Also found: " + ", ".join(others) + "."

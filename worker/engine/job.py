@@ -103,19 +103,31 @@ class EpochProgress:
         left = max(0, self.epochs_total - self.epochs_done)
         eta = elapsed / self.epochs_done * left if self.epochs_done else None
         eta = max(0.0, self.end - now) if eta is None else min(eta, max(0.0, self.end - now))
-        self.emit({"type": "progress", "epochs_done": self.epochs_done,
-                   "epochs_total": max(self.epochs_total, self.epochs_done),
-                   "elapsed_seconds": round(elapsed, 3), "eta_seconds": round(eta, 3),
-                   "baseline": self.curve})
+        self.emit(
+            {
+                "type": "progress",
+                "epochs_done": self.epochs_done,
+                "epochs_total": max(self.epochs_total, self.epochs_done),
+                "elapsed_seconds": round(elapsed, 3),
+                "eta_seconds": round(eta, 3),
+                "baseline": self.curve,
+            }
+        )
 
 
 def _thinned_curve(rec: RunRecord) -> dict[str, list[Any]]:
     """The record's per-epoch train and validation losses, thinned evenly to PROGRESS_CURVE_POINTS (the last kept)."""
     n = len(rec.train_loss)
-    picks = (list(range(n)) if n <= PROGRESS_CURVE_POINTS
-             else sorted({round(i * (n - 1) / (PROGRESS_CURVE_POINTS - 1)) for i in range(PROGRESS_CURVE_POINTS)}))
-    return {"epoch": [i + 1 for i in picks], "train_loss": [_finite(rec.train_loss[i]) for i in picks],
-            "val_loss": [_finite(rec.val_loss[i]) if i < len(rec.val_loss) else None for i in picks]}
+    picks = (
+        list(range(n))
+        if n <= PROGRESS_CURVE_POINTS
+        else sorted({round(i * (n - 1) / (PROGRESS_CURVE_POINTS - 1)) for i in range(PROGRESS_CURVE_POINTS)})
+    )
+    return {
+        "epoch": [i + 1 for i in picks],
+        "train_loss": [_finite(rec.train_loss[i]) for i in picks],
+        "val_loss": [_finite(rec.val_loss[i]) if i < len(rec.val_loss) else None for i in picks],
+    }
 
 
 def pick_device(requested: str) -> torch.device:
@@ -138,8 +150,14 @@ def auto_families() -> list[str]:
     return sorted(PROBES, key=lambda name: PROBES[name].priority)
 
 
-def run_job(spec: JobSpec, *, on_event: EventSink | None = None, should_stop: Callable[[], bool] | None = None,
-            fetch_upload: FetchUpload | None = None, cpu_threads: int | None = CPU_THREADS) -> dict[str, Any]:
+def run_job(
+    spec: JobSpec,
+    *,
+    on_event: EventSink | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    fetch_upload: FetchUpload | None = None,
+    cpu_threads: int | None = CPU_THREADS,
+) -> dict[str, Any]:
     """Diagnose ``spec``: the contract's result object (baseline, probes, diagnosis).
 
     ``cpu_threads``: intra-op threads when training on the CPU (None leaves torch's choice).
@@ -156,10 +174,14 @@ def run_job(spec: JobSpec, *, on_event: EventSink | None = None, should_stop: Ca
     sample_shape = tuple(int(d) for d in raw.x.shape[1:])
     # an uploaded ONNX graph is converted here, in the work horse: its output shape comes from a run on
     # the meta device, which also refuses a graph whose values grow too large
-    out_shape = (onnx_output_shape(spec.model, sample_shape) if spec.model.onnx is not None
-                 else infer_shapes(spec.model.layers, sample_shape)[-1])
-    problem = make_problem(parts.x_train, parts.y_train, parts.x_val, parts.y_val, spec.training.loss,
-                           int(np.prod(out_shape)), device)
+    out_shape = (
+        onnx_output_shape(spec.model, sample_shape)
+        if spec.model.onnx is not None
+        else infer_shapes(spec.model.layers, sample_shape)[-1]
+    )
+    problem = make_problem(
+        parts.x_train, parts.y_train, parts.x_val, parts.y_val, spec.training.loss, int(np.prod(out_shape)), device
+    )
     if spec.model.onnx is not None:
         check_runs(spec.model, [problem.x_train, problem.x_val])
     checks = {name: check(spec, parts.x_train, parts.y_train) for name, check in CHECKS.items()}
@@ -174,8 +196,10 @@ def run_job(spec: JobSpec, *, on_event: EventSink | None = None, should_stop: Ca
             if explicit:
                 notes.append(f"not applicable to an uploaded ONNX model, so not run: {', '.join(off)} ({reason})")
         if "reseed" in wanted and spec.model.init is None:
-            notes.append("reseed re-initialized the model for each seed (model.init default): the exported "
-                         "weights do not depend on a seed")
+            notes.append(
+                "reseed re-initialized the model for each seed (model.init default): the exported "
+                "weights do not depend on a seed"
+            )
     ctx = ProbeContext(spec=spec, problem=problem, checks=checks)
     flagged = any(checks[c].flagged for c in PHASE2_CHECKS)
 
@@ -190,8 +214,12 @@ def run_job(spec: JobSpec, *, on_event: EventSink | None = None, should_stop: Ca
         # phase 1: the baseline and the probes that need nothing from it, trained side by side;
         # once the baseline's verdict is settled, they stop there (parked, in case it unsettles)
         base_run = ProbeRun(name="baseline", family="baseline", changes={}, model=spec.model, training=spec.training)
-        first = [run for name in wanted if PROBES[name].phase == 1 and (explicit or PROBES[name].applies(ctx))
-                 for run in PROBES[name].plan(ctx)]
+        first = [
+            run
+            for name in wanted
+            if PROBES[name].phase == 1 and (explicit or PROBES[name].applies(ctx))
+            for run in PROBES[name].plan(ctx)
+        ]
         emit({"type": "baseline_started", "probes_planned": len(first)})
         feed = BaselineFeed(emit, spec.training.epochs)
 
@@ -201,9 +229,18 @@ def run_job(spec: JobSpec, *, on_event: EventSink | None = None, should_stop: Ca
                 feed(trained)
 
         progress.plan(_epochs([base_run, *first]))
-        done1, ended = run_all([base_run, *first], problem, deadline=deadline, done=0, total=len(first),
-                               instrument_first=True, settled=None if explicit else baseline_settled,
-                               should_stop=should_stop, on_event=emit, on_epoch=on_epoch)
+        done1, ended = run_all(
+            [base_run, *first],
+            problem,
+            deadline=deadline,
+            done=0,
+            total=len(first),
+            instrument_first=True,
+            settled=None if explicit else baseline_settled,
+            should_stop=should_stop,
+            on_event=emit,
+            on_epoch=on_epoch,
+        )
         feed.flush()
         progress.ended()
         baseline, outcomes = done1[0].record, done1[1:]
@@ -215,25 +252,40 @@ def run_job(spec: JobSpec, *, on_event: EventSink | None = None, should_stop: Ca
             # while time remains (probes named in the spec always do)
             parked = ended.parked
             progress.plan(len(parked.which) * (first[0].training.epochs - parked.epochs) if first else 0)
-            outcomes = resume_parked([base_run, *first], outcomes, parked, deadline, should_stop,
-                                     on_epoch=progress.on_epoch)
+            outcomes = resume_parked(
+                [base_run, *first], outcomes, parked, deadline, should_stop, on_epoch=progress.on_epoch
+            )
             progress.ended()
         baseline_score = score(base_ev, base_ev.baseline)
-        ctx.extra.update(baseline_score=baseline_score,
-                         baseline_signal=shows_signal(base_ev, base_ev.baseline),
-                         baseline_diverged=diverged(base_ev, base_ev.baseline),
-                         baseline_moved=moved(base_ev, base_ev.baseline),
-                         baseline_falling=falling_rate(base_ev.baseline) >= FALLING)
+        ctx.extra.update(
+            baseline_score=baseline_score,
+            baseline_signal=shows_signal(base_ev, base_ev.baseline),
+            baseline_diverged=diverged(base_ev, base_ev.baseline),
+            baseline_moved=moved(base_ev, base_ev.baseline),
+            baseline_falling=falling_rate(base_ev.baseline) >= FALLING,
+        )
         last = baseline.train_loss[-1] if baseline.train_loss else None
         emit({"type": "baseline_finished", "final_loss": _finite(last)})
         # phase 2: the probes chosen from what the baseline did
-        second = [run for name in wanted
-                  if PROBES[name].phase == 2 and (explicit or _wanted(PROBES[name], ctx, trained_well))
-                  for run in PROBES[name].plan(ctx)]
+        second = [
+            run
+            for name in wanted
+            if PROBES[name].phase == 2 and (explicit or _wanted(PROBES[name], ctx, trained_well))
+            for run in PROBES[name].plan(ctx)
+        ]
         progress.plan(_epochs(second))
-        more, _ = run_all(second, problem, deadline=deadline, done=len(outcomes), total=len(outcomes) + len(second),
-                          baseline=baseline, ended=ended, should_stop=should_stop, on_event=emit,
-                          on_epoch=progress.on_epoch)
+        more, _ = run_all(
+            second,
+            problem,
+            deadline=deadline,
+            done=len(outcomes),
+            total=len(outcomes) + len(second),
+            baseline=baseline,
+            ended=ended,
+            should_stop=should_stop,
+            on_event=emit,
+            on_epoch=progress.on_epoch,
+        )
         progress.ended()
         outcomes += more
         planned_runs = [*first, *second]
@@ -245,9 +297,16 @@ def run_job(spec: JobSpec, *, on_event: EventSink | None = None, should_stop: Ca
             if time.monotonic() >= deadline:
                 break
             progress.plan(_epochs(extra))
-            more, _ = run_all(extra, problem, deadline=deadline, done=len(outcomes),
-                              total=len(outcomes) + len(extra), should_stop=should_stop, on_event=emit,
-                              on_epoch=progress.on_epoch)
+            more, _ = run_all(
+                extra,
+                problem,
+                deadline=deadline,
+                done=len(outcomes),
+                total=len(outcomes) + len(extra),
+                should_stop=should_stop,
+                on_event=emit,
+                on_epoch=progress.on_epoch,
+            )
             progress.ended()
             outcomes += more
     except Stopped as exc:
@@ -258,12 +317,27 @@ def run_job(spec: JobSpec, *, on_event: EventSink | None = None, should_stop: Ca
         notes.append("the budget cut short or left out: " + ", ".join(_said(e) for e in left_out))
 
     evidence: Evidence = build_evidence(spec, problem, parts, checks, baseline, outcomes)
-    result = build_result(spec, problem, checks, baseline, outcomes, evidence, device,
-                          seconds=time.monotonic() - started, skipped=max(0, planned - len(outcomes)),
-                          budget_seconds=spec.budget_seconds, left_out=left_out)
+    result = build_result(
+        spec,
+        problem,
+        checks,
+        baseline,
+        outcomes,
+        evidence,
+        device,
+        seconds=time.monotonic() - started,
+        skipped=max(0, planned - len(outcomes)),
+        budget_seconds=spec.budget_seconds,
+        left_out=left_out,
+    )
     result["diagnosis"].setdefault("notes", []).extend(notes)
-    emit({"type": "diagnosed", "primary_cause": result["diagnosis"]["primary_cause"],
-          "healthy": result["diagnosis"]["healthy"]})
+    emit(
+        {
+            "type": "diagnosed",
+            "primary_cause": result["diagnosis"]["primary_cause"],
+            "healthy": result["diagnosis"]["healthy"],
+        }
+    )
     return result
 
 
@@ -272,20 +346,33 @@ def _epochs(runs: list[ProbeRun]) -> int:
     return sum(run.training.epochs for run in runs)
 
 
-def _left_out(baseline: RunRecord, baseline_epochs: int, planned: list[ProbeRun], outcomes: list[ProbeOutcome]
-              ) -> list[dict[str, Any]]:
+def _left_out(
+    baseline: RunRecord, baseline_epochs: int, planned: list[ProbeRun], outcomes: list[ProbeOutcome]
+) -> list[dict[str, Any]]:
     """What the budget left out: each run cut short by the deadline (``why`` ``cut``, with the epochs it
     ran of those planned) and each planned probe never started (``why`` ``skipped``), baseline first."""
     out: list[dict[str, Any]] = []
     if baseline.stop_reason == "deadline":
-        out.append({"name": "baseline", "why": "cut", "epochs_run": len(baseline.train_loss),
-                    "epochs_planned": baseline_epochs})
+        out.append(
+            {
+                "name": "baseline",
+                "why": "cut",
+                "epochs_run": len(baseline.train_loss),
+                "epochs_planned": baseline_epochs,
+            }
+        )
     ran = {id(o.run) for o in outcomes}
     for o in outcomes:
         if o.record.stop_reason == "deadline":
             planned_epochs = o.run.training.epochs + (len(baseline.train_loss) if o.run.resume else 0)
-            out.append({"name": o.run.name, "why": "cut", "epochs_run": len(o.record.train_loss),
-                        "epochs_planned": planned_epochs})
+            out.append(
+                {
+                    "name": o.run.name,
+                    "why": "cut",
+                    "epochs_run": len(o.record.train_loss),
+                    "epochs_planned": planned_epochs,
+                }
+            )
     out += [{"name": run.name, "why": "skipped"} for run in planned if id(run) not in ran]
     return out
 

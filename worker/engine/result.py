@@ -21,17 +21,37 @@ from worker.engine.train.loop import RunRecord
 from worker.engine.train.problem import Problem
 
 
-def facts(name: str, family: str | None, changes: dict[str, Any], rec: RunRecord, epochs: int,
-          chance: float | None = None) -> RunFacts:
-    return RunFacts(name=name, family=family, changes=changes, initial=rec.initial_loss,
-                    train_loss=list(rec.train_loss), val_loss=list(rec.val_loss), val_acc=list(rec.val_acc),
-                    train_acc=rec.train_acc, penalty=list(rec.penalty), epochs_planned=epochs,
-                    nonfinite=rec.stop_reason == "non_finite", chance=chance, param_norm=rec.param_norm,
-                    stop_reason=rec.stop_reason, fit_share=rec.fit_share, misfit_share=rec.misfit_share)
+def facts(
+    name: str, family: str | None, changes: dict[str, Any], rec: RunRecord, epochs: int, chance: float | None = None
+) -> RunFacts:
+    return RunFacts(
+        name=name,
+        family=family,
+        changes=changes,
+        initial=rec.initial_loss,
+        train_loss=list(rec.train_loss),
+        val_loss=list(rec.val_loss),
+        val_acc=list(rec.val_acc),
+        train_acc=rec.train_acc,
+        penalty=list(rec.penalty),
+        epochs_planned=epochs,
+        nonfinite=rec.stop_reason == "non_finite",
+        chance=chance,
+        param_norm=rec.param_norm,
+        stop_reason=rec.stop_reason,
+        fit_share=rec.fit_share,
+        misfit_share=rec.misfit_share,
+    )
 
 
-def build_evidence(spec: JobSpec, problem: Problem, parts: Split, checks: dict[str, CheckResult],
-                   baseline: RunRecord, outcomes: list[ProbeOutcome]) -> Evidence:
+def build_evidence(
+    spec: JobSpec,
+    problem: Problem,
+    parts: Split,
+    checks: dict[str, CheckResult],
+    baseline: RunRecord,
+    outcomes: list[ProbeOutcome],
+) -> Evidence:
     majority = None
     if problem.n_classes is not None:
         y = problem.y_val[problem.y_val >= 0]
@@ -43,17 +63,24 @@ def build_evidence(spec: JobSpec, problem: Problem, parts: Split, checks: dict[s
     grads = baseline.instruments.get("first_step_layer_grad_norm", [])
     names = [layer["name"] for layer in baseline.layers]
     return Evidence(
-        loss=problem.loss, chance=problem.chance, val_chance=problem.val_chance,
+        loss=problem.loss,
+        chance=problem.chance,
+        val_chance=problem.val_chance,
         n_classes=2 if problem.binary else problem.n_classes,
-        n_train=problem.n_train, n_val=int(problem.x_val.shape[0]), val_majority=majority,
-        training=spec.training.model_dump(), layer_types=layer_types(spec.model),
+        n_train=problem.n_train,
+        n_val=int(problem.x_val.shape[0]),
+        val_majority=majority,
+        training=spec.training.model_dump(),
+        layer_types=layer_types(spec.model),
         checks={k: c.as_dict() for k, c in checks.items()},
         baseline=facts("baseline", None, {}, baseline, spec.training.epochs),
-        probes=[facts(o.run.name, o.run.family, o.run.changes, o.record, o.run.training.epochs, o.chance)
-                for o in outcomes],
+        probes=[
+            facts(o.run.name, o.run.family, o.run.changes, o.record, o.run.training.epochs, o.chance) for o in outcomes
+        ],
         first_step_grad_norm=dict(zip(names, grads, strict=False)),
-        first_step_weight_norm=dict(zip(names, baseline.instruments.get("first_step_layer_weight_norm", []),
-                                        strict=False)),
+        first_step_weight_norm=dict(
+            zip(names, baseline.instruments.get("first_step_layer_weight_norm", []), strict=False)
+        ),
         dead_fraction=baseline.instruments.get("dead_fraction", {}),
         saturation=baseline.instruments.get("saturation", {}),
         custom_init=custom_init(spec.model),
@@ -74,15 +101,21 @@ def clean(value: Any) -> Any:
 
 
 def _history(rec: RunRecord, full: bool) -> dict[str, Any]:
-    h: dict[str, Any] = {"epoch": list(range(1, len(rec.train_loss) + 1)), "train_loss": rec.train_loss,
-                         "val_loss": rec.val_loss}
+    h: dict[str, Any] = {
+        "epoch": list(range(1, len(rec.train_loss) + 1)),
+        "train_loss": rec.train_loss,
+        "val_loss": rec.val_loss,
+    }
     if any(a is not None for a in rec.val_acc):
         h["val_acc"] = rec.val_acc
     if any(p for p in rec.penalty):
         h["penalty"] = rec.penalty
     if full:
-        h.update(step_loss=rec.step_loss, grad_norm=rec.steps.get("grad_norm", []),
-                 update_ratio=rec.steps.get("update_ratio", []))
+        h.update(
+            step_loss=rec.step_loss,
+            grad_norm=rec.steps.get("grad_norm", []),
+            update_ratio=rec.steps.get("update_ratio", []),
+        )
     return h
 
 
@@ -107,16 +140,34 @@ def _summary(f: RunFacts, ev: Evidence) -> dict[str, Any]:
     initial = f.initial
     final = f.final if math.isfinite(f.final) else None
     rel = (initial - final) / initial if initial and final is not None and initial > 0 else None
-    return {"initial_loss": initial, "final_loss": final, "relative_decrease": rel,
-            "diverged": diverged(ev, f), "final_val_loss": f.val_final, "best_val_loss": f.val_best,
-            "final_val_acc": f.val_acc_final, "epochs_run": len(f.train_loss),
-            "fit_share": f.fit_share, "misfit_share": f.misfit_share}
+    return {
+        "initial_loss": initial,
+        "final_loss": final,
+        "relative_decrease": rel,
+        "diverged": diverged(ev, f),
+        "final_val_loss": f.val_final,
+        "best_val_loss": f.val_best,
+        "final_val_acc": f.val_acc_final,
+        "epochs_run": len(f.train_loss),
+        "fit_share": f.fit_share,
+        "misfit_share": f.misfit_share,
+    }
 
 
-def build_result(spec: JobSpec, problem: Problem, checks: dict[str, CheckResult], baseline: RunRecord,
-                 outcomes: list[ProbeOutcome], ev: Evidence, device: torch.device, *, seconds: float,
-                 skipped: int, budget_seconds: float | None = None,
-                 left_out: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def build_result(
+    spec: JobSpec,
+    problem: Problem,
+    checks: dict[str, CheckResult],
+    baseline: RunRecord,
+    outcomes: list[ProbeOutcome],
+    ev: Evidence,
+    device: torch.device,
+    *,
+    seconds: float,
+    skipped: int,
+    budget_seconds: float | None = None,
+    left_out: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """The contract's result object, JSON-safe.
 
     ``timing``: ``seconds`` the job took, ``budget_seconds`` it had, and ``left_out``: the runs the
@@ -138,23 +189,39 @@ def build_result(spec: JobSpec, problem: Problem, checks: dict[str, CheckResult]
         },
         "checks": [c.as_dict() for c in checks.values()],
         "probes": [
-            {"name": o.run.name, "family": o.run.family, "changes": o.run.changes,
-             "history": _history(o.record, full=False), "summary": _summary(f, ev),
-             "stop_reason": o.record.stop_reason, "seconds": round(o.record.seconds, 3)}
+            {
+                "name": o.run.name,
+                "family": o.run.family,
+                "changes": o.run.changes,
+                "history": _history(o.record, full=False),
+                "summary": _summary(f, ev),
+                "stop_reason": o.record.stop_reason,
+                "seconds": round(o.record.seconds, 3),
+            }
             for o, f in zip(outcomes, ev.probes, strict=True)
         ],
         "diagnosis": diagnosis,
-        "timing": {"seconds": round(seconds, 3), "device": str(device), "probes_run": len(outcomes),
-                   "probes_skipped_for_budget": skipped,
-                   "probes_stopped_settled": len(stopped), "budget_seconds": budget_seconds,
-                   "left_out": list(left_out or [])},
-        "data": {"n_train": problem.n_train, "n_val": ev.n_val, "sample_shape": list(problem.sample_shape),
-                 "n_classes": ev.n_classes},
+        "timing": {
+            "seconds": round(seconds, 3),
+            "device": str(device),
+            "probes_run": len(outcomes),
+            "probes_skipped_for_budget": skipped,
+            "probes_stopped_settled": len(stopped),
+            "budget_seconds": budget_seconds,
+            "left_out": list(left_out or []),
+        },
+        "data": {
+            "n_train": problem.n_train,
+            "n_val": ev.n_val,
+            "sample_shape": list(problem.sample_shape),
+            "n_classes": ev.n_classes,
+        },
     }
     if stopped:
         when = f"{min(stopped)}" if min(stopped) == max(stopped) else f"{min(stopped)} to {max(stopped)}"
         diagnosis["notes"].append(
             f"{len(stopped)} probes stopped after {when} of their epochs: by then the baseline had trained to "
             f"within {MIN_GAIN:g}x chance of a perfect fit, with signal on the validation data, so no probe could "
-            "confirm a cause any more")
+            "confirm a cause any more"
+        )
     return clean(result)

@@ -53,11 +53,22 @@ def _continued(baseline: RunRecord, more: RunRecord) -> RunRecord:
     return more
 
 
-def run_all(runs: list[ProbeRun], problem: Problem, *, deadline: float, done: int, total: int,
-            instrument_first: bool = False, baseline: RunRecord | None = None, ended: Ended | None = None,
-            settled: Settled | None = None, should_stop: Callable[[], bool] | None = None,
-            on_event: EventSink | None = None, on_epoch: EpochSink | None = None,
-            clock: Clock = time.monotonic) -> tuple[list[ProbeOutcome], Ended]:
+def run_all(
+    runs: list[ProbeRun],
+    problem: Problem,
+    *,
+    deadline: float,
+    done: int,
+    total: int,
+    instrument_first: bool = False,
+    baseline: RunRecord | None = None,
+    ended: Ended | None = None,
+    settled: Settled | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_event: EventSink | None = None,
+    on_epoch: EpochSink | None = None,
+    clock: Clock = time.monotonic,
+) -> tuple[list[ProbeOutcome], Ended]:
     """Train ``runs`` (stacked where they can be) until ``deadline``; outcomes in the order of ``runs``.
 
     ``instrument_first``: ``runs[0]`` is the baseline, instrumented, and its end state is kept
@@ -84,7 +95,7 @@ def run_all(runs: list[ProbeRun], problem: Problem, *, deadline: float, done: in
     order = sorted(groups.values(), key=lambda idx: idx[0])
     records: dict[int, RunRecord] = {}
     mine = Ended()
-    settled_at: int | None = None     # epochs the baseline took to settle, once it did
+    settled_at: int | None = None  # epochs the baseline took to settle, once it did
     for idx in order:
         # the baseline always trains (it stops itself at the deadline); probes past it are skipped
         if clock() >= deadline and not (instrument_first and idx[0] == 0):
@@ -100,20 +111,38 @@ def run_all(runs: list[ProbeRun], problem: Problem, *, deadline: float, done: in
             records[idx[0]] = rec
         elif len(idx) > 1 or keys[idx[0]] is not None:
             members = [Member(runs[i].model, _capped(runs[i], settled_at), datas[i]) for i in idx]
-            recs, state, parked = train_together(members, instrument_first=first, deadline=deadline,
-                                                 should_stop=should_stop, keep_state=first,
-                                                 settled=settled if first else None, budget_first=first,
-                                                 on_epoch=on_epoch, clock=clock)
+            recs, state, parked = train_together(
+                members,
+                instrument_first=first,
+                deadline=deadline,
+                should_stop=should_stop,
+                keep_state=first,
+                settled=settled if first else None,
+                budget_first=first,
+                on_epoch=on_epoch,
+                clock=clock,
+            )
             records.update(zip(idx, recs, strict=True))
             if first:
                 # parked members are positions in this group; Ended speaks of runs
-                runs_parked = None if parked is None else Parked(parked.state, [idx[k] for k in parked.which],
-                                                                 parked.epochs, parked.reason)
+                runs_parked = (
+                    None
+                    if parked is None
+                    else Parked(parked.state, [idx[k] for k in parked.which], parked.epochs, parked.reason)
+                )
                 mine = Ended(stack=state, member=0, parked=runs_parked)
         else:
-            rec = train(runs[idx[0]].model, _capped(runs[idx[0]], settled_at), datas[idx[0]], instrumented=first,
-                        deadline=deadline, should_stop=should_stop, keep_state=first, on_epoch=on_epoch,
-                        clock=clock)
+            rec = train(
+                runs[idx[0]].model,
+                _capped(runs[idx[0]], settled_at),
+                datas[idx[0]],
+                instrumented=first,
+                deadline=deadline,
+                should_stop=should_stop,
+                keep_state=first,
+                on_epoch=on_epoch,
+                clock=clock,
+            )
             records[idx[0]] = rec
             if first:
                 mine = Ended(solo=rec.state)
@@ -121,8 +150,11 @@ def run_all(runs: list[ProbeRun], problem: Problem, *, deadline: float, done: in
         if first and settled is not None and records[0].stop_reason == "completed" and settled(records[0]):
             # a stack knows when it parked its probes; a baseline trained alone is asked afterwards
             # probes parked for the budget say nothing of when the verdict settled
-            settled_at = (mine.parked.epochs if mine.parked is not None and mine.parked.reason == "settled"
-                          else _settled_at(records[0], settled))
+            settled_at = (
+                mine.parked.epochs
+                if mine.parked is not None and mine.parked.reason == "settled"
+                else _settled_at(records[0], settled)
+            )
         if settled_at is not None and not first:
             for i in idx:
                 if len(records[i].train_loss) < runs[i].training.epochs and records[i].stop_reason == "completed":
@@ -131,9 +163,16 @@ def run_all(runs: list[ProbeRun], problem: Problem, *, deadline: float, done: in
             if i in records and i in probes:
                 done += 1
                 final = final_loss(records[i])
-                emit({"type": "probe_finished", "probe": runs[i].name, "done": done, "total": total,
-                      "final_loss": final if final != float("inf") else None,
-                      "seconds": round(records[i].seconds, 3)})
+                emit(
+                    {
+                        "type": "probe_finished",
+                        "probe": runs[i].name,
+                        "done": done,
+                        "total": total,
+                        "final_loss": final if final != float("inf") else None,
+                        "seconds": round(records[i].seconds, 3),
+                    }
+                )
     outcomes = [ProbeOutcome(runs[i], records[i], datas[i].chance) for i in sorted(records)]
     return outcomes, mine
 
@@ -147,17 +186,28 @@ def _capped(run: ProbeRun, epochs: int | None) -> TrainingSpec:
 def _settled_at(baseline: RunRecord, settled: Settled) -> int | None:
     """The first epoch count at which ``settled`` held for the baseline's history so far, if any."""
     for k in range(1, len(baseline.train_loss)):
-        part = RunRecord(initial_loss=baseline.initial_loss, initial_val_loss=baseline.initial_val_loss,
-                         train_loss=baseline.train_loss[:k], val_loss=baseline.val_loss[:k],
-                         val_acc=baseline.val_acc[:k], penalty=baseline.penalty[:k])
+        part = RunRecord(
+            initial_loss=baseline.initial_loss,
+            initial_val_loss=baseline.initial_val_loss,
+            train_loss=baseline.train_loss[:k],
+            val_loss=baseline.val_loss[:k],
+            val_acc=baseline.val_acc[:k],
+            penalty=baseline.penalty[:k],
+        )
         if settled(part):
             return k
     return None
 
 
-def resume_parked(runs: list[ProbeRun], outcomes: list[ProbeOutcome], parked: Parked, deadline: float,
-                  should_stop: Callable[[], bool] | None = None, on_epoch: EpochSink | None = None,
-                  clock: Clock = time.monotonic) -> list[ProbeOutcome]:
+def resume_parked(
+    runs: list[ProbeRun],
+    outcomes: list[ProbeOutcome],
+    parked: Parked,
+    deadline: float,
+    should_stop: Callable[[], bool] | None = None,
+    on_epoch: EpochSink | None = None,
+    clock: Clock = time.monotonic,
+) -> list[ProbeOutcome]:
     """Train the parked probes on to their planned epochs: ``outcomes`` with their records completed.
 
     ``runs`` are the runs ``run_all`` trained, ``parked`` what it parked beside the baseline. Past
@@ -168,8 +218,9 @@ def resume_parked(runs: list[ProbeRun], outcomes: list[ProbeOutcome], parked: Pa
     spot = {id(o.run): n for n, o in enumerate(outcomes)}
     left = runs[parked.which[0]].training.epochs - parked.epochs
     state = continue_members(parked.state, range(len(parked.which)), left)
-    recs, _, _ = train_together(state.members, deadline=deadline, should_stop=should_stop, start=state,
-                                on_epoch=on_epoch, clock=clock)
+    recs, _, _ = train_together(
+        state.members, deadline=deadline, should_stop=should_stop, start=state, on_epoch=on_epoch, clock=clock
+    )
     out = list(outcomes)
     for i, rec in zip(parked.which, recs, strict=True):
         n = spot[id(runs[i])]
@@ -177,19 +228,36 @@ def resume_parked(runs: list[ProbeRun], outcomes: list[ProbeOutcome], parked: Pa
     return out
 
 
-def _resume(run: ProbeRun, data: Problem, baseline: RunRecord | None, ended: Ended | None, deadline: float,
-            should_stop: Callable[[], bool] | None, on_epoch: EpochSink | None = None,
-            clock: Clock = time.monotonic) -> RunRecord | None:
+def _resume(
+    run: ProbeRun,
+    data: Problem,
+    baseline: RunRecord | None,
+    ended: Ended | None,
+    deadline: float,
+    should_stop: Callable[[], bool] | None,
+    on_epoch: EpochSink | None = None,
+    clock: Clock = time.monotonic,
+) -> RunRecord | None:
     """Continue the baseline for ``run.training.epochs`` more epochs, on a copy of where it ended."""
     if baseline is None or ended is None or baseline.stop_reason != "completed":
         return None
     if ended.stack is not None:
         state = continue_members(ended.stack, [ended.member], run.training.epochs)
-        recs, _, _ = train_together(state.members, deadline=deadline, should_stop=should_stop, start=state,
-                                    on_epoch=on_epoch, clock=clock)
+        recs, _, _ = train_together(
+            state.members, deadline=deadline, should_stop=should_stop, start=state, on_epoch=on_epoch, clock=clock
+        )
         return _continued(baseline, recs[0])
     if ended.solo is not None:
-        more = train(run.model, run.training, data, instrumented=False, deadline=deadline, should_stop=should_stop,
-                     start=ended.solo, on_epoch=on_epoch, clock=clock)
+        more = train(
+            run.model,
+            run.training,
+            data,
+            instrumented=False,
+            deadline=deadline,
+            should_stop=should_stop,
+            start=ended.solo,
+            on_epoch=on_epoch,
+            clock=clock,
+        )
         return _continued(baseline, more)
     return None

@@ -53,8 +53,15 @@ class RunStore:
     def _key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
 
-    def create(self, owner: str, setup: dict[str, Any], *, name: str | None, ttl_seconds: int,
-               idempotency_key: str | None = None) -> tuple[Record, bool]:
+    def create(
+        self,
+        owner: str,
+        setup: dict[str, Any],
+        *,
+        name: str | None,
+        ttl_seconds: int,
+        idempotency_key: str | None = None,
+    ) -> tuple[Record, bool]:
         """A new run (or the one ``idempotency_key`` already created); returns it and whether it is new."""
         run_id = new_run_id()
         if idempotency_key is not None:
@@ -66,8 +73,16 @@ class RunStore:
                     return found, False
                 self.redis.set(idem, run_id.encode(), ex=ttl_seconds)  # its run expired: the key is free again
         now = now_iso()
-        record: Record = {"id": run_id, "owner": owner, "name": name, "setup": setup, "steps_received": 0,
-                          "last_step": None, "created_at": now, "updated_at": now}
+        record: Record = {
+            "id": run_id,
+            "owner": owner,
+            "name": name,
+            "setup": setup,
+            "steps_received": 0,
+            "last_step": None,
+            "created_at": now,
+            "updated_at": now,
+        }
         self.redis.set(self._key("run", run_id), dumps(record), ex=ttl_seconds)
         return record, True
 
@@ -83,8 +98,9 @@ class RunStore:
         """The run's step records, in step order."""
         return [json.loads(item) for item in self.redis.lrange(self._key("run", run_id, "steps"), 0, -1)]
 
-    def append(self, run_id: str, owner: str, steps: list[dict[str, Any]], *, ttl_seconds: int,
-               max_steps: int = MAX_RUN_STEPS) -> Record | None:
+    def append(
+        self, run_id: str, owner: str, steps: list[dict[str, Any]], *, ttl_seconds: int, max_steps: int = MAX_RUN_STEPS
+    ) -> Record | None:
         """Add the steps later than the run's ``last_step`` (each step once, in order) and renew the run's
         expiry; None when there is no such run for ``owner``; ``RunFull`` past ``max_steps`` records."""
         key, steps_key = self._key("run", run_id), self._key("run", run_id, "steps")
@@ -104,8 +120,7 @@ class RunStore:
                         pipe.unwatch()
                         raise RunFull(run_id, record["steps_received"], max_steps)
                     if fresh:
-                        record.update(steps_received=record["steps_received"] + len(fresh),
-                                      last_step=fresh[-1]["step"])
+                        record.update(steps_received=record["steps_received"] + len(fresh), last_step=fresh[-1]["step"])
                     record["updated_at"] = now_iso()
                     pipe.multi()
                     if fresh:

@@ -70,8 +70,14 @@ class ProgressWriter:
     ``progress`` reports (by epoch: never an event, they would crowd the events out) merged into the
     job's ``progress`` at most every ``interval`` seconds; ``flush`` writes the one held back."""
 
-    def __init__(self, store: JobStore, job_id: str, attempt: int, interval: float = PROGRESS_EVERY_SECONDS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        job_id: str,
+        attempt: int,
+        interval: float = PROGRESS_EVERY_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.store, self.job_id, self.attempt, self.interval, self.clock = store, job_id, attempt, interval, clock
         self._written_at: float | None = None
         self._held: dict[str, Any] | None = None

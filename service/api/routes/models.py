@@ -33,14 +33,15 @@ class TensorDescription(BaseModel):
 
     name: str = Field(description="the value's name in the graph")
     shape: list[int | str | None] = Field(
-        description="dims: a size, or a name (or null) for a free dim such as the batch")
+        description="dims: a size, or a name (or null) for a free dim such as the batch"
+    )
     dtype: str = Field(description="numpy name of the element type, e.g. float32")
 
 
 class ModelDescription(BaseModel):
     """An accepted ONNX model."""
 
-    id: str = Field(description="mdl_… ; use it as \"model\": {\"onnx\": id} in a job spec")
+    id: str = Field(description='mdl_… ; use it as "model": {"onnx": id} in a job spec')
     filename: str | None = None
     created_at: str
     size_bytes: int = Field(description="bytes of the uploaded file")
@@ -52,12 +53,18 @@ class ModelDescription(BaseModel):
 
 
 def _refused(reason: str) -> Problem:
-    return Problem(422, "model-refused", reason,
-                   errors=[{"loc": ["body", "file"], "msg": reason, "type": "model_refused"}])
+    return Problem(
+        422, "model-refused", reason, errors=[{"loc": ["body", "file"], "msg": reason, "type": "model_refused"}]
+    )
 
 
-@router.post("", status_code=201, summary="Upload an ONNX model", response_model=ModelDescription,
-             responses=problem_responses(413, 422))
+@router.post(
+    "",
+    status_code=201,
+    summary="Upload an ONNX model",
+    response_model=ModelDescription,
+    responses=problem_responses(413, 422),
+)
 def upload_model(
     file: Annotated[UploadFile, File(description="an .onnx file with its weights inside (no external data)")],
     store: StoreDep,
@@ -71,17 +78,26 @@ def upload_model(
         raise _refused(f"the file must be an ONNX model named *{SUFFIX}; got {name or 'no file name'!r}")
     content = read_limited(file, settings.max_model_bytes, "LOSSDOCTOR_MAX_MODEL_BYTES")
     try:
-        info = describe(read_model(content), max_parameters=settings.max_model_parameters,
-                        max_nodes=settings.max_model_nodes)
+        info = describe(
+            read_model(content), max_parameters=settings.max_model_parameters, max_nodes=settings.max_model_nodes
+        )
     except OnnxRefused as exc:
         raise _refused(str(exc)) from exc
-    meta = store.put_model(content, {"filename": name, "size_bytes": len(content), **info.as_dict()},
-                           owner=owner, ttl_seconds=settings.model_retention_seconds)
+    meta = store.put_model(
+        content,
+        {"filename": name, "size_bytes": len(content), **info.as_dict()},
+        owner=owner,
+        ttl_seconds=settings.model_retention_seconds,
+    )
     return {k: v for k, v in meta.items() if k != "owner"}
 
 
-@router.get("/{model_id}", summary="Describe an uploaded model", response_model=ModelDescription,
-            responses=problem_responses(404))
+@router.get(
+    "/{model_id}",
+    summary="Describe an uploaded model",
+    response_model=ModelDescription,
+    responses=problem_responses(404),
+)
 def get_model(model_id: str, store: StoreDep, owner: OwnerDep) -> dict[str, Any]:
     """The model's id, file name, input and output, parameter count and op counts."""
     meta = store.get_model_meta(model_id, owner)

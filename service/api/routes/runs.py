@@ -70,8 +70,12 @@ def not_found(run_id: str) -> Problem:
     return Problem(404, "run-not-found", f"there is no run {run_id} (or its retention period ended)")
 
 
-@router.post("", status_code=201, summary="Create a monitored run",
-             responses={200: {"description": "The run an earlier request with the same Idempotency-Key created"}})
+@router.post(
+    "",
+    status_code=201,
+    summary="Create a monitored run",
+    responses={200: {"description": "The run an earlier request with the same Idempotency-Key created"}},
+)
 def create_run(
     body: RunCreate,
     response: Response,
@@ -82,8 +86,13 @@ def create_run(
 ) -> RunView:
     """Store a run for telemetry; ``201`` and its URL (``200`` with the same run for a repeated
     ``Idempotency-Key``)."""
-    record, created = runs.create(owner, body.setup.model_dump(mode="json"), name=body.name,
-                                  ttl_seconds=settings.retention_seconds, idempotency_key=idempotency_key)
+    record, created = runs.create(
+        owner,
+        body.setup.model_dump(mode="json"),
+        name=body.name,
+        ttl_seconds=settings.retention_seconds,
+        idempotency_key=idempotency_key,
+    )
     response.headers["Location"] = f"/v1/runs/{record['id']}"
     if not created:
         response.status_code = 200
@@ -91,15 +100,21 @@ def create_run(
 
 
 @router.post("/{run_id}/telemetry", summary="Append step records to a run", responses=problem_responses(409))
-def append_telemetry(run_id: str, body: TelemetryChunk, runs: RunStoreDep, settings: SettingsDep,
-                     owner: OwnerDep) -> RunView:
+def append_telemetry(
+    run_id: str, body: TelemetryChunk, runs: RunStoreDep, settings: SettingsDep, owner: OwnerDep
+) -> RunView:
     """Append the steps later than the run's ``last_step``; ``409`` once the run holds its most records."""
     try:
-        record = runs.append(run_id, owner, [s.model_dump(mode="json") for s in body.steps],
-                             ttl_seconds=settings.retention_seconds)
+        record = runs.append(
+            run_id, owner, [s.model_dump(mode="json") for s in body.steps], ttl_seconds=settings.retention_seconds
+        )
     except RunFull as exc:
-        raise Problem(409, "run-full", f"run {run_id} already holds {exc.count} step records, the most one run "
-                      f"keeps ({MAX_RUN_STEPS}); start a new run (a new Monitor) to go on") from exc
+        raise Problem(
+            409,
+            "run-full",
+            f"run {run_id} already holds {exc.count} step records, the most one run "
+            f"keeps ({MAX_RUN_STEPS}); start a new run (a new Monitor) to go on",
+        ) from exc
     if record is None:
         raise not_found(run_id)
     return view(record)

@@ -1,9 +1,9 @@
 """A test engine whose behaviour the spec's ``name`` picks, so one worker can end jobs every way.
 
-    "fails"   raises SpecError: the job ends ``failed`` (``spec_error``) without the task raising
-    "waits"   waits for ``should_stop`` (a cancel), then raises the engine's ``Cancelled``
-    "stuck"   never returns and ignores ``should_stop``, so only a kill of its horse ends it
-    anything else runs the real engine
+"fails"   raises SpecError: the job ends ``failed`` (``spec_error``) without the task raising
+"waits"   waits for ``should_stop`` (a cancel), then raises the engine's ``Cancelled``
+"stuck"   never returns and ignores ``should_stop``, so only a kill of its horse ends it
+anything else runs the real engine
 """
 
 from __future__ import annotations

@@ -51,11 +51,15 @@ def check_input(info: ModelInfo, sample_shape: tuple[int, ...]) -> None:
     declared = info.input.shape
     want = [d for d in declared[1:]]
     fits = len(declared) == len(sample_shape) + 1 and all(
-        not isinstance(d, int) or d == s for d, s in zip(want, sample_shape, strict=True))
+        not isinstance(d, int) or d == s for d, s in zip(want, sample_shape, strict=True)
+    )
     if not fits:
-        raise SpecError(LOC, f"the model's input {info.input.name!r} takes {declared} (the first dim is the batch) "
-                             f"but the data's samples have shape {list(sample_shape)}; set data.shape to match, "
-                             "or export the model for samples of this shape")
+        raise SpecError(
+            LOC,
+            f"the model's input {info.input.name!r} takes {declared} (the first dim is the batch) "
+            f"but the data's samples have shape {list(sample_shape)}; set data.shape to match, "
+            "or export the model for samples of this shape",
+        )
 
 
 def output_shape(proto: onnx.ModelProto, sample_shape: tuple[int, ...]) -> tuple[int, ...] | None:
@@ -77,8 +81,11 @@ def output_shape(proto: onnx.ModelProto, sample_shape: tuple[int, ...]) -> tuple
     for value in [*inferred.graph.value_info, *inferred.graph.output]:
         known = [int(d.dim_value) for d in value.type.tensor_type.shape.dim if d.HasField("dim_value")]
         if known and math.prod(known) > MAX_VALUES_PER_SAMPLE * BATCH:
-            raise SpecError(LOC, f"for samples of shape {list(sample_shape)} the graph computes a value of shape "
-                                 f"{known} for a batch of {BATCH}: more than {MAX_VALUES_PER_SAMPLE} values per sample")
+            raise SpecError(
+                LOC,
+                f"for samples of shape {list(sample_shape)} the graph computes a value of shape "
+                f"{known} for a batch of {BATCH}: more than {MAX_VALUES_PER_SAMPLE} values per sample",
+            )
     out = inferred.graph.output[0].type.tensor_type.shape.dim
     values = [int(d.dim_value) if d.HasField("dim_value") else None for d in out]
     if not values or any(v is None for v in values) or values[0] != BATCH:

@@ -22,18 +22,61 @@ from google.protobuf.message import DecodeError
 from onnx import AttributeProto, GraphProto, TensorProto
 
 #: Ops the interpreter (``worker.engine.onnx.graph``) runs; every other op is refused by name.
-SUPPORTED_OPS: frozenset[str] = frozenset({
-    "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Neg", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Gelu",
-    "Erf", "Pow", "Sqrt", "Softmax", "LogSoftmax", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool",
-    "BatchNormalization", "Dropout", "Flatten", "Reshape", "Transpose", "Concat", "Identity", "Constant",
-    "Shape", "Gather", "Unsqueeze", "Squeeze", "Cast", "ReduceMean", "Slice", "Split", "Mod", "Equal", "Where",
-    "LayerNormalization", "ConstantOfShape", "LSTM", "GRU",
-})
+SUPPORTED_OPS: frozenset[str] = frozenset(
+    {
+        "Gemm",
+        "MatMul",
+        "Add",
+        "Sub",
+        "Mul",
+        "Div",
+        "Neg",
+        "Relu",
+        "LeakyRelu",
+        "Sigmoid",
+        "Tanh",
+        "Elu",
+        "Gelu",
+        "Erf",
+        "Pow",
+        "Sqrt",
+        "Softmax",
+        "LogSoftmax",
+        "Conv",
+        "MaxPool",
+        "AveragePool",
+        "GlobalAveragePool",
+        "BatchNormalization",
+        "Dropout",
+        "Flatten",
+        "Reshape",
+        "Transpose",
+        "Concat",
+        "Identity",
+        "Constant",
+        "Shape",
+        "Gather",
+        "Unsqueeze",
+        "Squeeze",
+        "Cast",
+        "ReduceMean",
+        "Slice",
+        "Split",
+        "Mod",
+        "Equal",
+        "Where",
+        "LayerNormalization",
+        "ConstantOfShape",
+        "LSTM",
+        "GRU",
+    }
+)
 #: Op domains accepted: the standard ONNX domain (written as "" or "ai.onnx").
 STANDARD_DOMAINS: frozenset[str] = frozenset({"", "ai.onnx"})
 #: Float element types whose initializers are counted as parameters.
-FLOAT_TYPES: frozenset[int] = frozenset({TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16,
-                                         TensorProto.BFLOAT16})
+FLOAT_TYPES: frozenset[int] = frozenset(
+    {TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16}
+)
 #: The oldest standard opset accepted (axes as inputs, Softmax over one axis).
 MIN_OPSET = 13
 #: Most nodes a graph may hold unless the caller says otherwise (the service's LOSSDOCTOR_MAX_MODEL_NODES).
@@ -73,8 +116,9 @@ def read_model(content: bytes) -> onnx.ModelProto:
     try:
         model.ParseFromString(content)
     except (DecodeError, ValueError, RuntimeError) as exc:
-        raise OnnxRefused(f"the file is not an ONNX model: its protobuf does not parse (a truncated or corrupt "
-                          f"file?): {exc}") from exc
+        raise OnnxRefused(
+            f"the file is not an ONNX model: its protobuf does not parse (a truncated or corrupt file?): {exc}"
+        ) from exc
     if not model.HasField("graph"):
         raise OnnxRefused("the file is not an ONNX model (it has no graph)")
     return model
@@ -103,15 +147,17 @@ def _refuse_external_data(model: onnx.ModelProto) -> None:
             raise OnnxRefused(
                 "the model keeps tensor data in external files (external data); this service never reads a path "
                 "named in an upload: save the model with its weights inside the file (onnx.save without "
-                "save_as_external_data)")
+                "save_as_external_data)"
+            )
 
 
 def _refuse_domains(model: onnx.ModelProto) -> None:
     other = sorted({op.domain for op in model.opset_import if op.domain not in STANDARD_DOMAINS})
     other += sorted({n.domain for n in model.graph.node if n.domain not in STANDARD_DOMAINS} - set(other))
     if other:
-        raise OnnxRefused(f"the model uses op domains other than the standard ONNX one: {other}; "
-                          "only standard ONNX ops are run")
+        raise OnnxRefused(
+            f"the model uses op domains other than the standard ONNX one: {other}; only standard ONNX ops are run"
+        )
     if len(model.functions):
         raise OnnxRefused("the model defines its own functions; only standard ONNX ops are run")
     if len(model.graph.sparse_initializer):
@@ -128,8 +174,9 @@ def _refuse_ops(graph: GraphProto) -> Counter[str]:
     counts = Counter(node.op_type for node in graph.node)
     unsupported = sorted(op for op in counts if op not in SUPPORTED_OPS)
     if unsupported:
-        raise OnnxRefused(f"the graph uses ops this service does not run: {unsupported}; "
-                          f"supported: {sorted(SUPPORTED_OPS)}")
+        raise OnnxRefused(
+            f"the graph uses ops this service does not run: {unsupported}; supported: {sorted(SUPPORTED_OPS)}"
+        )
     for node in graph.node:
         for attr in node.attribute:
             if attr.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS):
@@ -174,30 +221,43 @@ def describe(model: onnx.ModelProto, *, max_parameters: int, max_nodes: int = MA
     the parameter count against ``max_parameters``, then ``onnx.checker``.
     """
     if len(model.graph.node) > max_nodes:
-        raise OnnxRefused(f"the graph has {len(model.graph.node)} nodes; the limit is {max_nodes} "
-                          "(LOSSDOCTOR_MAX_MODEL_NODES)")
+        raise OnnxRefused(
+            f"the graph has {len(model.graph.node)} nodes; the limit is {max_nodes} (LOSSDOCTOR_MAX_MODEL_NODES)"
+        )
     _refuse_external_data(model)
     _refuse_domains(model)
     if opset_version(model) < MIN_OPSET:
-        raise OnnxRefused(f"the model is written for opset {opset_version(model)}; export it with opset "
-                          f"{MIN_OPSET} or later (lossdoctor.export_model uses 17)")
+        raise OnnxRefused(
+            f"the model is written for opset {opset_version(model)}; export it with opset "
+            f"{MIN_OPSET} or later (lossdoctor.export_model uses 17)"
+        )
     graph = model.graph
     counts = _refuse_ops(graph)
     inputs = data_inputs(graph)
     if len(inputs) != 1:
-        raise OnnxRefused(f"the graph has {len(inputs)} data inputs {[v.name for v in inputs]}; it must have "
-                          "exactly one (the batch of samples); initializers listed as inputs do not count")
+        raise OnnxRefused(
+            f"the graph has {len(inputs)} data inputs {[v.name for v in inputs]}; it must have "
+            "exactly one (the batch of samples); initializers listed as inputs do not count"
+        )
     if len(graph.output) != 1:
-        raise OnnxRefused(f"the graph has {len(graph.output)} outputs {[v.name for v in graph.output]}; it must "
-                          "have exactly one (the model's prediction)")
+        raise OnnxRefused(
+            f"the graph has {len(graph.output)} outputs {[v.name for v in graph.output]}; it must "
+            "have exactly one (the model's prediction)"
+        )
     parameters = count_parameters(graph)
     if parameters > max_parameters:
-        raise OnnxRefused(f"the model holds {parameters} parameters; the limit is {max_parameters} "
-                          "(LOSSDOCTOR_MAX_MODEL_PARAMETERS)")
+        raise OnnxRefused(
+            f"the model holds {parameters} parameters; the limit is {max_parameters} (LOSSDOCTOR_MAX_MODEL_PARAMETERS)"
+        )
     try:
         onnx.checker.check_model(model)
     except (onnx.checker.ValidationError, ValueError) as exc:
         words = " ".join(str(exc).split())[:300] or type(exc).__name__
         raise OnnxRefused(f"the model fails onnx.checker: {words}") from exc
-    return ModelInfo(input=tensor_info(inputs[0]), output=tensor_info(graph.output[0]), parameters=parameters,
-                     op_counts=dict(sorted(counts.items())), opset=opset_version(model))
+    return ModelInfo(
+        input=tensor_info(inputs[0]),
+        output=tensor_info(graph.output[0]),
+        parameters=parameters,
+        op_counts=dict(sorted(counts.items())),
+        opset=opset_version(model),
+    )

@@ -25,29 +25,57 @@ from worker.data.onnx.parse import FLOAT_TYPES, data_inputs
 
 #: (op, input position) pairs whose float initializer is a trainable parameter.
 WEIGHT_SLOTS: dict[str, frozenset[int]] = {
-    "Gemm": frozenset({1, 2}), "Conv": frozenset({1, 2}), "BatchNormalization": frozenset({1, 2}),
-    "MatMul": frozenset({0, 1}), "Add": frozenset({0, 1}), "Sub": frozenset({0, 1}), "Mul": frozenset({0, 1}),
-    "Gather": frozenset({0}), "LayerNormalization": frozenset({1, 2}),
-    "LSTM": frozenset({1, 2, 3}), "GRU": frozenset({1, 2, 3}),
+    "Gemm": frozenset({1, 2}),
+    "Conv": frozenset({1, 2}),
+    "BatchNormalization": frozenset({1, 2}),
+    "MatMul": frozenset({0, 1}),
+    "Add": frozenset({0, 1}),
+    "Sub": frozenset({0, 1}),
+    "Mul": frozenset({0, 1}),
+    "Gather": frozenset({0}),
+    "LayerNormalization": frozenset({1, 2}),
+    "LSTM": frozenset({1, 2, 3}),
+    "GRU": frozenset({1, 2, 3}),
 }
 #: Ops that only move values (input positions that carry them): a weight passes through them to its slot.
 VIEW_OPS: dict[str, frozenset[int] | None] = {
-    "Transpose": frozenset({0}), "Slice": frozenset({0}), "Reshape": frozenset({0}), "Unsqueeze": frozenset({0}),
-    "Squeeze": frozenset({0}), "Identity": frozenset({0}), "Concat": None, "Split": frozenset({0}),
+    "Transpose": frozenset({0}),
+    "Slice": frozenset({0}),
+    "Reshape": frozenset({0}),
+    "Unsqueeze": frozenset({0}),
+    "Squeeze": frozenset({0}),
+    "Identity": frozenset({0}),
+    "Concat": None,
+    "Split": frozenset({0}),
 }
 #: BatchNormalization's running statistics: state, not parameters.
 STAT_SLOTS: frozenset[int] = frozenset({3, 4})
 #: The contract's layer words for the ops that own parameters (results name layers "{node}.{kind}").
-KINDS: dict[str, str] = {"Gemm": "linear", "MatMul": "linear", "Conv": "conv2d", "BatchNormalization": "batchnorm",
-                         "Gather": "embedding", "LayerNormalization": "layernorm", "LSTM": "lstm", "GRU": "gru",
-                         "Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh",
-                         "Dropout": "dropout", "Softmax": "softmax", "LogSoftmax": "log_softmax",
-                         "LeakyRelu": "leaky_relu", "Elu": "elu", "Gelu": "gelu"}
+KINDS: dict[str, str] = {
+    "Gemm": "linear",
+    "MatMul": "linear",
+    "Conv": "conv2d",
+    "BatchNormalization": "batchnorm",
+    "Gather": "embedding",
+    "LayerNormalization": "layernorm",
+    "LSTM": "lstm",
+    "GRU": "gru",
+    "Relu": "relu",
+    "Sigmoid": "sigmoid",
+    "Tanh": "tanh",
+    "Dropout": "dropout",
+    "Softmax": "softmax",
+    "LogSoftmax": "log_softmax",
+    "LeakyRelu": "leaky_relu",
+    "Elu": "elu",
+    "Gelu": "gelu",
+}
 
 
 #: Input element types that hold ids (categories), by numpy name.
-INTEGER_DTYPES: frozenset[str] = frozenset({"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-                                            "bool"})
+INTEGER_DTYPES: frozenset[str] = frozenset(
+    {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool"}
+)
 
 
 @dataclass(frozen=True)
@@ -77,9 +105,9 @@ class Program:
     parameters: frozenset[str]
     statistics: frozenset[str]
     opset: int = 17
-    owners: dict[str, int] = field(default_factory=dict)   # parameter -> index of the first node it reaches
-    slots: dict[str, int] = field(default_factory=dict)    # parameter -> the input position it reaches there
-    transposed: frozenset[str] = frozenset()                # parameters that reach it through a 2-D Transpose
+    owners: dict[str, int] = field(default_factory=dict)  # parameter -> index of the first node it reaches
+    slots: dict[str, int] = field(default_factory=dict)  # parameter -> the input position it reaches there
+    transposed: frozenset[str] = frozenset()  # parameters that reach it through a 2-D Transpose
 
     @property
     def parameter_count(self) -> int:
@@ -107,8 +135,10 @@ class Program:
 
     def without_dropout(self) -> Program:
         """The same graph with every Dropout node passing its input through (an Identity)."""
-        nodes = tuple(Node("Identity", node.inputs[:1], node.outputs[:1], {}) if node.op == "Dropout" else node
-                      for node in self.nodes)
+        nodes = tuple(
+            Node("Identity", node.inputs[:1], node.outputs[:1], {}) if node.op == "Dropout" else node
+            for node in self.nodes
+        )
         return replace(self, nodes=nodes)
 
     @classmethod
@@ -123,8 +153,9 @@ class Program:
         slots: dict[str, int] = {}
         transposed: set[str] = set()
         # value -> the float initializers it moves (and those moved through an odd number of 2-D Transposes)
-        moved: dict[str, tuple[frozenset[str], frozenset[str]]] = {name: (frozenset({name}), frozenset())
-                                                                    for name in floats}
+        moved: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+            name: (frozenset({name}), frozenset()) for name in floats
+        }
         for i, node in enumerate(nodes):
             for pos, name in enumerate(node.inputs):
                 if name not in moved:
@@ -140,8 +171,9 @@ class Program:
                             owners[src], slots[src] = i, pos
             if node.op in VIEW_OPS:
                 carried = VIEW_OPS[node.op]
-                ins = [moved[n] for pos, n in enumerate(node.inputs)
-                       if n in moved and (carried is None or pos in carried)]
+                ins = [
+                    moved[n] for pos, n in enumerate(node.inputs) if n in moved and (carried is None or pos in carried)
+                ]
                 if ins:
                     sources = frozenset().union(*(a for a, _ in ins))
                     flipped = frozenset().union(*(b for _, b in ins))
@@ -155,10 +187,19 @@ class Program:
         elem = inp.type.tensor_type.elem_type
         dtype = str(onnx.helper.tensor_dtype_to_np_dtype(elem)) if elem else "float32"
         versions = [op.version for op in model.opset_import if op.domain in ("", "ai.onnx")]
-        return cls(input=inp.name, input_dtype=dtype, output=graph.output[0].name, nodes=nodes,
-                   initializers=inits, parameters=frozenset(params), statistics=frozenset(stats - params),
-                   opset=int(versions[0]) if versions else 17, owners=owners, slots=slots,
-                   transposed=frozenset(transposed & params))
+        return cls(
+            input=inp.name,
+            input_dtype=dtype,
+            output=graph.output[0].name,
+            nodes=nodes,
+            initializers=inits,
+            parameters=frozenset(params),
+            statistics=frozenset(stats - params),
+            opset=int(versions[0]) if versions else 17,
+            owners=owners,
+            slots=slots,
+            transposed=frozenset(transposed & params),
+        )
 
 
 def as_plain(array: np.ndarray) -> np.ndarray:

@@ -14,10 +14,17 @@ def rule(ev: Evidence) -> Finding | None:
     if probe is None:
         return None
     b = ev.baseline
-    evidence = [f"with the spec's init the train loss went from {fmt(b.initial)} to {fmt(b.final)} "
-                f"(chance {fmt(ev.chance)})",
-                f"the same run with PyTorch's default init fell to {fmt(probe.final)}"]
+    evidence = [
+        f"with the spec's init the train loss went from {fmt(b.initial)} to {fmt(b.final)} (chance {fmt(ev.chance)})",
+        f"the same run with PyTorch's default init fell to {fmt(probe.final)}",
+    ]
     if b.initial is not None and b.initial > 3 * ev.chance:
         evidence.append(f"the loss at init was {b.initial / ev.chance:.3g}x chance")
-    return Finding("bad_initialization", 0.9, evidence, {"model.init": {"weight": "default", "bias": "default"}},
-                   gain(ev, probe), True)
+    return Finding(
+        "bad_initialization",
+        0.9,
+        evidence,
+        {"model.init": {"weight": "default", "bias": "default"}},
+        gain(ev, probe),
+        True,
+    )

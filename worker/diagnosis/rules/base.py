@@ -34,5 +34,12 @@ class Finding:
             self.basis = "intervention" if self.confirmed else "symptoms"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"cause": self.cause, "confidence": round(self.confidence, 2), "evidence": self.evidence,
-                "fix": self.fix, "confirmed": self.confirmed, "recovered": round(self.gain, 3), "basis": self.basis}
+        return {
+            "cause": self.cause,
+            "confidence": round(self.confidence, 2),
+            "evidence": self.evidence,
+            "fix": self.fix,
+            "confirmed": self.confirmed,
+            "recovered": round(self.gain, 3),
+            "basis": self.basis,
+        }

@@ -15,8 +15,16 @@ def rule(ev: Evidence) -> Finding | None:
     bs = ev.training.get("batch_size", 0)
     steps = -(-ev.n_train // bs) if bs else 0
     what = "noisy steps" if probe.family == "larger_batch" else "steps an epoch"
-    evidence = [f"batch size {bs} gives {steps} {what} on {ev.n_train} samples; the train loss ended at "
-                f"{fmt(ev.baseline.final)}",
-                f"with batch size {probe.changes['training.batch_size']} the same run fell to {fmt(probe.final)}"]
-    return Finding("batch_size", 0.75, evidence, {"training.batch_size": probe.changes["training.batch_size"]},
-                   gain(ev, probe), True)
+    evidence = [
+        f"batch size {bs} gives {steps} {what} on {ev.n_train} samples; the train loss ended at "
+        f"{fmt(ev.baseline.final)}",
+        f"with batch size {probe.changes['training.batch_size']} the same run fell to {fmt(probe.final)}",
+    ]
+    return Finding(
+        "batch_size",
+        0.75,
+        evidence,
+        {"training.batch_size": probe.changes["training.batch_size"]},
+        gain(ev, probe),
+        True,
+    )

@@ -20,8 +20,10 @@ def rule(ev: Evidence) -> Finding | None:
         return None
     name = max(worst, key=lambda k: worst[k])
     at_init = dead[name][0] >= DEAD_SHARE
-    evidence = [f"{100 * worst[name]:.0f}% of {name}'s units output zero for every input at the end of training"
-                + (" (and already at init)" if at_init else f" (at init: {100 * dead[name][0]:.0f}%)")]
+    evidence = [
+        f"{100 * worst[name]:.0f}% of {name}'s units output zero for every input at the end of training"
+        + (" (and already at init)" if at_init else f" (at init: {100 * dead[name][0]:.0f}%)")
+    ]
     fix: dict[str, object] = {"model.init": {"weight": "kaiming_uniform", "bias": "zeros"}}
     if not at_init:
         # units that die during training are the mark of steps that overshoot: the mechanism, with
@@ -30,7 +32,9 @@ def rule(ev: Evidence) -> Finding | None:
         return Finding("dead_relus", 0.6, evidence, {"training.lr": "lower"})
     probe = best_recovery(ev, ("standard_init",))
     if probe is not None:
-        evidence.append(f"with {probe.name.replace('_', ' ')} the same run fell to {fmt(probe.final)} "
-                        f"(baseline {fmt(ev.baseline.final)}, chance {fmt(ev.chance)})")
+        evidence.append(
+            f"with {probe.name.replace('_', ' ')} the same run fell to {fmt(probe.final)} "
+            f"(baseline {fmt(ev.baseline.final)}, chance {fmt(ev.chance)})"
+        )
         return Finding("dead_relus", 0.9, evidence, fix, gain(ev, probe), True)
     return Finding("dead_relus", 0.6, evidence, fix)

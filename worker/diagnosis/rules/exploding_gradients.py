@@ -30,24 +30,31 @@ def rule(ev: Evidence) -> Finding | None:
     if any(recovers(ev, p) for p in smaller):
         return None  # a smaller lr tames it: the lr finding, not an explosion of its own
     lr_independent = sum(diverged(ev, p) for p in smaller) >= 2 and all(
-        diverged(ev, p) for p in smaller if p.changes["training.lr"] >= lr / 10.5)
+        diverged(ev, p) for p in smaller if p.changes["training.lr"] >= lr / 10.5
+    )
     weights = weight_grads(ev)
     growth = None
     if len(weights) >= 3 and weights[0][1] is not None and weights[-1][1]:
         growth = weights[0][1] / weights[-1][1]
     # NaN in the data makes every gradient NaN: that is the data's fault, not an explosion
     nonfinite_grad = not ev.flagged("non_finite") and any(v is None or not math.isfinite(v) for _, v in weights)
-    to_weight = [(n, g / w) for n, g in weights
-                 if g is not None and (w := ev.first_step_weight_norm.get(n)) and math.isfinite(g)]
+    to_weight = [
+        (n, g / w) for n, g in weights if g is not None and (w := ev.first_step_weight_norm.get(n)) and math.isfinite(g)
+    ]
     huge = max(to_weight, key=lambda nr: nr[1]) if to_weight else None
-    grows = ((growth is not None and growth >= EXPLODE_RATIO) or nonfinite_grad
-             or (huge is not None and huge[1] >= GRAD_TO_WEIGHT))
+    grows = (
+        (growth is not None and growth >= EXPLODE_RATIO)
+        or nonfinite_grad
+        or (huge is not None and huge[1] >= GRAD_TO_WEIGHT)
+    )
     if not lr_independent and not grows:
         return None
     evidence = []
     if growth is not None and growth >= EXPLODE_RATIO:
-        evidence.append(f"at the first step the gradient norm of {weights[0][0]} was {growth:.3g}x that of "
-                        f"{weights[-1][0]} (first-layer norm {fmt(weights[0][1])})")
+        evidence.append(
+            f"at the first step the gradient norm of {weights[0][0]} was {growth:.3g}x that of "
+            f"{weights[-1][0]} (first-layer norm {fmt(weights[0][1])})"
+        )
     elif nonfinite_grad:
         evidence.append("gradient norms were non-finite at the first step")
     if huge is not None and huge[1] >= GRAD_TO_WEIGHT:
@@ -56,10 +63,14 @@ def rule(ev: Evidence) -> Finding | None:
         lrs = ", ".join(f"{p.changes['training.lr']:g}" for p in smaller if diverged(ev, p))
         evidence.append(f"the run diverged at lr {lr:g} and also at lr {lrs}: the explosion does not depend on the lr")
     probe = best_recovery(ev, ("standard_init", "batchnorm", "grad_clip"))
-    fix = {"model.init": {"weight": "kaiming_normal", "bias": "zeros"}, "model.layers": "add batchnorm",
-           "training.grad_clip_norm": 1.0}
+    fix = {
+        "model.init": {"weight": "kaiming_normal", "bias": "zeros"},
+        "model.layers": "add batchnorm",
+        "training.grad_clip_norm": 1.0,
+    }
     if probe is not None and lr_independent:
-        evidence.append(f"with {probe.name.replace('_', ' ')} the same run fell to {fmt(probe.final)} "
-                        f"(chance {fmt(ev.chance)})")
+        evidence.append(
+            f"with {probe.name.replace('_', ' ')} the same run fell to {fmt(probe.final)} (chance {fmt(ev.chance)})"
+        )
         return Finding("exploding_gradients", 0.9, evidence, fix, gain(ev, probe), True)
     return Finding("exploding_gradients", 0.8 if lr_independent and grows else 0.55, evidence, fix)

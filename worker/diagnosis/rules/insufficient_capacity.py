@@ -24,11 +24,21 @@ def rule(ev: Evidence) -> Finding | None:
     longer = ev.family("more_steps")
     if still_falling(ev, b) and (not longer or recovers(ev, longer[0]) or still_falling(ev, longer[0])):
         return None
-    evidence = [f"the train loss levelled off at {fmt(b.final)} (chance {fmt(ev.chance)})",
-                f"a larger model ({probe.changes.get('model.layers')}) fell to {fmt(probe.final)} in the same "
-                f"steps, with validation loss {fmt(probe.val_best)} against {fmt(b.val_best)}"]
+    evidence = [
+        f"the train loss levelled off at {fmt(b.final)} (chance {fmt(ev.chance)})",
+        f"a larger model ({probe.changes.get('model.layers')}) fell to {fmt(probe.final)} in the same "
+        f"steps, with validation loss {fmt(probe.val_best)} against {fmt(b.val_best)}",
+    ]
     if longer:
-        evidence.append(f"the baseline trained on to {longer[0].changes.get('training.epochs')} epochs reached only "
-                        f"{fmt(longer[0].final)}")
-    return Finding("insufficient_capacity", 0.88, evidence, {"model.layers": probe.changes.get("model.layers")},
-                   gain(ev, probe), True)
+        evidence.append(
+            f"the baseline trained on to {longer[0].changes.get('training.epochs')} epochs reached only "
+            f"{fmt(longer[0].final)}"
+        )
+    return Finding(
+        "insufficient_capacity",
+        0.88,
+        evidence,
+        {"model.layers": probe.changes.get("model.layers")},
+        gain(ev, probe),
+        True,
+    )

@@ -49,8 +49,10 @@ def joint_findings(ev: Evidence, findings: list[Finding]) -> list[Finding]:
     for family in parts:
         cause, fix = _cause(family, best, lr)
         other = [f for f in parts if f != family]
-        evidence = [f"changing {family} alone did not recover the loss; together with {', '.join(other)} the same "
-                    f"run fell to {fmt(best.final)} (baseline {fmt(ev.baseline.final)}, chance {fmt(ev.chance)})"]
+        evidence = [
+            f"changing {family} alone did not recover the loss; together with {', '.join(other)} the same "
+            f"run fell to {fmt(best.final)} (baseline {fmt(ev.baseline.final)}, chance {fmt(ev.chance)})"
+        ]
         old = next((f for f in out if f.cause == cause), None)
         if old is not None:
             out.remove(old)

@@ -41,12 +41,14 @@ def rule(ev: Evidence) -> Finding | None:
     between = 1.0 - b.fit_share - b.misfit_share
     if b.misfit_share < MISFIT or b.fit_share < FIT or between > BETWEEN:
         return None
-    evidence = [f"the train loss stalled at {fmt(b.final)} ({score(ev, b):.2f}x chance) while validation accuracy "
-                f"reached {signal.val_acc_final:.2f} against {ev.val_majority:.2f} for the majority class "
-                f"(n = {ev.n_val}): the inputs do carry signal",
-                f"the trained model fits {100 * b.fit_share:.0f}% of the training samples (loss under half of "
-                f"chance) and misfits {100 * b.misfit_share:.0f}% (loss above chance), with "
-                f"{100 * max(between, 0.0):.0f}% in between: the misfit ones contradict what the rest taught it"]
+    evidence = [
+        f"the train loss stalled at {fmt(b.final)} ({score(ev, b):.2f}x chance) while validation accuracy "
+        f"reached {signal.val_acc_final:.2f} against {ev.val_majority:.2f} for the majority class "
+        f"(n = {ev.n_val}): the inputs do carry signal",
+        f"the trained model fits {100 * b.fit_share:.0f}% of the training samples (loss under half of "
+        f"chance) and misfits {100 * b.misfit_share:.0f}% (loss above chance), with "
+        f"{100 * max(between, 0.0):.0f}% in between: the misfit ones contradict what the rest taught it",
+    ]
     bigger = [p for p in ev.family("bigger_model") + ev.family("more_steps") if p.val_acc_final is not None]
     if bigger:
         accs = ", ".join(f"{p.name} {p.val_acc_final:.2f}" for p in bigger)

@@ -22,8 +22,10 @@ def rule(ev: Evidence) -> Finding | None:
     elif "label_range" in flagged:
         fix = {"training.loss": "a loss that fits the labels (cross_entropy for class indices)"}
     if probe is not None:
-        evidence.append(f"with the output fixed ({probe.changes.get('model.layers', 'output changed')}) "
-                        f"the loss fell to {fmt(probe.final)}")
+        evidence.append(
+            f"with the output fixed ({probe.changes.get('model.layers', 'output changed')}) "
+            f"the loss fell to {fmt(probe.final)}"
+        )
         return Finding("loss_output_mismatch", 0.95, evidence, fix, gain(ev, probe), True)
     if trained(ev, b):
         return None

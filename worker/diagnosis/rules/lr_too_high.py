@@ -33,10 +33,16 @@ def _suggested(ev: Evidence, down: list[RunFacts], lr: float) -> Finding | None:
     if not diverged(ev, b) or not better:
         return None
     best = max(better, key=lambda p: gain(ev, p))
-    evidence = [f"with lr {lr:g} the train loss " + ("became non-finite" if b.nonfinite else
-                f"rose to a peak of {fmt(b.peak)} and ended at {fmt(b.final)} (chance {fmt(ev.chance)})"),
-                f"with lr {best.changes['training.lr']:g} it ended at {fmt(best.final)}: better, though not trained "
-                "in the epochs given"]
+    evidence = [
+        f"with lr {lr:g} the train loss "
+        + (
+            "became non-finite"
+            if b.nonfinite
+            else f"rose to a peak of {fmt(b.peak)} and ended at {fmt(b.final)} (chance {fmt(ev.chance)})"
+        ),
+        f"with lr {best.changes['training.lr']:g} it ended at {fmt(best.final)}: better, though not trained "
+        "in the epochs given",
+    ]
     return Finding("lr_too_high", SUGGESTED, evidence, {"training.lr": best.changes["training.lr"]})
 
 
@@ -55,12 +61,18 @@ def rule(ev: Evidence) -> Finding | None:
     if b.nonfinite:
         evidence.append(f"with lr {lr:g} the train loss became non-finite")
     elif diverged(ev, b):
-        evidence.append(f"with lr {lr:g} the train loss rose from {fmt(b.initial)} to a peak of {fmt(b.peak)} "
-                        f"and ended at {fmt(b.final)}")
+        evidence.append(
+            f"with lr {lr:g} the train loss rose from {fmt(b.initial)} to a peak of {fmt(b.peak)} "
+            f"and ended at {fmt(b.final)}"
+        )
     else:
-        evidence.append(f"with lr {lr:g} the train loss went from {fmt(b.initial)} to {fmt(b.final)} (chance "
-                        f"{fmt(ev.chance)}), rising in {100 * oscillation(b.train_loss):.0f}% of its epochs")
-    evidence.append(f"the same run with lr {best.changes['training.lr']:g} fell to {fmt(best.final)} "
-                    f"(chance {fmt(ev.chance)})")
-    return Finding("lr_too_high", 0.93, evidence, {"training.lr": largest_ok.changes["training.lr"]},
-                   gain(ev, best), True)
+        evidence.append(
+            f"with lr {lr:g} the train loss went from {fmt(b.initial)} to {fmt(b.final)} (chance "
+            f"{fmt(ev.chance)}), rising in {100 * oscillation(b.train_loss):.0f}% of its epochs"
+        )
+    evidence.append(
+        f"the same run with lr {best.changes['training.lr']:g} fell to {fmt(best.final)} (chance {fmt(ev.chance)})"
+    )
+    return Finding(
+        "lr_too_high", 0.93, evidence, {"training.lr": largest_ok.changes["training.lr"]}, gain(ev, best), True
+    )

@@ -19,7 +19,9 @@ def rule(ev: Evidence) -> Finding | None:
         return None
     best = min(fixed, key=lambda p: p.final)
     drop = (b.initial or b.final) - b.final
-    evidence = [f"with lr {lr:g} the train loss moved from {fmt(b.initial)} to {fmt(b.final)} "
-                f"(a change of {fmt(drop)}; chance {fmt(ev.chance)})",
-                f"the same run with lr {best.changes['training.lr']:g} fell to {fmt(best.final)}"]
+    evidence = [
+        f"with lr {lr:g} the train loss moved from {fmt(b.initial)} to {fmt(b.final)} "
+        f"(a change of {fmt(drop)}; chance {fmt(ev.chance)})",
+        f"the same run with lr {best.changes['training.lr']:g} fell to {fmt(best.final)}",
+    ]
     return Finding("lr_too_low", 0.9, evidence, {"training.lr": best.changes["training.lr"]}, gain(ev, best), True)

@@ -123,9 +123,9 @@ def diverged(ev: Evidence, run: RunFacts) -> bool:
 def falling_rate(run: RunFacts, last: int = 3) -> float:
     """Mean relative decrease per epoch over the last ``last`` epochs (0.1 = falling 10% an epoch)."""
     vals = [v for v in run.train_loss if v is not None]
-    if len(vals) < 2 or any(v <= 0 for v in vals[-(last + 1):]):
+    if len(vals) < 2 or any(v <= 0 for v in vals[-(last + 1) :]):
         return 0.0
-    tail = vals[-(last + 1):]
+    tail = vals[-(last + 1) :]
     rates = [(a - b) / a for a, b in zip(tail, tail[1:], strict=False)]
     return sum(rates) / len(rates)
 
@@ -143,8 +143,13 @@ def binomial_sf(k: int, n: int, p: float) -> float:
         return 0.5 * math.erfc((k - 0.5 - mu) / (sd * math.sqrt(2)))
     total = 0.0
     for i in range(k, n + 1):
-        total += math.exp(math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1)
-                          + i * math.log(p) + (n - i) * math.log1p(-p))
+        total += math.exp(
+            math.lgamma(n + 1)
+            - math.lgamma(i + 1)
+            - math.lgamma(n - i + 1)
+            + i * math.log(p)
+            + (n - i) * math.log1p(-p)
+        )
     return min(total, 1.0)
 
 

@@ -82,19 +82,30 @@ def rule(ev: Evidence) -> Finding | None:
     accs = [r.val_acc_final for r in runs if r.val_acc_final is not None]
     if ev.n_classes is not None and accs and ev.val_majority is not None:
         p = min(signal_p(ev, r) for r in runs)
-        evidence.append(f"across {len(runs)} runs on the real labels the validation accuracy stayed between "
-                        f"{min(accs):.2f} and {max(accs):.2f} against {ev.val_majority:.2f} for always predicting "
-                        f"the majority class (best p = {p:.2g}, n = {ev.n_val})")
+        evidence.append(
+            f"across {len(runs)} runs on the real labels the validation accuracy stayed between "
+            f"{min(accs):.2f} and {max(accs):.2f} against {ev.val_majority:.2f} for always predicting "
+            f"the majority class (best p = {p:.2g}, n = {ev.n_val})"
+        )
         if not decidable(ev):
-            evidence.append(f"{ev.n_val} validation samples are too few for the validation test to decide alone; "
-                            + ("shuffled labels training as well decides it" if alike else
-                               "the model memorizes a batch, yet no run generalizes"))
+            evidence.append(
+                f"{ev.n_val} validation samples are too few for the validation test to decide alone; "
+                + (
+                    "shuffled labels training as well decides it"
+                    if alike
+                    else "the model memorizes a batch, yet no run generalizes"
+                )
+            )
     else:
-        evidence.append(f"across {len(runs)} runs on the real labels the best validation loss was "
-                        f"{fmt(min(r.val_best for r in runs))} against {fmt(ev.val_chance)} for predicting the mean "
-                        f"(n = {ev.n_val})")
+        evidence.append(
+            f"across {len(runs)} runs on the real labels the best validation loss was "
+            f"{fmt(min(r.val_best for r in runs))} against {fmt(ev.val_chance)} for predicting the mean "
+            f"(n = {ev.n_val})"
+        )
     if s is not None:
-        evidence.append(f"with shuffled labels the train loss ended at {fmt(s.final)}, with the real labels at "
-                        f"{fmt(b.final)}" + (": training fits noise just as well" if alike else ""))
+        evidence.append(
+            f"with shuffled labels the train loss ended at {fmt(s.final)}, with the real labels at "
+            f"{fmt(b.final)}" + (": training fits noise just as well" if alike else "")
+        )
     fix = {"data": "check that the labels belong to the inputs (join keys, row order, label column)"}
     return Finding("no_learnable_signal", 0.9 if alike else 0.75, evidence, fix, 0.0, True)

@@ -17,7 +17,8 @@ def rule(ev: Evidence) -> Finding | None:
     fix = {"data": f"drop or impute the {rows} rows with NaN or infinite values before training"}
     probe = best_recovery(ev, ("drop_non_finite",))
     if probe is not None:
-        evidence.append(f"without those rows the same run reached a train loss of {fmt(probe.final)} "
-                        f"(chance {fmt(ev.chance)})")
+        evidence.append(
+            f"without those rows the same run reached a train loss of {fmt(probe.final)} (chance {fmt(ev.chance)})"
+        )
         return Finding("non_finite_data", 0.97, evidence, fix, gain(ev, probe), True)
     return Finding("non_finite_data", 0.8 if ev.baseline.nonfinite else 0.5, evidence, fix)

@@ -36,7 +36,9 @@ def rule(ev: Evidence) -> Finding | None:
         return Finding("over_regularization", 0.5, evidence, fix)
     free = ev.family("no_regularization")
     if regs and free and b.param_norm and free[0].param_norm and b.param_norm <= SHRUNK * free[0].param_norm:
-        evidence.append(f"it holds the weights at norm {fmt(b.param_norm)}, against {fmt(free[0].param_norm)} "
-                        "when the data alone decides: the penalty, not the data, sets the solution")
+        evidence.append(
+            f"it holds the weights at norm {fmt(b.param_norm)}, against {fmt(free[0].param_norm)} "
+            "when the data alone decides: the penalty, not the data, sets the solution"
+        )
         return Finding("over_regularization", 0.5, evidence, fix)
     return None

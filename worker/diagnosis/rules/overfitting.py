@@ -33,8 +33,11 @@ def rule(ev: Evidence) -> Finding | None:
     if b.nonfinite or len(vals) != len(b.val_loss) or len(vals) < AFTER_BEST + 2 or len(trains) != len(vals):
         return None
     best = min(range(len(vals)), key=lambda i: vals[i])
-    if (len(vals) - 1 - best < AFTER_BEST or not vals[-1] >= RISE * vals[best]
-            or not trains[-1] <= TRAIN_FELL * trains[best]):
+    if (
+        len(vals) - 1 - best < AFTER_BEST
+        or not vals[-1] >= RISE * vals[best]
+        or not trains[-1] <= TRAIN_FELL * trains[best]
+    ):
         return None
     rise = (vals[-1] - vals[best]) / ev.val_chance if ev.val_chance and ev.val_chance > 0 else 0.0
     if rise < MIN_RISE or not vals[best] < VAL_BELOW * ev.val_chance:
@@ -43,11 +46,14 @@ def rule(ev: Evidence) -> Finding | None:
     accs = accs if len(accs) == len(vals) else []
     if accs and accs[-1] > accs[best]:
         return None
-    evidence = [f"the validation loss was lowest at epoch {best + 1} ({fmt(vals[best])}) and rose to "
-                f"{fmt(vals[-1])} by epoch {len(vals)}, while the train loss fell from {fmt(trains[best])} to "
-                f"{fmt(trains[-1])}"]
+    evidence = [
+        f"the validation loss was lowest at epoch {best + 1} ({fmt(vals[best])}) and rose to "
+        f"{fmt(vals[-1])} by epoch {len(vals)}, while the train loss fell from {fmt(trains[best])} to "
+        f"{fmt(trains[-1])}"
+    ]
     fix = {"training.epochs": best + 1, "training": "or more regularization (weight_decay, dropout) or more data"}
     if accs:
-        evidence.append(f"validation accuracy went from {accs[best]:.2f} at that epoch to {accs[-1]:.2f} "
-                        f"(n = {ev.n_val})")
+        evidence.append(
+            f"validation accuracy went from {accs[best]:.2f} at that epoch to {accs[-1]:.2f} (n = {ev.n_val})"
+        )
     return Finding("overfitting", 0.8, evidence, fix, rise, False, "measured")

@@ -26,8 +26,10 @@ def rule(ev: Evidence) -> Finding | None:
     if rate < FALLING or p.final > RATIO * b.final or won < MIN_GAIN or not val_won >= MIN_VAL_GAIN:
         return None
     epochs = p.changes.get("training.epochs")
-    evidence = [f"the train loss fell from {fmt(b.initial)} to {fmt(b.final)} and was still falling "
-                f"{100 * rate:.0f}% an epoch when training stopped",
-                f"with {epochs} epochs the same run reached {fmt(p.final)} (validation {fmt(p.val_best)} "
-                f"against {fmt(b.val_best)})"]
+    evidence = [
+        f"the train loss fell from {fmt(b.initial)} to {fmt(b.final)} and was still falling "
+        f"{100 * rate:.0f}% an epoch when training stopped",
+        f"with {epochs} epochs the same run reached {fmt(p.final)} (validation {fmt(p.val_best)} "
+        f"against {fmt(b.val_best)})",
+    ]
     return Finding("too_few_steps", 0.85, evidence, {"training.epochs": epochs}, won, True)

@@ -21,13 +21,20 @@ def rule(ev: Evidence) -> Finding | None:
         if not flagged or trained(ev, ev.baseline):
             return None
         tried = ev.family("standardize_inputs")
-        evidence = [ev.detail("input_scale"), f"the train loss went from {fmt(ev.baseline.initial)} to "
-                    f"{fmt(ev.baseline.final)} (chance {fmt(ev.chance)})"]
+        evidence = [
+            ev.detail("input_scale"),
+            f"the train loss went from {fmt(ev.baseline.initial)} to "
+            f"{fmt(ev.baseline.final)} (chance {fmt(ev.chance)})",
+        ]
         if tried:
-            evidence.append(f"standardized inputs alone, at the spec's lr, reached {fmt(tried[0].final)}: the lr "
-                            "suits the raw scale, so it needs retuning with them")
+            evidence.append(
+                f"standardized inputs alone, at the spec's lr, reached {fmt(tried[0].final)}: the lr "
+                "suits the raw scale, so it needs retuning with them"
+            )
         return Finding("unscaled_inputs", 0.6, evidence, FIX)
     evidence = [ev.detail("input_scale")] if flagged else []
-    evidence.append(f"train loss {fmt(ev.baseline.final)} on the inputs as given; {fmt(probe.final)} with the "
-                    f"same run on standardized inputs (chance {fmt(ev.chance)})")
+    evidence.append(
+        f"train loss {fmt(ev.baseline.final)} on the inputs as given; {fmt(probe.final)} with the "
+        f"same run on standardized inputs (chance {fmt(ev.chance)})"
+    )
     return Finding("unscaled_inputs", 0.92 if flagged else 0.7, evidence, FIX, gain(ev, probe), True)

@@ -43,7 +43,9 @@ def rule(ev: Evidence) -> Finding | None:
     probe = best_recovery(ev, ("relu_activation", "batchnorm"))
     fix = {"model.layers": "use relu with kaiming init in the hidden layers, or add batchnorm"}
     if probe is not None:
-        evidence.append(f"with {probe.name.replace('_', ' ')} the same run fell to {fmt(probe.final)} "
-                        f"(baseline {fmt(ev.baseline.final)}, chance {fmt(ev.chance)})")
+        evidence.append(
+            f"with {probe.name.replace('_', ' ')} the same run fell to {fmt(probe.final)} "
+            f"(baseline {fmt(ev.baseline.final)}, chance {fmt(ev.chance)})"
+        )
         return Finding("vanishing_gradients", 0.92, evidence, fix, gain(ev, probe), True)
     return Finding("vanishing_gradients", 0.5, evidence, fix)

@@ -33,8 +33,9 @@ class StackedOptimizer:
     taken with ``select``.
     """
 
-    def __init__(self, kind: str, leaves: Tensors, lr: torch.Tensor, weight_decay: torch.Tensor,
-                 momentum: torch.Tensor) -> None:
+    def __init__(
+        self, kind: str, leaves: Tensors, lr: torch.Tensor, weight_decay: torch.Tensor, momentum: torch.Tensor
+    ) -> None:
         self.kind = kind
         self.leaves = [p for p in leaves if p.requires_grad]
         self.lr, self.weight_decay, self.momentum = lr, weight_decay, momentum
@@ -51,8 +52,9 @@ class StackedOptimizer:
 
     def _buffer(self, name: str, first: Tensors | None = None) -> Tensors:
         if name not in self.state:
-            self.state[name] = [f.clone() for f in first] if first is not None else [torch.zeros_like(p)
-                                                                                     for p in self.leaves]
+            self.state[name] = (
+                [f.clone() for f in first] if first is not None else [torch.zeros_like(p) for p in self.leaves]
+            )
         return self.state[name]
 
     def _l2(self, ps: Tensors, gs: Tensors) -> Tensors:
@@ -70,7 +72,7 @@ class StackedOptimizer:
     def _sgd(self, ps: Tensors, gs: Tensors) -> None:
         d = self._l2(ps, gs)
         if "buf" not in self.state:
-            buf = self._buffer("buf", d)      # torch starts the momentum buffer as the first direction
+            buf = self._buffer("buf", d)  # torch starts the momentum buffer as the first direction
         else:
             buf = self.state["buf"]
             torch._foreach_mul_(buf, self._mom)
@@ -96,7 +98,7 @@ class StackedOptimizer:
         torch._foreach_div_(denom, bc2_sqrt)
         torch._foreach_add_(denom, ADAM_EPS)
         if self._one_lr is not None:
-            torch._foreach_addcdiv_(ps, m, denom, value=-self._one_lr / bc1)    # as torch.optim.Adam
+            torch._foreach_addcdiv_(ps, m, denom, value=-self._one_lr / bc1)  # as torch.optim.Adam
             return
         update = torch._foreach_div(m, denom)
         torch._foreach_mul_(update, [lr / bc1 for lr in self._lr])
@@ -130,8 +132,7 @@ class StackedOptimizer:
 
     def select(self, members: torch.Tensor, leaves: Tensors) -> StackedOptimizer:
         """The same optimizer for a stack of ``members`` only, over that stack's ``leaves``."""
-        out = StackedOptimizer(self.kind, leaves, self.lr[members], self.weight_decay[members],
-                               self.momentum[members])
+        out = StackedOptimizer(self.kind, leaves, self.lr[members], self.weight_decay[members], self.momentum[members])
         out.steps = self.steps
         out.state = {k: [t[members].clone() for t in ts] for k, ts in self.state.items()}
         return out

@@ -21,10 +21,23 @@ from worker.engine.model.build import build_sequential
 
 #: Layer types a stack can run. Dropout draws random masks (a stack would draw other ones than a
 #: member alone) and normalization layers keep running statistics, so models with them train alone.
-STACKABLE = frozenset({
-    "linear", "conv2d", "maxpool2d", "avgpool2d", "flatten", "relu", "leaky_relu", "elu", "gelu", "tanh",
-    "sigmoid", "softmax", "log_softmax",
-})
+STACKABLE = frozenset(
+    {
+        "linear",
+        "conv2d",
+        "maxpool2d",
+        "avgpool2d",
+        "flatten",
+        "relu",
+        "leaky_relu",
+        "elu",
+        "gelu",
+        "tanh",
+        "sigmoid",
+        "softmax",
+        "log_softmax",
+    }
+)
 
 
 def signature(model: ModelSpec, sample_shape: tuple[int, ...]) -> tuple[object, ...] | None:
@@ -35,7 +48,8 @@ def signature(model: ModelSpec, sample_shape: tuple[int, ...]) -> tuple[object, 
     if any(layer.type not in STACKABLE for layer in model.layers):
         return None
     return (tuple(sample_shape),) + tuple(
-        tuple(sorted((k, v) for k, v in layer.model_dump().items() if k != "init")) for layer in model.layers)
+        tuple(sorted((k, v) for k, v in layer.model_dump().items() if k != "init")) for layer in model.layers
+    )
 
 
 class Stack:
@@ -58,8 +72,9 @@ class Stack:
             self.params.append(tensors)
 
     @classmethod
-    def build(cls, models: Sequence[ModelSpec], seeds: Sequence[int], sample_shape: tuple[int, ...],
-              device: torch.device) -> Stack:
+    def build(
+        cls, models: Sequence[ModelSpec], seeds: Sequence[int], sample_shape: tuple[int, ...], device: torch.device
+    ) -> Stack:
         built = [build_sequential(m, sample_shape, seed=s).to(device) for m, s in zip(models, seeds, strict=True)]
         return cls(built, [layer.type for layer in models[0].layers])
 
@@ -77,8 +92,9 @@ class Stack:
         sub.params = [[p.detach()[idx].requires_grad_(p.requires_grad) for p in layer] for layer in self.params]
         return sub
 
-    def forward(self, x: torch.Tensor, params: list[list[torch.Tensor]] | None = None,
-                capture: Sequence[int] = ()) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+    def forward(
+        self, x: torch.Tensor, params: list[list[torch.Tensor]] | None = None, capture: Sequence[int] = ()
+    ) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
         """Outputs ``[G, B, *out]`` for inputs ``[G, B, *in]``, and the outputs of the layers in ``capture``."""
         params = self.params if params is None else params
         caught: dict[int, torch.Tensor] = {}
@@ -100,8 +116,14 @@ def _layer(kind: str, module: nn.Module, ps: list[torch.Tensor], h: torch.Tensor
         assert isinstance(module, nn.Conv2d)
         c, hh, ww = h.shape[2:]
         # members as groups of one convolution: [B, G*C, H, W] with weights [G*out, C, k, k]
-        y = F.conv2d(h.transpose(0, 1).reshape(b, g * c, hh, ww), ps[0].reshape(-1, *ps[0].shape[2:]),
-                     ps[1].reshape(-1) if len(ps) > 1 else None, module.stride, module.padding, groups=g)
+        y = F.conv2d(
+            h.transpose(0, 1).reshape(b, g * c, hh, ww),
+            ps[0].reshape(-1, *ps[0].shape[2:]),
+            ps[1].reshape(-1) if len(ps) > 1 else None,
+            module.stride,
+            module.padding,
+            groups=g,
+        )
         return y.reshape(b, g, -1, *y.shape[2:]).transpose(0, 1)
     if kind in ("maxpool2d", "avgpool2d"):
         y = module(h.reshape(g * b, *h.shape[2:]))

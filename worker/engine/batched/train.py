@@ -101,7 +101,7 @@ def member_losses(loss: str, out: torch.Tensor, y: torch.Tensor, ignored: bool =
         each = fn(out.reshape(g * b, *out.shape[2:]), flat_y, reduction="none").reshape(g, b)
         if not ignored:
             return each.mean(1)
-        return each.sum(1) / (y != -100).sum(1)     # NaN for a batch of ignored labels, as PyTorch's mean
+        return each.sum(1) / (y != -100).sum(1)  # NaN for a batch of ignored labels, as PyTorch's mean
     if loss == "bce":
         each = bce_each(out, y)
     elif loss == "bce_with_logits":
@@ -132,15 +132,22 @@ def _clip(stack: Stack, max_norm: torch.Tensor) -> None:
     grads = [p.grad for p in stack.leaves() if p.grad is not None]
     if not grads:
         return
-    norms = torch.stack([g.reshape(stack.size, -1).pow(2).sum(1) for g in grads]).sum(0).sqrt()   # [G]
+    norms = torch.stack([g.reshape(stack.size, -1).pow(2).sum(1) for g in grads]).sum(0).sqrt()  # [G]
     coef = torch.where(torch.isinf(max_norm), torch.ones_like(norms), (max_norm / (norms + 1e-6)).clamp(max=1.0))
     for g in grads:
         g.mul_(coef.reshape(-1, *([1] * (g.dim() - 1))))
 
 
-def _evaluate(stack: Stack, x: torch.Tensor, y: torch.Tensor, loss: str, classify: str | None,
-              each: list[torch.Tensor] | None = None, stop_at: float | None = None,
-              clock: Clock = time.monotonic) -> tuple[list[float | None], list[float | None]]:
+def _evaluate(
+    stack: Stack,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    loss: str,
+    classify: str | None,
+    each: list[torch.Tensor] | None = None,
+    stop_at: float | None = None,
+    clock: Clock = time.monotonic,
+) -> tuple[list[float | None], list[float | None]]:
     """Each member's mean loss and accuracy over ``x`` [G, N, ...]; per-sample losses [G, chunk]
     appended to ``each`` when given (classification only). Past ``stop_at`` (a ``clock()`` value)
     the means are over the chunks of 4096 samples done by then."""
@@ -152,8 +159,8 @@ def _evaluate(stack: Stack, x: torch.Tensor, y: torch.Tensor, loss: str, classif
             if i and stop_at is not None and clock() > stop_at:
                 n = i
                 break
-            out, _ = stack.forward(x[:, i:i + 4096])
-            yb = y[:, i:i + 4096]
+            out, _ = stack.forward(x[:, i : i + 4096])
+            yb = y[:, i : i + 4096]
             totals += member_losses(loss, out, yb).double() * out.shape[1]
             if classify:
                 correct += hits(out, yb, classify).double().reshape(g, -1).sum(1)
@@ -170,11 +177,19 @@ def _tensor(values: Sequence[float], device: torch.device) -> torch.Tensor:
     return torch.tensor(list(values), dtype=torch.float32, device=device)
 
 
-def train_together(members: list[Member], *, instrument_first: bool = False, deadline: float | None = None,
-                   should_stop: Callable[[], bool] | None = None, keep_state: bool = False,
-                   start: StackState | None = None, settled: Settled | None = None,
-                   budget_first: bool = False, on_epoch: EpochSink | None = None, clock: Clock = time.monotonic,
-                   ) -> tuple[list[RunRecord], StackState | None, Parked | None]:
+def train_together(
+    members: list[Member],
+    *,
+    instrument_first: bool = False,
+    deadline: float | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    keep_state: bool = False,
+    start: StackState | None = None,
+    settled: Settled | None = None,
+    budget_first: bool = False,
+    on_epoch: EpochSink | None = None,
+    clock: Clock = time.monotonic,
+) -> tuple[list[RunRecord], StackState | None, Parked | None]:
     """Train every member for its (common) epochs and batch size; one record per member.
 
     ``instrument_first`` attaches the instruments to member 0 (the baseline). ``start``
@@ -204,9 +219,12 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
     if start is None:
         stack = Stack.build([m.model for m in members], [m.training.seed for m in members], p0.sample_shape, device)
         optimizer = StackedOptimizer(
-            KINDS[t0.optimizer], stack.leaves(), _tensor([m.training.lr for m in members], device),
+            KINDS[t0.optimizer],
+            stack.leaves(),
+            _tensor([m.training.lr for m in members], device),
             _tensor([m.training.weight_decay for m in members], device),
-            _tensor([m.training.momentum for m in members], device))
+            _tensor([m.training.momentum for m in members], device),
+        )
         gens = [torch.Generator().manual_seed(m.training.seed) for m in members]
     else:
         stack, optimizer = start.stack, start.optimizer
@@ -218,11 +236,11 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
     l1 = _tensor([m.training.l1 for m in members], device)
     l2 = _tensor([m.training.l2 for m in members], device)
     clip = _tensor([m.training.grad_clip_norm or math.inf for m in members], device)
-    x_train = torch.stack([m.problem.x_train for m in members])      # [G, N, *sample]
+    x_train = torch.stack([m.problem.x_train for m in members])  # [G, N, *sample]
     y_train = torch.stack([m.problem.y_train for m in members])
     x_val = torch.stack([m.problem.x_val for m in members])
     y_val = torch.stack([m.problem.y_val for m in members])
-    live = list(range(g))        # the member at each position of the stack, as it shrinks
+    live = list(range(g))  # the member at each position of the stack, as it shrinks
 
     n, bs = p0.n_train, min(t0.batch_size, p0.n_train)
 
@@ -230,12 +248,12 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
         # decided once per stack, here: a check inside the loop would wait for the GPU at every step
         l1_on = l1 if bool((l1 != 0).any()) else None
         l2_on = l2 if bool((l2 != 0).any()) else None
-        rows = torch.arange(len(live), device=device).unsqueeze(1)    # [G, 1] for gathering batches
-        sample_bytes = len(live) * (x_train[0, 0].numel() * x_train.element_size()
-                                    + y_train[0, 0].numel() * y_train.element_size())
-        block = max(1, GATHER_BYTES // (sample_bytes * bs))          # batches per gather
-        return (l1_on, l2_on, l1_on is not None or l2_on is not None, bool(torch.isfinite(clip).any()), rows,
-                block)
+        rows = torch.arange(len(live), device=device).unsqueeze(1)  # [G, 1] for gathering batches
+        sample_bytes = len(live) * (
+            x_train[0, 0].numel() * x_train.element_size() + y_train[0, 0].numel() * y_train.element_size()
+        )
+        block = max(1, GATHER_BYTES // (sample_bytes * bs))  # batches per gather
+        return (l1_on, l2_on, l1_on is not None or l2_on is not None, bool(torch.isfinite(clip).any()), rows, block)
 
     l1_on, l2_on, penalized, clipping, rows, block = setup()
 
@@ -244,13 +262,16 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
     all_names = layer_names(members[0].model)
     names = [all_names[i] for i in owners]
     watched = [i for i, k in kinds.items() if k in WATCHED_KINDS]
-    instruments: list[Instrument] = ([cls(names, kinds) for cls in INSTRUMENTS.values()]
-                                     if instrument_first and owners else [])
+    instruments: list[Instrument] = (
+        [cls(names, kinds) for cls in INSTRUMENTS.values()] if instrument_first and owners else []
+    )
     probe_x = x_train[:1, :PROBE_BATCH]
 
     def first_view() -> StepView:
-        return StepView([[p[0] for p in stack.params[i]] for i in owners],
-                        [[p.grad[0] if p.grad is not None else None for p in stack.params[i]] for i in owners])
+        return StepView(
+            [[p[0] for p in stack.params[i]] for i in owners],
+            [[p.grad[0] if p.grad is not None else None for p in stack.params[i]] for i in owners],
+        )
 
     def observe() -> None:
         if instruments and live[0] == 0:
@@ -263,8 +284,14 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
     # a big stack on much data: the initial losses are over the samples evaluated by the deadline
     init_loss, _ = _evaluate(stack, x_train, y_train, loss, classify, stop_at=deadline, clock=clock)
     init_val, _ = _evaluate(stack, x_val, y_val, loss, classify, stop_at=deadline, clock=clock)
-    recs = [RunRecord(initial_loss=init_loss[k], initial_val_loss=init_val[k],
-                      trainable_params=sum(p[k].numel() for p in optimizer.leaves)) for k in range(g)]
+    recs = [
+        RunRecord(
+            initial_loss=init_loss[k],
+            initial_val_loss=init_val[k],
+            trainable_params=sum(p[k].numel() for p in optimizer.leaves),
+        )
+        for k in range(g)
+    ]
     observe()
 
     def finish(positions: list[int], final_pass: bool = True) -> None:
@@ -276,17 +303,20 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
             idx = torch.tensor(positions, device=device)
             sub, xs, ys = stack.subset(positions), x_train[idx], y_train[idx]
         each: list[torch.Tensor] = []
-        train_acc = (_evaluate(sub, xs, ys, loss, classify, each)[1] if classify and final_pass
-                     else [None] * sub.size)
-        per_sample = torch.cat(each, dim=1) if each else None        # [G', N]
+        train_acc = _evaluate(sub, xs, ys, loss, classify, each)[1] if classify and final_pass else [None] * sub.size
+        per_sample = torch.cat(each, dim=1) if each else None  # [G', N]
         with torch.no_grad():
-            norms = torch.stack([p.reshape(sub.size, -1).double().pow(2).sum(1)
-                                 for p in sub.leaves()]).sum(0).sqrt() if sub.leaves() else None
+            norms = (
+                torch.stack([p.reshape(sub.size, -1).double().pow(2).sum(1) for p in sub.leaves()]).sum(0).sqrt()
+                if sub.leaves()
+                else None
+            )
         for j, pos in enumerate(positions):
             rec = recs[live[pos]]
             rec.train_acc = train_acc[j]
             rec.fit_share, rec.misfit_share = fit_shares(
-                per_sample[j] if per_sample is not None else None, members[live[pos]].problem.chance)
+                per_sample[j] if per_sample is not None else None, members[live[pos]].problem.chance
+            )
             rec.step_loss = thin(rec.step_loss)
             norm = float(norms[j]) if norms is not None else math.nan
             rec.param_norm = norm if math.isfinite(norm) else None
@@ -306,15 +336,18 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
         probe_x = x_train[:1, :PROBE_BATCH]
 
     ignored = loss in CLASS_INDEX_LOSSES and bool((y_train == -100).any())
-    bounds = [(int(b[0]), int(b[-1]) + 1) for b in batch_indices(torch.arange(n), bs)]   # contiguous positions
+    bounds = [(int(b[0]), int(b[-1]) + 1) for b in batch_indices(torch.arange(n), bs)]  # contiguous positions
     stride = max(1, (t0.epochs * -(-n // bs)) // INSTRUMENTED_STEPS)
     step = 0
     parked: Parked | None = None
     cut = False
     # with budget_first, the members' state before any step: members stopped within the first epoch
     # (too long an epoch to share) are parked as they began
-    initial = ((*_select(stack, optimizer, range(g)), [gen.get_state() for gen in gens])
-               if budget_first and g > 1 and deadline is not None and start is None else None)
+    initial = (
+        (*_select(stack, optimizer, range(g)), [gen.get_state() for gen in gens])
+        if budget_first and g > 1 and deadline is not None and start is None
+        else None
+    )
     loop_started = clock()
     for epoch in range(t0.epochs):
         if should_stop is not None and should_stop():
@@ -322,7 +355,7 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
         if deadline is not None and clock() > deadline:
             cut = True
             break
-        perms = torch.stack([torch.randperm(n, generator=gen) for gen in gens]).to(device)   # [G, N]
+        perms = torch.stack([torch.randperm(n, generator=gen) for gen in gens]).to(device)  # [G, N]
         batch_losses: list[torch.Tensor] = []
         penalties: list[torch.Tensor] = []
         regather = False
@@ -334,9 +367,13 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
                 if deadline is not None and now > deadline:
                     cut = True
                     break
-                if (initial is not None and deadline is not None and b_i == EARLY_LOOK_STEPS
-                        and len(bounds) >= 4 * EARLY_LOOK_STEPS
-                        and now + (now - loop_started) / b_i * (len(bounds) * t0.epochs - b_i) > deadline):
+                if (
+                    initial is not None
+                    and deadline is not None
+                    and b_i == EARLY_LOOK_STEPS
+                    and len(bounds) >= 4 * EARLY_LOOK_STEPS
+                    and now + (now - loop_started) / b_i * (len(bounds) * t0.epochs - b_i) > deadline
+                ):
                     # one epoch is long enough that member 0's epochs will not fit beside the others:
                     # they stop before they have trained (parked as they began) and it goes on alone
                     stopping = list(range(1, len(live)))
@@ -344,8 +381,12 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
                         recs[k].stop_reason = "deadline"
                     sub_stack, sub_opt, states = initial
                     chosen = _select(sub_stack, sub_opt, stopping)
-                    parked = Parked(StackState(*chosen, [states[k] for k in stopping], [members[k] for k in stopping]),
-                                    stopping, 0, "budget")
+                    parked = Parked(
+                        StackState(*chosen, [states[k] for k in stopping], [members[k] for k in stopping]),
+                        stopping,
+                        0,
+                        "budget",
+                    )
                     shrink([0])
                     keep = torch.tensor([0], device=device)
                     perms = perms[keep]
@@ -358,8 +399,8 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
                 first = lo
                 last = bounds[min(b_i + block, len(bounds)) - 1][1]
                 xs, ys = x_train[rows, perms[:, first:last]], y_train[rows, perms[:, first:last]]
-            out, _ = stack.forward(xs[:, lo - first:hi - first])                     # [G, B, *out]
-            data = member_losses(loss, out, ys[:, lo - first:hi - first], ignored)  # [G]
+            out, _ = stack.forward(xs[:, lo - first : hi - first])  # [G, B, *out]
+            data = member_losses(loss, out, ys[:, lo - first : hi - first], ignored)  # [G]
             pen = _penalties(stack, l1_on, l2_on) if penalized else None
             if optimizer.leaves:
                 optimizer.zero_grad()
@@ -384,7 +425,7 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
         if cut:
             # the epoch was cut short: each record keeps the epochs completed only
             break
-        losses = torch.stack(batch_losses, 1)                              # [G, batches]
+        losses = torch.stack(batch_losses, 1)  # [G, batches]
         means = losses.mean(1)
         pen_means = torch.stack(penalties, 1).mean(1) if penalties else torch.zeros(len(live), device=device)
         val, acc = _evaluate(stack, x_val, y_val, loss, classify)
@@ -417,22 +458,45 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
         # a member that went non-finite leaves (its maths is its own); once the first member's
         # verdict is settled, the others stop and are parked
         gone = [pos for pos in range(len(live)) if not finite[pos]]
-        settle = (settled is not None and not last and parked is None and live[0] == 0 and len(live) > 1
-                  and finite[0] and settled(recs[0]))
+        settle = (
+            settled is not None
+            and not last
+            and parked is None
+            and live[0] == 0
+            and len(live) > 1
+            and finite[0]
+            and settled(recs[0])
+        )
         # the time per epoch so far, at the stack's present size, says whether member 0's
         # remaining epochs still fit before the deadline; if not, it trains on alone
-        over = (budget_first and deadline is not None and not settle and not last and parked is None
-                and live[0] == 0 and len(live) > 1 and finite[0]
-                and now + (now - loop_started) / (epoch + 1) * (t0.epochs - epoch - 1) > deadline)
+        over = (
+            budget_first
+            and deadline is not None
+            and not settle
+            and not last
+            and parked is None
+            and live[0] == 0
+            and len(live) > 1
+            and finite[0]
+            and now + (now - loop_started) / (epoch + 1) * (t0.epochs - epoch - 1) > deadline
+        )
         stopping = [pos for pos in range(1, len(live)) if finite[pos]] if settle or over else []
         if stopping:
             for pos in stopping:
                 recs[live[pos]].stop_reason = "settled" if settle else "deadline"
             finish(stopping)
             sub_stack, sub_opt = _select(stack, optimizer, stopping)
-            parked = Parked(StackState(sub_stack, sub_opt, [gens[pos].get_state() for pos in stopping],
-                                       [members[live[pos]] for pos in stopping]),
-                            [live[pos] for pos in stopping], epoch + 1, "settled" if settle else "budget")
+            parked = Parked(
+                StackState(
+                    sub_stack,
+                    sub_opt,
+                    [gens[pos].get_state() for pos in stopping],
+                    [members[live[pos]] for pos in stopping],
+                ),
+                [live[pos] for pos in stopping],
+                epoch + 1,
+                "settled" if settle else "budget",
+            )
         if gone and not last:
             finish(gone)
         if (gone or stopping) and not last:
@@ -445,8 +509,11 @@ def train_together(members: list[Member], *, instrument_first: bool = False, dea
     finish(list(range(len(live))), final_pass=not cut)
     if instruments:
         record_instruments(recs[0], instruments, names)
-    kept = StackState(stack, optimizer, [gen.get_state() for gen in gens], [members[k] for k in live]
-                      ) if keep_state else None
+    kept = (
+        StackState(stack, optimizer, [gen.get_state() for gen in gens], [members[k] for k in live])
+        if keep_state
+        else None
+    )
     return recs, kept, parked
 
 
@@ -461,6 +528,12 @@ def continue_members(state: StackState, which: Sequence[int], epochs: int) -> St
     """A stack of the members ``which`` of a stopped stack, ready to train ``epochs`` more, each with
     its own settings."""
     sub, optimizer = _select(state.stack, state.optimizer, which)
-    members = [Member(state.members[k].model, state.members[k].training.model_copy(update={"epochs": epochs}),
-                      state.members[k].problem) for k in which]
+    members = [
+        Member(
+            state.members[k].model,
+            state.members[k].training.model_copy(update={"epochs": epochs}),
+            state.members[k].problem,
+        )
+        for k in which
+    ]
     return StackState(sub, optimizer, [state.generators[k] for k in which], members)

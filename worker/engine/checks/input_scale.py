@@ -16,8 +16,12 @@ SPREAD_RATIO = 100.0
 def check(spec: JobSpec, x: np.ndarray, y: np.ndarray) -> CheckResult:
     program = spec.model.program
     if program is not None and program.integer_input:
-        return CheckResult("input_scale", False, "the model's input holds integer ids, which have no scale to fix",
-                           {"integer_input": True})
+        return CheckResult(
+            "input_scale",
+            False,
+            "the model's input holds integer ids, which have no scale to fix",
+            {"integer_input": True},
+        )
     flat = x.reshape(len(x), -1).astype(np.float64)
     flat = np.where(np.isfinite(flat), flat, np.nan)
     with np.errstate(all="ignore"):
@@ -27,15 +31,22 @@ def check(spec: JobSpec, x: np.ndarray, y: np.ndarray) -> CheckResult:
     live = std[np.isfinite(std) & (std > 1e-12)]
     spread = float(live.max() / live.min()) if live.size else 1.0
     largest = int(np.argmax(magnitude)) if magnitude.size else 0
-    numbers = {"max_magnitude": float(magnitude.max()) if magnitude.size else 0.0,
-               "largest_feature": largest,
-               "std_spread": spread,
-               "max_abs": float(np.nanmax(np.abs(flat))) if np.isfinite(flat).any() else 0.0}
+    numbers = {
+        "max_magnitude": float(magnitude.max()) if magnitude.size else 0.0,
+        "largest_feature": largest,
+        "std_spread": spread,
+        "max_abs": float(np.nanmax(np.abs(flat))) if np.isfinite(flat).any() else 0.0,
+    }
     flagged = numbers["max_magnitude"] > LARGE_SCALE or spread > SPREAD_RATIO
     if not flagged:
-        return CheckResult("input_scale", False,
-                           f"features are on moderate scales (largest |mean|+std {numbers['max_magnitude']:.3g})",
-                           numbers)
-    detail = (f"feature {largest} has |mean|+std {numbers['max_magnitude']:.3g}; feature standard deviations "
-              f"span a factor of {spread:.3g}")
+        return CheckResult(
+            "input_scale",
+            False,
+            f"features are on moderate scales (largest |mean|+std {numbers['max_magnitude']:.3g})",
+            numbers,
+        )
+    detail = (
+        f"feature {largest} has |mean|+std {numbers['max_magnitude']:.3g}; feature standard deviations "
+        f"span a factor of {spread:.3g}"
+    )
     return CheckResult("input_scale", True, detail, numbers)

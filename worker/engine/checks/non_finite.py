@@ -14,8 +14,13 @@ def check(spec: JobSpec, x: np.ndarray, y: np.ndarray) -> CheckResult:
     rows_x = bad_x.reshape(len(x), -1).any(axis=1)
     rows_y = bad_y.reshape(len(y), -1).any(axis=1)
     rows = int((rows_x | rows_y).sum())
-    numbers = {"x_values": int(bad_x.sum()), "x_share": float(bad_x.mean()) if x.size else 0.0,
-               "y_values": int(bad_y.sum()), "rows": rows, "rows_share": rows / max(len(x), 1)}
+    numbers = {
+        "x_values": int(bad_x.sum()),
+        "x_share": float(bad_x.mean()) if x.size else 0.0,
+        "y_values": int(bad_y.sum()),
+        "rows": rows,
+        "rows_share": rows / max(len(x), 1),
+    }
     if not rows:
         return CheckResult("non_finite", False, "all inputs and labels are finite", numbers)
     parts = []

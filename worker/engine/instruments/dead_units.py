@@ -25,7 +25,7 @@ class DeadUnits(Instrument):
     def end_epoch(self, acts: dict[int, torch.Tensor]) -> None:
         for i, kind in self.kinds.items():
             if kind == "relu" and i in acts:
-                o = acts[i].flatten(1)                     # [batch, units]
+                o = acts[i].flatten(1)  # [batch, units]
                 self.series[f"{i}.relu"].extend(as_floats((o <= 0).all(dim=0).float().mean().reshape(1)))
 
     def summary(self) -> dict[str, Any]:

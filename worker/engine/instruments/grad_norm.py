@@ -15,7 +15,7 @@ class GradNorm(Instrument):
 
     def __init__(self, layers: list[str], kinds: Mapping[int, str]) -> None:
         super().__init__(layers, kinds)
-        self._step: list[torch.Tensor] = []      # each [n_layers]
+        self._step: list[torch.Tensor] = []  # each [n_layers]
         self.first_step: list[float | None] = []
         self.first_weight: list[float | None] = []
 
@@ -26,14 +26,17 @@ class GradNorm(Instrument):
         norms = []
         for ps, gs in zip(view.params, view.grads, strict=True):
             present = [g for g in gs if g is not None]
-            norms.append(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in present]))
-                         if present else torch.zeros((), device=ps[0].device))
+            norms.append(
+                torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in present]))
+                if present
+                else torch.zeros((), device=ps[0].device)
+            )
         self._step.append(torch.stack(norms))
 
     def end_epoch(self, acts: dict[int, torch.Tensor]) -> None:
         if not self._step:
             return
-        block = torch.stack(self._step)                # [steps, n_layers]
+        block = torch.stack(self._step)  # [steps, n_layers]
         self._step = []
         self.steps.setdefault("grad_norm", []).extend(as_floats(block.pow(2).sum(1).sqrt()))
         if not self.first_step:

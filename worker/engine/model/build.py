@@ -42,8 +42,12 @@ def make_module(layer: Layer, in_shape: tuple[int, ...]) -> nn.Module:
             return nn.Linear(in_shape[0], layer.out_features, bias=layer.bias)
         case Conv2d():
             return nn.Conv2d(
-                in_shape[0], layer.out_channels, layer.kernel_size,
-                stride=layer.stride, padding=layer.padding, bias=layer.bias,
+                in_shape[0],
+                layer.out_channels,
+                layer.kernel_size,
+                stride=layer.stride,
+                padding=layer.padding,
+                bias=layer.bias,
             )
         case MaxPool2d():
             return nn.MaxPool2d(layer.kernel_size, stride=layer.stride)

@@ -48,8 +48,9 @@ def layout(module: OnnxModule) -> list[tuple[int, str, list[nn.Parameter]]]:
     return out
 
 
-def _weight_view(node_op: str, attrs: dict[str, object], weight: torch.Tensor, pos: int,
-                 flipped: bool = False) -> torch.Tensor:
+def _weight_view(
+    node_op: str, attrs: dict[str, object], weight: torch.Tensor, pos: int, flipped: bool = False
+) -> torch.Tensor:
     """The weight as PyTorch's module stores it ([out, in, ...]), a view to draw into; ``flipped`` when it
     reaches the node through a 2-D Transpose (``nn.Linear``'s weight before a MatMul is stored [out, in])."""
     turn = (node_op == "Gemm" and not attrs.get("transB", 0)) or (node_op == "MatMul" and pos == 1)
@@ -69,7 +70,7 @@ def reset_parameters(module: OnnxModule) -> None:
             if node.op in ("LSTM", "GRU"):
                 hidden = int(node.attrs.get("hidden_size", 1))
                 first = prog.first_read
-                for _, n in sorted(mine, key=lambda m: first.get(m[1], 0)):   # nn.LSTM's / nn.GRU's order
+                for _, n in sorted(mine, key=lambda m: first.get(m[1], 0)):  # nn.LSTM's / nn.GRU's order
                     nn.init.uniform_(module.parameters_of([n])[0], -1 / math.sqrt(hidden), 1 / math.sqrt(hidden))
                 continue
             tensors = {pos: module.parameters_of([n])[0] for pos, n in mine}
@@ -153,7 +154,7 @@ def check_runs(model: ModelSpec, inputs: list[torch.Tensor]) -> None:
         with torch.no_grad():
             for x in inputs:
                 for i in range(0, int(x.shape[0]), CHUNK):
-                    module(x[i:i + CHUNK])
-    except Exception as exc:   # whatever an op makes of these values, it is the model's, not the service's
+                    module(x[i : i + CHUNK])
+    except Exception as exc:  # whatever an op makes of these values, it is the model's, not the service's
         first = " ".join(str(exc).split())[:300] or type(exc).__name__
         raise SpecError(("model", "onnx"), f"the model does not run on the data: {first}") from exc

@@ -40,9 +40,18 @@ Env = dict[str, torch.Tensor]
 OpFn = Callable[["OnnxModule", Node, list[Any]], Any]
 
 #: Cast targets by ONNX type number; every float width trains as float32, as the initializers do.
-_DTYPES: dict[int, torch.dtype] = {1: torch.float32, 2: torch.uint8, 3: torch.int8, 5: torch.int16, 6: torch.int32,
-                                   7: torch.int64, 9: torch.bool, 10: torch.float32, 11: torch.float32,
-                                   16: torch.float32}
+_DTYPES: dict[int, torch.dtype] = {
+    1: torch.float32,
+    2: torch.uint8,
+    3: torch.int8,
+    5: torch.int16,
+    6: torch.int32,
+    7: torch.int64,
+    9: torch.bool,
+    10: torch.float32,
+    11: torch.float32,
+    16: torch.float32,
+}
 
 
 def _ints(t: Any) -> list[int]:
@@ -55,8 +64,9 @@ def _ints(t: Any) -> list[int]:
 def _pads2d(node: Node) -> tuple[int, int]:
     pads = list(node.attrs.get("pads", [0, 0, 0, 0]))
     if node.attrs.get("auto_pad", "NOTSET") not in ("NOTSET", ""):
-        raise GraphError(f"{node.op} with auto_pad {node.attrs['auto_pad']!r} is not supported; "
-                         "export with explicit pads")
+        raise GraphError(
+            f"{node.op} with auto_pad {node.attrs['auto_pad']!r} is not supported; export with explicit pads"
+        )
     if len(pads) != 4 or pads[0] != pads[2] or pads[1] != pads[3]:
         raise GraphError(f"{node.op} with pads {pads} is not supported: only 2-D, symmetric padding")
     return int(pads[0]), int(pads[1])
@@ -72,9 +82,10 @@ def _pair(node: Node, name: str, default: int) -> tuple[int, int]:
 def _binary(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> OpFn:
     def op(m: OnnxModule, node: Node, xs: list[Any]) -> torch.Tensor:
         a, b = xs
-        if a.device != b.device:   # an integer constant kept on the CPU meets a value on the device
+        if a.device != b.device:  # an integer constant kept on the CPU meets a value on the device
             a, b = (a.to(b.device), b) if a.device.type == "cpu" else (a, b.to(a.device))
         return fn(a, b)
+
     return op
 
 
@@ -90,7 +101,7 @@ def _gemm(m: OnnxModule, node: Node, xs: list[Any]) -> torch.Tensor:
     alpha, beta = float(node.attrs.get("alpha", 1.0)), float(node.attrs.get("beta", 1.0))
     ta, tb = int(node.attrs.get("transA", 0)), int(node.attrs.get("transB", 0))
     if not ta and tb and alpha == 1.0 and beta == 1.0:
-        return F.linear(a, b, c)                         # what nn.Linear computes: [B, in] x [out, in]^T + [out]
+        return F.linear(a, b, c)  # what nn.Linear computes: [B, in] x [out, in]^T + [out]
     y = alpha * ((a.t() if ta else a) @ (b.t() if tb else b))
     return y + beta * c if c is not None else y
 
@@ -100,8 +111,15 @@ def _conv(m: OnnxModule, node: Node, xs: list[Any]) -> torch.Tensor:
     b = xs[2] if len(xs) > 2 else None
     if x.dim() != 4:
         raise GraphError(f"Conv on a {x.dim()}-D input is not supported: only 2-D convolutions ([B, C, H, W])")
-    return F.conv2d(x, w, b, stride=_pair(node, "strides", 1), padding=_pads2d(node),
-                    dilation=_pair(node, "dilations", 1), groups=int(node.attrs.get("group", 1)))
+    return F.conv2d(
+        x,
+        w,
+        b,
+        stride=_pair(node, "strides", 1),
+        padding=_pads2d(node),
+        dilation=_pair(node, "dilations", 1),
+        groups=int(node.attrs.get("group", 1)),
+    )
 
 
 def _maxpool(m: OnnxModule, node: Node, xs: list[Any]) -> torch.Tensor:
@@ -111,25 +129,37 @@ def _maxpool(m: OnnxModule, node: Node, xs: list[Any]) -> torch.Tensor:
     if x.dim() != 4:
         raise GraphError("MaxPool on a non-4-D input is not supported")
     k = _pair(node, "kernel_shape", 1)
-    return F.max_pool2d(x, k, stride=_pair(node, "strides", 1), padding=_pads2d(node),
-                        dilation=_pair(node, "dilations", 1), ceil_mode=bool(node.attrs.get("ceil_mode", 0)))
+    return F.max_pool2d(
+        x,
+        k,
+        stride=_pair(node, "strides", 1),
+        padding=_pads2d(node),
+        dilation=_pair(node, "dilations", 1),
+        ceil_mode=bool(node.attrs.get("ceil_mode", 0)),
+    )
 
 
 def _avgpool(m: OnnxModule, node: Node, xs: list[Any]) -> torch.Tensor:
     x = xs[0]
     if x.dim() != 4:
         raise GraphError("AveragePool on a non-4-D input is not supported")
-    return F.avg_pool2d(x, _pair(node, "kernel_shape", 1), stride=_pair(node, "strides", 1), padding=_pads2d(node),
-                        ceil_mode=bool(node.attrs.get("ceil_mode", 0)),
-                        count_include_pad=bool(node.attrs.get("count_include_pad", 0)))
+    return F.avg_pool2d(
+        x,
+        _pair(node, "kernel_shape", 1),
+        stride=_pair(node, "strides", 1),
+        padding=_pads2d(node),
+        ceil_mode=bool(node.attrs.get("ceil_mode", 0)),
+        count_include_pad=bool(node.attrs.get("count_include_pad", 0)),
+    )
 
 
 def _batchnorm(m: OnnxModule, node: Node, xs: list[Any]) -> tuple[torch.Tensor, ...]:
     x, scale, bias, mean, var = xs[:5]
     # ONNX: running = running * momentum + batch * (1 - momentum); torch's momentum is the other share
     momentum = 1.0 - float(node.attrs.get("momentum", 0.9))
-    y = F.batch_norm(x, mean, var, scale, bias, training=m.training, momentum=momentum,
-                     eps=float(node.attrs.get("epsilon", 1e-5)))
+    y = F.batch_norm(
+        x, mean, var, scale, bias, training=m.training, momentum=momentum, eps=float(node.attrs.get("epsilon", 1e-5))
+    )
     return (y, mean, var)
 
 
@@ -168,6 +198,7 @@ def _transpose(m: OnnxModule, node: Node, xs: list[Any]) -> torch.Tensor:
 def _softmax(fn: Callable[..., torch.Tensor]) -> OpFn:
     def op(m: OnnxModule, node: Node, xs: list[Any]) -> torch.Tensor:
         return fn(xs[0], dim=int(node.attrs.get("axis", -1)))
+
     return op
 
 
@@ -178,7 +209,7 @@ def _constant(m: OnnxModule, node: Node, xs: list[Any]) -> torch.Tensor:
 def _shape(m: OnnxModule, node: Node, xs: list[Any]) -> torch.Tensor:
     dims = list(xs[0].shape)
     start, end = int(node.attrs.get("start", 0)), node.attrs.get("end")
-    return torch.tensor(dims[start:None if end is None else int(end)], dtype=torch.int64)
+    return torch.tensor(dims[start : None if end is None else int(end)], dtype=torch.int64)
 
 
 def _gather(m: OnnxModule, node: Node, xs: list[Any]) -> torch.Tensor:
@@ -188,11 +219,13 @@ def _gather(m: OnnxModule, node: Node, xs: list[Any]) -> torch.Tensor:
     idx = idx.to(data.device).long()
     size = data.shape[axis]
     if (m.strict or idx.device.type == "cpu") and idx.numel() and (int(idx.min()) < -size or int(idx.max()) >= size):
-        raise GraphError(f"Gather reads index {int(idx.max()) if int(idx.max()) >= size else int(idx.min())} of an "
-                         f"axis of size {size}: an id outside the table")
+        raise GraphError(
+            f"Gather reads index {int(idx.max()) if int(idx.max()) >= size else int(idx.min())} of an "
+            f"axis of size {size}: an id outside the table"
+        )
     idx = torch.where(idx < 0, idx + size, idx)
-    out = data.index_select(axis, idx.reshape(-1))        # an embedding: [V, D] by [B, T] -> [B*T, D]
-    return out.reshape((*data.shape[:axis], *idx.shape, *data.shape[axis + 1:]))
+    out = data.index_select(axis, idx.reshape(-1))  # an embedding: [V, D] by [B, T] -> [B*T, D]
+    return out.reshape((*data.shape[:axis], *idx.shape, *data.shape[axis + 1 :]))
 
 
 def _axes(node: Node, xs: list[Any]) -> list[int] | None:
@@ -266,7 +299,7 @@ def _split(m: OnnxModule, node: Node, xs: list[Any]) -> tuple[torch.Tensor, ...]
     if sizes is None:
         parts = int(node.attrs.get("num_outputs", len(node.outputs)))
         dim = int(x.shape[axis])
-        size = -(-dim // parts)                               # the last part takes what is left
+        size = -(-dim // parts)  # the last part takes what is left
         sizes = [min(size, dim - k * size) for k in range(parts)]
     return tuple(x.split([int(v) for v in sizes], dim=axis))
 
@@ -287,7 +320,7 @@ def _layer_norm(m: OnnxModule, node: Node, xs: list[Any]) -> torch.Tensor:
     eps = float(node.attrs.get("epsilon", 1e-5))
     shape = tuple(x.shape[axis:])
     if tuple(scale.shape) == shape and (bias is None or tuple(bias.shape) == shape):
-        return F.layer_norm(x, shape, scale, bias, eps)       # what nn.LayerNorm computes
+        return F.layer_norm(x, shape, scale, bias, eps)  # what nn.LayerNorm computes
     dims = tuple(range(axis, x.dim()))
     mean = x.mean(dim=dims, keepdim=True)
     var = ((x - mean) ** 2).mean(dim=dims, keepdim=True)
@@ -306,7 +339,7 @@ def _constant_of_shape(m: OnnxModule, node: Node, xs: list[Any]) -> torch.Tensor
     value = node.attrs.get("value")
     fill = torch.from_numpy(np.array(value).reshape(-1)[:1]) if value is not None else torch.zeros(1)
     dtype = torch.float32 if fill.is_floating_point() else fill.dtype
-    device = m.device if fill.is_floating_point() else torch.device("cpu")   # integers stay shapes, on the CPU
+    device = m.device if fill.is_floating_point() else torch.device("cpu")  # integers stay shapes, on the CPU
     return torch.full(shape, fill.item(), dtype=dtype, device=device)
 
 
@@ -322,6 +355,7 @@ def _recurrent(fn: Callable[[dict[str, Any], list[Any]], tuple[torch.Tensor, ...
             return fn(node.attrs, xs)
         except RecurrentError as exc:
             raise GraphError(str(exc)) from exc
+
     return op
 
 
@@ -387,8 +421,12 @@ def _constant_value(node: Node) -> np.ndarray:
     a = node.attrs
     if "value" in a:
         return np.asarray(a["value"])
-    for key, dtype in (("value_float", np.float32), ("value_floats", np.float32), ("value_int", np.int64),
-                       ("value_ints", np.int64)):
+    for key, dtype in (
+        ("value_float", np.float32),
+        ("value_floats", np.float32),
+        ("value_int", np.int64),
+        ("value_ints", np.int64),
+    ):
         if key in a:
             return np.asarray(a[key], dtype=dtype)
     raise GraphError(f"Constant with attributes {sorted(a)} is not supported")
@@ -406,12 +444,12 @@ class OnnxModule(nn.Module):
         super().__init__()
         self.program = program
         self.params = nn.ParameterDict()
-        self._keys: dict[str, str] = {}      # initializer or constant name -> "params.p3" / buffer "s3" / "k3"
+        self._keys: dict[str, str] = {}  # initializer or constant name -> "params.p3" / buffer "s3" / "k3"
         self._ints: dict[str, torch.Tensor] = {}
         first_use = {name: i for i, node in reversed(list(enumerate(program.nodes))) for name in node.inputs}
         ordered = sorted(program.initializers, key=lambda name: (first_use.get(name, len(program.nodes)), name))
         for n, name in enumerate(ordered):
-            array = np.array(program.initializers[name])    # a copy: the program is never written to
+            array = np.array(program.initializers[name])  # a copy: the program is never written to
             tensor = torch.from_numpy(array)
             if name in program.parameters:
                 self.params[f"p{n}"] = nn.Parameter(tensor)
@@ -431,8 +469,10 @@ class OnnxModule(nn.Module):
                     self._keys[node.outputs[0]] = key
                 else:
                     self._ints[node.outputs[0]] = value
-        self._static = {**program.initializers,
-                        **{n.outputs[0]: _constant_value(n) for n in program.nodes if n.op == "Constant"}}
+        self._static = {
+            **program.initializers,
+            **{n.outputs[0]: _constant_value(n) for n in program.nodes if n.op == "Constant"},
+        }
         self._consumers = {name for node in program.nodes for name in node.inputs} | {program.output}
         self._integer_input = program.integer_input
         #: Check every Gather's indices against its table, also on an accelerator (``check_runs`` sets it).
@@ -454,16 +494,23 @@ class OnnxModule(nn.Module):
             return self._ints[name]
         key = self._keys[name]
         if key.startswith("params."):
-            return self.params[key[len("params."):]]
+            return self.params[key[len("params.") :]]
         return getattr(self, key)  # type: ignore[no-any-return]
 
     def parameters_of(self, names: Sequence[str]) -> list[nn.Parameter]:
         """The trainable tensors behind initializer ``names`` (those that train), in that order."""
-        return [self.params[self._keys[n][len("params."):]] for n in names
-                if self._keys.get(n, "").startswith("params.")]
+        return [
+            self.params[self._keys[n][len("params.") :]] for n in names if self._keys.get(n, "").startswith("params.")
+        ]
 
-    def forward(self, x: torch.Tensor, capture: Sequence[int] = (), caught: dict[int, torch.Tensor] | None = None,
-                limit: int | None = None, shapes: dict[int, list[int]] | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        capture: Sequence[int] = (),
+        caught: dict[int, torch.Tensor] | None = None,
+        limit: int | None = None,
+        shapes: dict[int, list[int]] | None = None,
+    ) -> torch.Tensor:
         """The graph's output for ``x``; the outputs of the nodes at ``capture`` go into ``caught``.
 
         ``limit``: most values a node may produce per sample (``GraphError`` beyond it); ``shapes``
@@ -471,7 +518,7 @@ class OnnxModule(nn.Module):
         """
         prog = self.program
         if self._integer_input:
-            x = x.long()                                   # token ids arrive as float32 with the data
+            x = x.long()  # token ids arrive as float32 with the data
         env: dict[str, Any] = {prog.input: x}
         for name in self._keys:
             env[name] = self.constant(name)
@@ -487,8 +534,9 @@ class OnnxModule(nn.Module):
             for name, value in zip(node.outputs, outs, strict=False):
                 if name:
                     if limit is not None and value.numel() > limit * batch:
-                        raise GraphError(f"node {i} ({node.op}) produces {list(value.shape)}: more than {limit} "
-                                         f"values per sample")
+                        raise GraphError(
+                            f"node {i} ({node.op}) produces {list(value.shape)}: more than {limit} values per sample"
+                        )
                     env[name] = value
             if caught is not None and i in capture:
                 caught[i] = outs[0]
@@ -497,8 +545,9 @@ class OnnxModule(nn.Module):
         return env[prog.output]  # type: ignore[no-any-return]
 
 
-def check_sizes(module: OnnxModule, sample_shape: tuple[int, ...],
-                limit: int = MAX_VALUES_PER_SAMPLE) -> tuple[int, ...]:
+def check_sizes(
+    module: OnnxModule, sample_shape: tuple[int, ...], limit: int = MAX_VALUES_PER_SAMPLE
+) -> tuple[int, ...]:
     """The per-sample output shape for samples of ``sample_shape``, found on the ``meta`` device
     (nothing allocated); ``GraphError`` for a graph that does not run on them, grows a value past
     ``limit`` per sample or mixes the samples of a batch (a batch size fixed in a Reshape)."""
@@ -515,19 +564,23 @@ def check_sizes(module: OnnxModule, sample_shape: tuple[int, ...],
                 out = shadow(x, limit=limit, shapes=seen[-1])
         except GraphError:
             raise
-        except Exception as exc:   # whatever an op makes of a hostile attribute, it is the graph's fault
+        except Exception as exc:  # whatever an op makes of a hostile attribute, it is the graph's fault
             first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
             raise GraphError(f"the graph does not run on samples of shape {list(sample_shape)}: {first}") from exc
         if out.dim() == 0 or int(out.shape[0]) != batch:
-            raise GraphError(f"for a batch of {batch} samples the graph outputs {list(out.shape)}: it must keep the "
-                             "batch as its first dimension (export with a free batch axis, as "
-                             "lossdoctor.export_model does)")
+            raise GraphError(
+                f"for a batch of {batch} samples the graph outputs {list(out.shape)}: it must keep the "
+                "batch as its first dimension (export with a free batch axis, as "
+                "lossdoctor.export_model does)"
+            )
         outs.append(tuple(int(d) for d in out.shape[1:]))
     for i, two in seen[0].items():
         three = seen[1].get(i, two)
         if 2 * math.prod(three) > 3 * math.prod(two):
             # a value growing faster than the batch (x @ x^T is [B, B]) would grow with the square of
             # a real batch; it also mixes samples, which no per-sample model does
-            raise GraphError(f"node {i} ({module.program.nodes[i].op}) computes {two} for 2 samples and {three} for "
-                             "3: it grows faster than the batch, mixing the samples of a batch")
+            raise GraphError(
+                f"node {i} ({module.program.nodes[i].op}) computes {two} for 2 samples and {three} for "
+                "3: it grows faster than the batch, mixing the samples of a batch"
+            )
     return outs[0]

@@ -51,8 +51,9 @@ def _check(op: str, attrs: dict[str, Any], xs: list[Any], optional: dict[int, st
     return count, DIRECTIONS[direction][1], int(attrs.get("layout", 0))
 
 
-def _state(xs: list[Any], pos: int, like: torch.Tensor, dirs: int, batch: int, hidden: int,
-           layout: int) -> torch.Tensor:
+def _state(
+    xs: list[Any], pos: int, like: torch.Tensor, dirs: int, batch: int, hidden: int, layout: int
+) -> torch.Tensor:
     """Initial state ``pos`` as ``[D, B, H]``, zeros where the node has none."""
     if len(xs) > pos and xs[pos] is not None:
         s = xs[pos]
@@ -62,8 +63,8 @@ def _state(xs: list[Any], pos: int, like: torch.Tensor, dirs: int, batch: int, h
 
 def _outputs(ys: list[torch.Tensor], states: list[list[torch.Tensor]], layout: int) -> tuple[torch.Tensor, ...]:
     """Y ``[T, D, B, H]`` (or ``[B, T, D, H]``) and each last state ``[D, B, H]`` (or ``[B, D, H]``)."""
-    y = torch.stack(ys, dim=1)                                   # D of [T, B, H] -> [T, D, B, H]
-    last = [torch.stack(s, dim=0) for s in states]               # D of [B, H] -> [D, B, H]
+    y = torch.stack(ys, dim=1)  # D of [T, B, H] -> [T, D, B, H]
+    last = [torch.stack(s, dim=0) for s in states]  # D of [B, H] -> [D, B, H]
     if layout:
         return (y.permute(2, 0, 1, 3), *[s.transpose(0, 1) for s in last])
     return (y, *last)
@@ -75,7 +76,7 @@ def lstm(attrs: dict[str, Any], xs: list[Any]) -> tuple[torch.Tensor, ...]:
     dirs, reverse_first, layout = _check("LSTM", attrs, xs, {4: "sequence_lens", 7: "peepholes P"})
     x, w, r = xs[0], xs[1], xs[2]
     if layout:
-        x = x.transpose(0, 1)                                    # [B, T, I] -> [T, B, I]
+        x = x.transpose(0, 1)  # [B, T, I] -> [T, B, I]
     steps, batch = int(x.shape[0]), int(x.shape[1])
     hidden = int(attrs.get("hidden_size", r.shape[-1]))
     b = xs[3] if len(xs) > 3 and xs[3] is not None else x.new_zeros((dirs, 8 * hidden))
@@ -84,11 +85,11 @@ def lstm(attrs: dict[str, Any], xs: list[Any]) -> tuple[torch.Tensor, ...]:
     ys, hs, cs = [], [], []
     for d in range(dirs):
         backwards = reverse_first if d == 0 else True
-        gx = x @ w[d].t() + b[d, :4 * hidden] + b[d, 4 * hidden:]   # [T, B, 4H], every step's input share
+        gx = x @ w[d].t() + b[d, : 4 * hidden] + b[d, 4 * hidden :]  # [T, B, 4H], every step's input share
         h, c = h0[d], c0[d]
         out: list[torch.Tensor] = [x.new_empty(0)] * steps
-        for t in (range(steps - 1, -1, -1) if backwards else range(steps)):
-            g = gx[t] + h @ r[d].t()                                # [B, 4H]
+        for t in range(steps - 1, -1, -1) if backwards else range(steps):
+            g = gx[t] + h @ r[d].t()  # [B, 4H]
             i, o, f, cand = g.chunk(4, dim=-1)
             c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(cand)
             h = torch.sigmoid(o) * torch.tanh(c)
@@ -115,19 +116,19 @@ def gru(attrs: dict[str, Any], xs: list[Any]) -> tuple[torch.Tensor, ...]:
     ys, hs = [], []
     for d in range(dirs):
         backwards = reverse_first if d == 0 else True
-        wb, rb = b[d, :3 * hidden], b[d, 3 * hidden:]
-        gx = x @ w[d].t() + wb                                      # [T, B, 3H]
-        rz, rr, rh = r[d].split(hidden, dim=0)                      # each [H, H]
+        wb, rb = b[d, : 3 * hidden], b[d, 3 * hidden :]
+        gx = x @ w[d].t() + wb  # [T, B, 3H]
+        rz, rr, rh = r[d].split(hidden, dim=0)  # each [H, H]
         h = h0[d]
         out: list[torch.Tensor] = [x.new_empty(0)] * steps
-        for t in (range(steps - 1, -1, -1) if backwards else range(steps)):
-            xz, xr, xh = gx[t].split(hidden, dim=-1)                # each [B, H]
+        for t in range(steps - 1, -1, -1) if backwards else range(steps):
+            xz, xr, xh = gx[t].split(hidden, dim=-1)  # each [B, H]
             z = torch.sigmoid(xz + h @ rz.t() + rb[:hidden])
-            reset = torch.sigmoid(xr + h @ rr.t() + rb[hidden:2 * hidden])
+            reset = torch.sigmoid(xr + h @ rr.t() + rb[hidden : 2 * hidden])
             if before_reset:
-                cand = torch.tanh(xh + reset * (h @ rh.t() + rb[2 * hidden:]))
+                cand = torch.tanh(xh + reset * (h @ rh.t() + rb[2 * hidden :]))
             else:
-                cand = torch.tanh(xh + (reset * h) @ rh.t() + rb[2 * hidden:])
+                cand = torch.tanh(xh + (reset * h) @ rh.t() + rb[2 * hidden :])
             h = (1 - z) * cand + z * h
             out[t] = h
         ys.append(torch.stack(out, dim=0) if steps else x.new_zeros((0, batch, hidden)))

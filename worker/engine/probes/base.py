@@ -23,20 +23,20 @@ DataChange = Callable[[Problem], Problem]
 class ProbeRun:
     """One controlled variant of the baseline: the spec parts it trains with and what changed."""
 
-    name: str                      # e.g. "lr_x0.1"
-    family: str                    # the registry name, e.g. "lr_sweep"
-    changes: dict[str, Any]        # dotted spec paths to their new values, for the result
+    name: str  # e.g. "lr_x0.1"
+    family: str  # the registry name, e.g. "lr_sweep"
+    changes: dict[str, Any]  # dotted spec paths to their new values, for the result
     model: ModelSpec
     training: TrainingSpec
     data: DataChange | None = None
-    resume: bool = False           # continue the baseline's trained model instead of starting anew
+    resume: bool = False  # continue the baseline's trained model instead of starting anew
 
 
 @dataclass(frozen=True)
 class ProbeOutcome:
     run: ProbeRun
     record: RunRecord
-    chance: float | None = None      # chance level of the data the probe trained on
+    chance: float | None = None  # chance level of the data the probe trained on
 
 
 @dataclass

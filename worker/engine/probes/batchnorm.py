@@ -15,7 +15,7 @@ class BatchNormProbe(Probe):
 
     def applies(self, ctx: ProbeContext) -> bool:
         if ctx.spec.model.onnx is not None:
-            return False   # it edits the layer list, which an uploaded ONNX model does not have
+            return False  # it edits the layer list, which an uploaded ONNX model does not have
         weights = [layer for layer in ctx.spec.model.layers if layer.type in ("linear", "conv2d")]
         has_norm = any(layer.type in ("batchnorm", "layernorm") for layer in ctx.spec.model.layers)
         return len(weights) >= MIN_DEPTH and not has_norm
@@ -30,6 +30,12 @@ class BatchNormProbe(Probe):
             out.append(layer)
             if i in weights[:-1]:
                 out.append({"type": "batchnorm"})
-        return [ProbeRun(name="batchnorm", family=self.name,
-                         changes={"model.layers": f"batchnorm after layers {weights[:-1]}"},
-                         model=as_model(out, init_dict(ctx.spec.model)), training=ctx.spec.training)]
+        return [
+            ProbeRun(
+                name="batchnorm",
+                family=self.name,
+                changes={"model.layers": f"batchnorm after layers {weights[:-1]}"},
+                model=as_model(out, init_dict(ctx.spec.model)),
+                training=ctx.spec.training,
+            )
+        ]

@@ -21,8 +21,12 @@ def bigger(layers: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
     hidden_nonlinear = any(layer["type"] in NONLINEAR for layer in layers[: weights[-1]]) if weights else False
     if not hidden_nonlinear and weights:
         last = weights[-1]
-        added: list[dict[str, Any]] = [{"type": "linear", "out_features": HIDDEN}, {"type": "relu"},
-                 {"type": "linear", "out_features": HIDDEN}, {"type": "relu"}]
+        added: list[dict[str, Any]] = [
+            {"type": "linear", "out_features": HIDDEN},
+            {"type": "relu"},
+            {"type": "linear", "out_features": HIDDEN},
+            {"type": "relu"},
+        ]
         return layers[:last] + added + layers[last:], f"two hidden ReLU layers of {HIDDEN} units added"
     out: list[dict[str, Any]] = []
     for i, original in enumerate(layers):
@@ -41,11 +45,18 @@ class BiggerModel(Probe):
     priority = 25
 
     def applies(self, ctx: ProbeContext) -> bool:
-        return ctx.spec.model.onnx is None   # it edits the layer list, which an uploaded ONNX model does not have
+        return ctx.spec.model.onnx is None  # it edits the layer list, which an uploaded ONNX model does not have
 
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
         if ctx.spec.model.onnx is not None:
             return []
         layers, what = bigger(layer_dicts(ctx.spec.model))
-        return [ProbeRun(name="bigger_model", family=self.name, changes={"model.layers": what},
-                         model=as_model(layers, init_dict(ctx.spec.model)), training=ctx.spec.training)]
+        return [
+            ProbeRun(
+                name="bigger_model",
+                family=self.name,
+                changes={"model.layers": what},
+                model=as_model(layers, init_dict(ctx.spec.model)),
+                training=ctx.spec.training,
+            )
+        ]

@@ -50,8 +50,9 @@ def _pointers(ctx: ProbeContext, done: list[ProbeOutcome]) -> tuple[list[Change]
     if ctx.checks.get("non_finite") is not None and ctx.checks["non_finite"].flagged:
         fixes.append(Change("drop_non_finite", {"data": "rows with NaN or infinite values dropped"}, data=drop_rows))
     if ctx.checks.get("input_scale") is not None and ctx.checks["input_scale"].flagged:
-        fixes.append(Change("standardize_inputs", {"data": "standardized per feature (train mean and std)"},
-                            data=standardize))
+        fixes.append(
+            Change("standardize_inputs", {"data": "standardized per feature (train mean and std)"}, data=standardize)
+        )
     if custom_init(ctx.spec.model):
         layers = layer_dicts(ctx.spec.model)
         for layer in layers:
@@ -59,8 +60,11 @@ def _pointers(ctx: ProbeContext, done: list[ProbeOutcome]) -> tuple[list[Change]
         fixes.append(Change("standard_init", {"model.init": "default"}, model=as_model(layers, None)))
     lr0 = ctx.spec.training.lr
     base = ctx.extra.get("baseline_score", math.inf)
-    swept = [(run_score(o.record, ctx.problem), o.run.changes["training.lr"]) for o in done
-             if o.run.family == "lr_sweep" and "training.lr" in o.run.changes]
+    swept = [
+        (run_score(o.record, ctx.problem), o.run.changes["training.lr"])
+        for o in done
+        if o.run.family == "lr_sweep" and "training.lr" in o.run.changes
+    ]
     better = [(s, lr) for s, lr in swept if s <= base - LR_BETTER]
     lrs = [min(better)[1]] if better else ([lr0 * 10, lr0 / 10] if lr0 > 0 else [])
     return fixes, [Change("lr_sweep", {"training.lr": lr}, lr=lr) for lr in lrs]
@@ -84,9 +88,14 @@ def _combine(ctx: ProbeContext, a: Change, b: Change) -> ProbeRun:
     lr = a.lr if a.lr is not None else b.lr
     training = ctx.spec.training if lr is None else ctx.spec.training.model_copy(update={"lr": lr})
     changes = {"combines": [a.family, b.family], **a.changes, **b.changes}
-    return ProbeRun(name=f"{a.family}+{b.family}", family="combination", changes=changes,
-                    model=a.model or b.model or ctx.spec.model, training=training,
-                    data=data if data_fns else None)
+    return ProbeRun(
+        name=f"{a.family}+{b.family}",
+        family="combination",
+        changes=changes,
+        model=a.model or b.model or ctx.spec.model,
+        training=training,
+        data=data if data_fns else None,
+    )
 
 
 class Combination(Probe):
@@ -101,9 +110,9 @@ class Combination(Probe):
             return []
         singles = [o for o in done if o.run.family not in NOT_SINGLE]
         if not singles or any(_trained(o, ctx.problem) for o in singles):
-            return []   # a single change trained it: that change is the finding
+            return []  # a single change trained it: that change is the finding
         fixes, lrs = _pointers(ctx, done)
-        pairs = [(a, b) for i, a in enumerate(fixes) for b in fixes[i + 1:]]
+        pairs = [(a, b) for i, a in enumerate(fixes) for b in fixes[i + 1 :]]
         with_lr = {a.family: _rescaled_lrs(ctx) if a.family == "standardize_inputs" else lrs for a in fixes}
         # each fix with its first lr before any fix with its second: the cap cuts the least likely pairs
         for k in range(max((len(v) for v in with_lr.values()), default=0)):

@@ -31,6 +31,13 @@ class DropNonFinite(Probe):
         return bool(check and check.flagged)
 
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
-        return [ProbeRun(name="drop_non_finite", family=self.name,
-                         changes={"data": "rows with NaN or infinite values dropped"},
-                         model=ctx.spec.model, training=ctx.spec.training, data=drop_rows)]
+        return [
+            ProbeRun(
+                name="drop_non_finite",
+                family=self.name,
+                changes={"data": "rows with NaN or infinite values dropped"},
+                model=ctx.spec.model,
+                training=ctx.spec.training,
+                data=drop_rows,
+            )
+        ]

@@ -29,7 +29,7 @@ class FixOutput(Probe):
 
     def applies(self, ctx: ProbeContext) -> bool:
         if ctx.spec.model.onnx is not None:
-            return False   # it edits the layer list, which an uploaded ONNX model does not have
+            return False  # it edits the layer list, which an uploaded ONNX model does not have
         check = ctx.checks.get("output_loss")
         return bool(check and check.flagged) and fitted(layer_dicts(ctx.spec.model), ctx.spec.training.loss) is not None
 
@@ -40,5 +40,12 @@ class FixOutput(Probe):
         if result is None:
             return []
         layers, what = result
-        return [ProbeRun(name="fix_output", family=self.name, changes={"model.layers": what},
-                         model=as_model(layers, init_dict(ctx.spec.model)), training=ctx.spec.training)]
+        return [
+            ProbeRun(
+                name="fix_output",
+                family=self.name,
+                changes={"model.layers": what},
+                model=as_model(layers, init_dict(ctx.spec.model)),
+                training=ctx.spec.training,
+            )
+        ]

@@ -17,5 +17,12 @@ class GradClip(Probe):
         return ctx.spec.training.grad_clip_norm is None
 
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
-        return [ProbeRun(name="grad_clip", family=self.name, changes={"training.grad_clip_norm": CLIP},
-                         model=ctx.spec.model, training=ctx.spec.training.model_copy(update={"grad_clip_norm": CLIP}))]
+        return [
+            ProbeRun(
+                name="grad_clip",
+                family=self.name,
+                changes={"training.grad_clip_norm": CLIP},
+                model=ctx.spec.model,
+                training=ctx.spec.training.model_copy(update={"grad_clip_norm": CLIP}),
+            )
+        ]

@@ -20,5 +20,12 @@ class LargerBatch(Probe):
 
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
         t = ctx.spec.training
-        return [ProbeRun(name=f"batch_{LARGE_BATCH}", family=self.name, changes={"training.batch_size": LARGE_BATCH},
-                         model=ctx.spec.model, training=t.model_copy(update={"batch_size": LARGE_BATCH}))]
+        return [
+            ProbeRun(
+                name=f"batch_{LARGE_BATCH}",
+                family=self.name,
+                changes={"training.batch_size": LARGE_BATCH},
+                model=ctx.spec.model,
+                training=t.model_copy(update={"batch_size": LARGE_BATCH}),
+            )
+        ]

@@ -27,8 +27,13 @@ GOOD_ENOUGH = 0.02
 def _run(ctx: ProbeContext, factor: float) -> ProbeRun:
     t = ctx.spec.training
     lr = t.lr * factor
-    return ProbeRun(name=f"lr_x{factor:g}", family="lr_sweep", changes={"training.lr": lr},
-                    model=ctx.spec.model, training=t.model_copy(update={"lr": lr}))
+    return ProbeRun(
+        name=f"lr_x{factor:g}",
+        family="lr_sweep",
+        changes={"training.lr": lr},
+        model=ctx.spec.model,
+        training=t.model_copy(update={"lr": lr}),
+    )
 
 
 class LrSweep(Probe):
@@ -39,8 +44,16 @@ class LrSweep(Probe):
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
         t = ctx.spec.training
         if t.lr == 0:
-            return [ProbeRun(name=f"lr_{lr:g}", family="lr_sweep", changes={"training.lr": lr},
-                             model=ctx.spec.model, training=t.model_copy(update={"lr": lr})) for lr in FROM_ZERO]
+            return [
+                ProbeRun(
+                    name=f"lr_{lr:g}",
+                    family="lr_sweep",
+                    changes={"training.lr": lr},
+                    model=ctx.spec.model,
+                    training=t.model_copy(update={"lr": lr}),
+                )
+                for lr in FROM_ZERO
+            ]
         return [_run(ctx, f) for f in FACTORS]
 
     def follow_up(self, ctx: ProbeContext, done: list[ProbeOutcome]) -> list[ProbeRun]:
@@ -49,7 +62,7 @@ class LrSweep(Probe):
         for o in done:
             if o.run.family == "lr_sweep" and lr0 != 0:
                 d = math.log10(o.run.changes["training.lr"] / lr0)
-                if abs(d - round(d)) < 1e-6:        # whole decades only: the walk goes a decade at a time
+                if abs(d - round(d)) < 1e-6:  # whole decades only: the walk goes a decade at a time
                     decades[round(d)] = o
         if not decades:
             return []
@@ -63,4 +76,4 @@ class LrSweep(Probe):
         nxt = best + step
         if step == 0 or abs(nxt) > MAX_DECADES or nxt in scored:
             return []
-        return [_run(ctx, 10.0 ** nxt)]
+        return [_run(ctx, 10.0**nxt)]

@@ -37,13 +37,24 @@ class MoreSteps(Probe):
     def applies(self, ctx: ProbeContext) -> bool:
         # more steps can only matter for a run that moved, was still falling when it stopped, and
         # ended far enough above a perfect fit for more steps to win a material share of chance
-        return (bool(ctx.extra.get("baseline_moved", True)) and bool(ctx.extra.get("baseline_falling", True))
-                and ctx.extra.get("baseline_score", 1.0) > MIN_GAIN)
+        return (
+            bool(ctx.extra.get("baseline_moved", True))
+            and bool(ctx.extra.get("baseline_falling", True))
+            and ctx.extra.get("baseline_score", 1.0) > MIN_GAIN
+        )
 
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
         t = ctx.spec.training
         steps = math.ceil(ctx.problem.n_train / min(t.batch_size, ctx.problem.n_train))
         extra = extra_epochs(t.epochs, steps)
         total = t.epochs + extra
-        return [ProbeRun(name=f"epochs_{total}", family=self.name, changes={"training.epochs": total},
-                         model=ctx.spec.model, training=t.model_copy(update={"epochs": extra}), resume=True)]
+        return [
+            ProbeRun(
+                name=f"epochs_{total}",
+                family=self.name,
+                changes={"training.epochs": total},
+                model=ctx.spec.model,
+                training=t.model_copy(update={"epochs": extra}),
+                resume=True,
+            )
+        ]

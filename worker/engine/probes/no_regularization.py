@@ -27,13 +27,20 @@ class NoRegularization(Probe):
             if off:
                 changes["model.onnx"] = f"dropout nodes {off} pass their input through"
                 model = model.model_copy().with_program(program.without_dropout())
-            return [ProbeRun(name="no_regularization", family=self.name, changes=changes, model=model,
-                             training=training)]
+            return [
+                ProbeRun(name="no_regularization", family=self.name, changes=changes, model=model, training=training)
+            ]
         layers = layer_dicts(ctx.spec.model)
         dropped = [i for i, layer in enumerate(layers) if layer["type"] == "dropout"]
         if dropped:
             changes["model.layers"] = f"dropout layers {dropped} removed"
         kept = [layer for layer in layers if layer["type"] != "dropout"]
-        return [ProbeRun(name="no_regularization", family=self.name, changes=changes,
-                         model=as_model(kept, init_dict(ctx.spec.model)),
-                         training=t.model_copy(update={"l1": 0.0, "l2": 0.0, "weight_decay": 0.0}))]
+        return [
+            ProbeRun(
+                name="no_regularization",
+                family=self.name,
+                changes=changes,
+                model=as_model(kept, init_dict(ctx.spec.model)),
+                training=t.model_copy(update={"l1": 0.0, "l2": 0.0, "weight_decay": 0.0}),
+            )
+        ]

@@ -27,8 +27,17 @@ class OverfitBatch(Probe):
 
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
         t = ctx.spec.training
-        return [ProbeRun(name="overfit_batch", family=self.name,
-                         changes={"data": f"the first {BATCH} training samples only",
-                                  "training.batch_size": BATCH, "training.epochs": STEPS},
-                         model=ctx.spec.model, training=t.model_copy(update={"batch_size": BATCH, "epochs": STEPS}),
-                         data=one_batch)]
+        return [
+            ProbeRun(
+                name="overfit_batch",
+                family=self.name,
+                changes={
+                    "data": f"the first {BATCH} training samples only",
+                    "training.batch_size": BATCH,
+                    "training.epochs": STEPS,
+                },
+                model=ctx.spec.model,
+                training=t.model_copy(update={"batch_size": BATCH, "epochs": STEPS}),
+                data=one_batch,
+            )
+        ]

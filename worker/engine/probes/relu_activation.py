@@ -21,7 +21,7 @@ class ReluActivation(Probe):
 
     def applies(self, ctx: ProbeContext) -> bool:
         if ctx.spec.model.onnx is not None:
-            return False   # it edits the layer list, which an uploaded ONNX model does not have
+            return False  # it edits the layer list, which an uploaded ONNX model does not have
         return bool(_hidden_saturating(ctx))
 
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
@@ -34,6 +34,12 @@ class ReluActivation(Probe):
         for layer in layers:
             layer.pop("init", None)
         init = {"weight": "kaiming_uniform", "bias": "zeros"}
-        return [ProbeRun(name="relu_activation", family=self.name,
-                         changes={**{f"model.layers[{i}].type": "relu" for i in swap}, "model.init": init},
-                         model=as_model(layers, init), training=ctx.spec.training)]
+        return [
+            ProbeRun(
+                name="relu_activation",
+                family=self.name,
+                changes={**{f"model.layers[{i}].type": "relu" for i in swap}, "model.init": init},
+                model=as_model(layers, init),
+                training=ctx.spec.training,
+            )
+        ]

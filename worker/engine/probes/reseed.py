@@ -20,9 +20,23 @@ class Reseed(Probe):
             # exported weights do not depend on the seed (only the batch order and dropout would), so
             # another seed means another draw of the weights: each run is re-initialized
             model = ctx.spec.model.model_copy(update={"init": DEFAULT_INIT})
-            return [ProbeRun(name=f"seed_{t.seed + k}", family=self.name,
-                             changes={"training.seed": t.seed + k, "model.init": "default"},
-                             model=model, training=t.model_copy(update={"seed": t.seed + k})) for k in OFFSETS]
-        return [ProbeRun(name=f"seed_{t.seed + k}", family=self.name, changes={"training.seed": t.seed + k},
-                         model=ctx.spec.model, training=t.model_copy(update={"seed": t.seed + k}))
-                for k in OFFSETS]
+            return [
+                ProbeRun(
+                    name=f"seed_{t.seed + k}",
+                    family=self.name,
+                    changes={"training.seed": t.seed + k, "model.init": "default"},
+                    model=model,
+                    training=t.model_copy(update={"seed": t.seed + k}),
+                )
+                for k in OFFSETS
+            ]
+        return [
+            ProbeRun(
+                name=f"seed_{t.seed + k}",
+                family=self.name,
+                changes={"training.seed": t.seed + k},
+                model=ctx.spec.model,
+                training=t.model_copy(update={"seed": t.seed + k}),
+            )
+            for k in OFFSETS
+        ]

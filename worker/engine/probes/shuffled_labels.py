@@ -23,6 +23,13 @@ class ShuffledLabels(Probe):
     phase = 1
 
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
-        return [ProbeRun(name="shuffled_labels", family=self.name,
-                         changes={"data.y": "training labels randomly permuted"},
-                         model=ctx.spec.model, training=ctx.spec.training, data=shuffle_labels)]
+        return [
+            ProbeRun(
+                name="shuffled_labels",
+                family=self.name,
+                changes={"data.y": "training labels randomly permuted"},
+                model=ctx.spec.model,
+                training=ctx.spec.training,
+                data=shuffle_labels,
+            )
+        ]

@@ -20,5 +20,12 @@ class SmallerBatch(Probe):
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
         t = ctx.spec.training
         bs = min(SMALL_BATCH, t.batch_size)
-        return [ProbeRun(name=f"batch_{bs}", family=self.name, changes={"training.batch_size": bs},
-                         model=ctx.spec.model, training=t.model_copy(update={"batch_size": bs}))]
+        return [
+            ProbeRun(
+                name=f"batch_{bs}",
+                family=self.name,
+                changes={"training.batch_size": bs},
+                model=ctx.spec.model,
+                training=t.model_copy(update={"batch_size": bs}),
+            )
+        ]

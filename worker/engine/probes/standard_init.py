@@ -30,11 +30,24 @@ class StandardInit(Probe):
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
         if ctx.spec.model.onnx is not None:
             # every parameter drawn as PyTorch's module of its layer type draws it (reset_parameters)
-            return [ProbeRun(name="standard_init", family=self.name, changes={"model.init": "default"},
-                             model=ctx.spec.model.model_copy(update={"init": DEFAULT_INIT}),
-                             training=ctx.spec.training)]
+            return [
+                ProbeRun(
+                    name="standard_init",
+                    family=self.name,
+                    changes={"model.init": "default"},
+                    model=ctx.spec.model.model_copy(update={"init": DEFAULT_INIT}),
+                    training=ctx.spec.training,
+                )
+            ]
         layers = layer_dicts(ctx.spec.model)
         for layer in layers:
             layer.pop("init", None)
-        return [ProbeRun(name="standard_init", family=self.name, changes={"model.init": "default"},
-                         model=as_model(layers, None), training=ctx.spec.training)]
+        return [
+            ProbeRun(
+                name="standard_init",
+                family=self.name,
+                changes={"model.init": "default"},
+                model=as_model(layers, None),
+                training=ctx.spec.training,
+            )
+        ]

@@ -14,7 +14,7 @@ def standardize(p: Problem) -> Problem:
     finite = torch.isfinite(x)
     count = finite.sum(0).clamp(min=1)
     xz = torch.where(finite, x, torch.zeros_like(x))
-    mean = xz.sum(0) / count                                  # [*sample_shape]
+    mean = xz.sum(0) / count  # [*sample_shape]
     var = (torch.where(finite, x - mean, torch.zeros_like(x)) ** 2).sum(0) / count
     std = var.sqrt()
     std = torch.where(std > 1e-8, std, torch.ones_like(std))  # constant features stay put
@@ -28,9 +28,16 @@ class StandardizeInputs(Probe):
 
     def applies(self, ctx: ProbeContext) -> bool:
         program = ctx.spec.model.program
-        return not (program is not None and program.integer_input)   # token ids are categories, not scales
+        return not (program is not None and program.integer_input)  # token ids are categories, not scales
 
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
-        return [ProbeRun(name="standardize_inputs", family=self.name,
-                         changes={"data": "standardized per feature (train mean and std)"},
-                         model=ctx.spec.model, training=ctx.spec.training, data=standardize)]
+        return [
+            ProbeRun(
+                name="standardize_inputs",
+                family=self.name,
+                changes={"data": "standardized per feature (train mean and std)"},
+                model=ctx.spec.model,
+                training=ctx.spec.training,
+                data=standardize,
+            )
+        ]

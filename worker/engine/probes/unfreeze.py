@@ -15,7 +15,7 @@ class Unfreeze(Probe):
 
     def applies(self, ctx: ProbeContext) -> bool:
         if ctx.spec.model.onnx is not None:
-            return False   # it edits the layer list, which an uploaded ONNX model does not have
+            return False  # it edits the layer list, which an uploaded ONNX model does not have
         check = ctx.checks.get("frozen")
         return bool(check and check.flagged)
 
@@ -31,5 +31,12 @@ class Unfreeze(Probe):
         if t.lr == 0:
             changes["training.lr"] = LR_FROM_ZERO
             t = t.model_copy(update={"lr": LR_FROM_ZERO})
-        return [ProbeRun(name="unfreeze", family=self.name, changes=changes,
-                         model=as_model(layers, init_dict(ctx.spec.model)), training=t)]
+        return [
+            ProbeRun(
+                name="unfreeze",
+                family=self.name,
+                changes=changes,
+                model=as_model(layers, init_dict(ctx.spec.model)),
+                training=t,
+            )
+        ]

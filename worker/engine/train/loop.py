@@ -75,12 +75,12 @@ class RunRecord:
     layers: list[dict[str, Any]] = field(default_factory=list)
     instruments: dict[str, Any] = field(default_factory=dict)
     train_acc: float | None = None
-    fit_share: float | None = None      # share of training samples fit at the end (see fit_shares)
-    misfit_share: float | None = None   # share of training samples misfit at the end
+    fit_share: float | None = None  # share of training samples fit at the end (see fit_shares)
+    misfit_share: float | None = None  # share of training samples misfit at the end
     trainable_params: int = 0
-    stop_reason: str = "completed"    # completed | non_finite | deadline | settled (stopped early: decided)
+    stop_reason: str = "completed"  # completed | non_finite | deadline | settled (stopped early: decided)
     seconds: float = 0.0
-    param_norm: float | None = None   # L2 norm of all parameters at the end
+    param_norm: float | None = None  # L2 norm of all parameters at the end
     state: TrainState | None = None
 
 
@@ -94,9 +94,14 @@ def _penalty(params: list[torch.nn.Parameter], l1: float, l2: float) -> torch.Te
     return total
 
 
-def _evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Callable[..., torch.Tensor],
-              classify: str | None, loss: str | None = None
-              ) -> tuple[float | None, float | None, torch.Tensor | None]:
+def _evaluate(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    loss_fn: Callable[..., torch.Tensor],
+    classify: str | None,
+    loss: str | None = None,
+) -> tuple[float | None, float | None, torch.Tensor | None]:
     """Mean loss, accuracy (classification only) and, given ``loss`` (its contract name), the
     per-sample losses [N] over ``x`` in eval mode, in chunks."""
     model.eval()
@@ -104,8 +109,8 @@ def _evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn:
     each: list[torch.Tensor] = []
     with torch.no_grad():
         for i in range(0, n, 4096):
-            out = model(x[i:i + 4096])
-            yb = y[i:i + 4096]
+            out = model(x[i : i + 4096])
+            yb = y[i : i + 4096]
             total += float(loss_fn(out, yb)) * out.shape[0]
             if classify:
                 correct += int(hits(out, yb, classify).sum())
@@ -113,8 +118,11 @@ def _evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn:
                     each.append(per_sample_loss(loss, out, yb))
     model.train()
     mean = total / max(n, 1)
-    return ((mean if math.isfinite(mean) else None), (correct / n if classify and n else None),
-            torch.cat(each) if each else None)
+    return (
+        (mean if math.isfinite(mean) else None),
+        (correct / n if classify and n else None),
+        torch.cat(each) if each else None,
+    )
 
 
 def fit_shares(each: torch.Tensor | None, chance: float) -> tuple[float | None, float | None]:
@@ -134,8 +142,9 @@ def record_instruments(rec: RunRecord, instruments: list[Instrument], names: lis
         for key, series in ins.steps.items():
             rec.steps[key] = thin(series)
         rec.instruments.update(ins.summary())
-    rec.layers = [{"name": name, **{k: v for ins in instruments for k, v in ins.per_layer[name].items()}}
-                  for name in names]
+    rec.layers = [
+        {"name": name, **{k: v for ins in instruments for k, v in ins.per_layer[name].items()}} for name in names
+    ]
 
 
 def batch_indices(perm: torch.Tensor, bs: int) -> list[torch.Tensor]:
@@ -153,23 +162,31 @@ def thin(values: list[float | None]) -> list[float | None]:
     return [values[int(i * stride)] for i in range(MAX_STEP_POINTS)]
 
 
-def model_layers(model: torch.nn.Module, model_spec: ModelSpec
-                 ) -> tuple[list[str], list[list[torch.nn.Parameter]], dict[int, str]]:
+def model_layers(
+    model: torch.nn.Module, model_spec: ModelSpec
+) -> tuple[list[str], list[list[torch.nn.Parameter]], dict[int, str]]:
     """The result names of the layers with parameters, their tensors (weight first), and every layer's
     kind by index: the spec's layers, or for an uploaded ONNX model its nodes (``worker.engine.onnx.build``)."""
     if isinstance(model, OnnxModule):
         owning = layout(model)
-        return ([f"{i}.{kind}" for i, kind, _ in owning], [ps for _, _, ps in owning],
-                dict(enumerate(model.program.kinds())))
+        return (
+            [f"{i}.{kind}" for i, kind, _ in owning],
+            [ps for _, _, ps in owning],
+            dict(enumerate(model.program.kinds())),
+        )
     assert isinstance(model, torch.nn.Sequential)
     owners = param_layer_indices(model)
     all_names = layer_names(model_spec)
-    return ([all_names[i] for i in owners], [list(model[i].parameters()) for i in owners],
-            {i: layer.type for i, layer in enumerate(model_spec.layers)})
+    return (
+        [all_names[i] for i in owners],
+        [list(model[i].parameters()) for i in owners],
+        {i: layer.type for i, layer in enumerate(model_spec.layers)},
+    )
 
 
-def _start(model_spec: ModelSpec, t: TrainingSpec, problem: Problem, start: TrainState | None
-           ) -> tuple[torch.nn.Module, torch.optim.Optimizer | None, torch.Generator]:
+def _start(
+    model_spec: ModelSpec, t: TrainingSpec, problem: Problem, start: TrainState | None
+) -> tuple[torch.nn.Module, torch.optim.Optimizer | None, torch.Generator]:
     """A fresh model, optimizer and shuffling generator, or copies of ``start`` to continue from."""
     gen = torch.Generator()
     if start is None:
@@ -186,10 +203,19 @@ def _start(model_spec: ModelSpec, t: TrainingSpec, problem: Problem, start: Trai
     return model, optimizer, gen
 
 
-def train(model_spec: ModelSpec, t: TrainingSpec, problem: Problem, *, instrumented: bool,
-          deadline: float | None = None, should_stop: Callable[[], bool] | None = None,
-          start: TrainState | None = None, keep_state: bool = False, on_epoch: EpochSink | None = None,
-          clock: Clock = time.monotonic) -> RunRecord:
+def train(
+    model_spec: ModelSpec,
+    t: TrainingSpec,
+    problem: Problem,
+    *,
+    instrumented: bool,
+    deadline: float | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    start: TrainState | None = None,
+    keep_state: bool = False,
+    on_epoch: EpochSink | None = None,
+    clock: Clock = time.monotonic,
+) -> RunRecord:
     """Train ``model_spec`` with ``t`` on ``problem``; stops early on a non-finite loss or the deadline.
 
     ``deadline`` is a ``clock()`` value (``time.monotonic()`` by default), looked at every
@@ -209,14 +235,18 @@ def train(model_spec: ModelSpec, t: TrainingSpec, problem: Problem, *, instrumen
 
     names, layer_params, kinds = model_layers(model, model_spec)
     instruments: list[Instrument] = (
-        [cls(names, kinds) for cls in INSTRUMENTS.values()] if instrumented and names else [])
+        [cls(names, kinds) for cls in INSTRUMENTS.values()] if instrumented and names else []
+    )
     watched = [i for i, k in kinds.items() if k in WATCHED_KINDS]
     probe_x = problem.x_train[:PROBE_BATCH]
 
     init_loss, _, _ = _evaluate(model, problem.x_train, problem.y_train, loss_fn, classify)
     init_val, _, _ = _evaluate(model, problem.x_val, problem.y_val, loss_fn, classify)
-    rec = RunRecord(initial_loss=init_loss, initial_val_loss=init_val,
-                    trainable_params=sum(p.numel() for p in params if p.requires_grad))
+    rec = RunRecord(
+        initial_loss=init_loss,
+        initial_val_loss=init_val,
+        trainable_params=sum(p.numel() for p in params if p.requires_grad),
+    )
     if instruments:
         acts = activations(model, probe_x, watched)
         for ins in instruments:
@@ -244,7 +274,7 @@ def train(model_spec: ModelSpec, t: TrainingSpec, problem: Problem, *, instrumen
                     cut = True
                     break
             xb, yb = problem.x_train[idx], problem.y_train[idx]
-            out = model(xb)                                 # [B, *out_shape]
+            out = model(xb)  # [B, *out_shape]
             data_loss = loss_fn(out, yb)
             pen = _penalty(params, t.l1, t.l2) if (t.l1 or t.l2) else None
             if optimizer is not None:

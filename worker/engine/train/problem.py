@@ -48,13 +48,25 @@ class Problem:
     def sample_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
 
-    def with_data(self, x_train: torch.Tensor, y_train: torch.Tensor,
-                  x_val: torch.Tensor | None = None, y_val: torch.Tensor | None = None) -> Problem:
+    def with_data(
+        self,
+        x_train: torch.Tensor,
+        y_train: torch.Tensor,
+        x_val: torch.Tensor | None = None,
+        y_val: torch.Tensor | None = None,
+    ) -> Problem:
         """The same problem on other data, chance recomputed."""
         x_val = self.x_val if x_val is None else x_val
         y_val = self.y_val if y_val is None else y_val
-        return replace(self, x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val,
-                       chance=_finite_chance(self.loss, y_train), val_chance=_finite_chance(self.loss, y_val))
+        return replace(
+            self,
+            x_train=x_train,
+            y_train=y_train,
+            x_val=x_val,
+            y_val=y_val,
+            chance=_finite_chance(self.loss, y_train),
+            val_chance=_finite_chance(self.loss, y_val),
+        )
 
 
 def _targets(y: np.ndarray, loss: str, out_dim: int) -> torch.Tensor:
@@ -105,8 +117,15 @@ def _is_binary(loss: str, out_dim: int, y: np.ndarray) -> bool:
     return finite.size > 0 and bool(np.isin(finite, (0.0, 1.0)).all())
 
 
-def make_problem(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
-                 loss: str, out_dim: int, device: torch.device) -> Problem:
+def make_problem(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    loss: str,
+    out_dim: int,
+    device: torch.device,
+) -> Problem:
     """Tensors for training on ``device``; ``out_dim`` is the model's per-sample output size."""
     yt, yv = _targets(y_train, loss, out_dim), _targets(y_val, loss, out_dim)
     n_classes = out_dim if loss in CLASS_INDEX_LOSSES else None
