@@ -78,3 +78,19 @@ def test_operations_have_stable_ids_and_a_job_declares_its_typed_result(client: 
     assert "#/components/schemas/Result" in result_ref
     assert set(components["Diagnosis"]["properties"]) >= {"healthy", "primary_cause", "findings", "summary"}
     assert "basis" in components["Finding"]["properties"]
+
+
+def test_every_json_answer_of_jobs_and_datasets_is_a_named_schema(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+
+    def answer(path: str, method: str, status: str) -> str:
+        content = schema["paths"][path][method]["responses"][status]["content"]["application/json"]
+        return str(content["schema"].get("$ref", ""))
+
+    assert answer("/v1/jobs", "get", "200").endswith("/JobPage")
+    assert answer("/v1/jobs/{job_id}", "get", "200").endswith("/Job")
+    assert answer("/v1/jobs/{job_id}/events", "get", "200").endswith("/EventsPage")
+    assert answer("/v1/datasets", "post", "201").endswith("/DatasetDescription")
+    assert answer("/v1/datasets/{dataset_id}", "get", "200").endswith("/DatasetDescription")
+    described = schema["components"]["schemas"]["DatasetDescription"]["properties"]
+    assert {"id", "n_samples", "x_shape", "y_shape", "x_dtype", "y_dtype"} <= set(described)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, UploadFile
+from pydantic import BaseModel, Field
 
 from service.api.deps import OwnerDep, SettingsDep, StoreDep
 from service.core.openapi import problem_responses
@@ -13,6 +14,20 @@ from service.limits import check_upload
 from worker.data.upload import UploadError, parse_upload
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+
+
+class DatasetDescription(BaseModel):
+    """An uploaded data set, stored as given."""
+
+    id: str = Field(description='ds_… ; use it as "data": {"source": "dataset", "id": id} in a job spec')
+    filename: str | None = None
+    created_at: str
+    n_samples: int = Field(description="rows of x (and of y)")
+    x_shape: list[int] = Field(description="shape of x, samples first")
+    y_shape: list[int] = Field(description="shape of y, samples first")
+    x_dtype: str = Field(description="numpy dtype of x as stored")
+    y_dtype: str = Field(description="numpy dtype of y as stored")
+
 
 #: Bytes read from an upload at a time while checking its size.
 CHUNK_BYTES = 1024 * 1024
@@ -33,7 +48,12 @@ def read_limited(upload: UploadFile, limit: int, setting: str = "LOSSDOCTOR_MAX_
     return b"".join(chunks)
 
 
-@router.post("", status_code=201, summary="Upload a data set")
+@router.post(
+    "",
+    status_code=201,
+    summary="Upload a data set",
+    response_model=DatasetDescription,
+)
 def upload_dataset(
     file: Annotated[UploadFile, File(description=".npz with arrays x and y, or .csv with a header row")],
     store: StoreDep,
@@ -70,7 +90,12 @@ def upload_dataset(
     return {k: v for k, v in meta.items() if k != "owner"}
 
 
-@router.get("/{dataset_id}", summary="Describe an uploaded data set", responses=problem_responses(404))
+@router.get(
+    "/{dataset_id}",
+    summary="Describe an uploaded data set",
+    response_model=DatasetDescription,
+    responses=problem_responses(404),
+)
 def get_dataset(dataset_id: str, store: StoreDep, owner: OwnerDep) -> dict[str, Any]:
     """The data set's id, file name, shapes and dtypes."""
     meta = store.get_dataset_meta(dataset_id, owner)
