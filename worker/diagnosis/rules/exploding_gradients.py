@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import math
 
+from worker.contract.vocabulary import RuleCause
 from worker.diagnosis.evidence import Evidence
 from worker.diagnosis.rules.base import Finding
 from worker.diagnosis.rules.measures import best_recovery, diverged, fmt, gain, recovers, trained, weight_grads
+
+CAUSE: RuleCause = "exploding_gradients"
 
 #: First-layer over last-layer gradient norm at the first step above which gradients "explode".
 EXPLODE_RATIO = 1e2
@@ -72,5 +75,5 @@ def rule(ev: Evidence) -> Finding | None:
         evidence.append(
             f"with {probe.name.replace('_', ' ')} the same run fell to {fmt(probe.final)} (chance {fmt(ev.chance)})"
         )
-        return Finding("exploding_gradients", 0.9, evidence, fix, gain(ev, probe), True)
-    return Finding("exploding_gradients", 0.8 if lr_independent and grows else 0.55, evidence, fix)
+        return Finding(CAUSE, 0.9, evidence, fix, gain(ev, probe), True)
+    return Finding(CAUSE, 0.8 if lr_independent and grows else 0.55, evidence, fix)

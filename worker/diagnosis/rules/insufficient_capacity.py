@@ -9,9 +9,12 @@ baseline cut short by the budget.
 
 from __future__ import annotations
 
+from worker.contract.vocabulary import RuleCause
 from worker.diagnosis.evidence import Evidence
 from worker.diagnosis.rules.base import Finding
 from worker.diagnosis.rules.measures import best_recovery, fmt, gain, recovers, still_falling
+
+CAUSE: RuleCause = "insufficient_capacity"
 
 
 def rule(ev: Evidence) -> Finding | None:
@@ -35,7 +38,7 @@ def rule(ev: Evidence) -> Finding | None:
             f"{fmt(longer[0].final)}"
         )
     return Finding(
-        "insufficient_capacity",
+        CAUSE,
         0.88,
         evidence,
         {"model.layers": probe.changes.get("model.layers")},

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from worker.contract.vocabulary import RuleCause
 from worker.diagnosis.evidence import Evidence
 from worker.diagnosis.rules.base import Finding
 from worker.diagnosis.rules.measures import FALLING, capped, falling_rate, fmt, moved
+
+CAUSE: RuleCause = "too_few_steps"
 
 #: The longer run must end at most this share of the baseline's final loss...
 RATIO = 0.5
@@ -32,4 +35,4 @@ def rule(ev: Evidence) -> Finding | None:
         f"with {epochs} epochs the same run reached {fmt(p.final)} (validation {fmt(p.val_best)} "
         f"against {fmt(b.val_best)})",
     ]
-    return Finding("too_few_steps", 0.85, evidence, {"training.epochs": epochs}, won, True)
+    return Finding(CAUSE, 0.85, evidence, {"training.epochs": epochs}, won, True)

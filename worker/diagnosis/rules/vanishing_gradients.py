@@ -3,10 +3,13 @@ when a gradient-friendly activation or normalization recovers the loss."""
 
 from __future__ import annotations
 
+from worker.contract.vocabulary import RuleCause
 from worker.diagnosis.evidence import Evidence
 from worker.diagnosis.rules.base import Finding
 from worker.diagnosis.rules.dead_relus import DEAD_SHARE
 from worker.diagnosis.rules.measures import best_recovery, fmt, gain, trained, weight_grads
+
+CAUSE: RuleCause = "vanishing_gradients"
 
 #: First-layer over last-layer gradient norm at the first step below which gradients "vanish".
 VANISH_RATIO = 1e-2
@@ -47,5 +50,5 @@ def rule(ev: Evidence) -> Finding | None:
             f"with {probe.name.replace('_', ' ')} the same run fell to {fmt(probe.final)} "
             f"(baseline {fmt(ev.baseline.final)}, chance {fmt(ev.chance)})"
         )
-        return Finding("vanishing_gradients", 0.92, evidence, fix, gain(ev, probe), True)
-    return Finding("vanishing_gradients", 0.5, evidence, fix)
+        return Finding(CAUSE, 0.92, evidence, fix, gain(ev, probe), True)
+    return Finding(CAUSE, 0.5, evidence, fix)

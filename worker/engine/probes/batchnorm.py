@@ -32,7 +32,7 @@ class BatchNormProbe(Probe):
                 out.append({"type": "batchnorm"})
         return [
             ProbeRun(
-                name="batchnorm",
+                name=self.name,
                 family=self.name,
                 changes={"model.layers": f"batchnorm after layers {weights[:-1]}"},
                 model=as_model(out, init_dict(ctx.spec.model)),

@@ -53,7 +53,7 @@ class BiggerModel(Probe):
         layers, what = bigger(layer_dicts(ctx.spec.model))
         return [
             ProbeRun(
-                name="bigger_model",
+                name=self.name,
                 family=self.name,
                 changes={"model.layers": what},
                 model=as_model(layers, init_dict(ctx.spec.model)),

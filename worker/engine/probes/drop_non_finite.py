@@ -33,7 +33,7 @@ class DropNonFinite(Probe):
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
         return [
             ProbeRun(
-                name="drop_non_finite",
+                name=self.name,
                 family=self.name,
                 changes={"data": "rows with NaN or infinite values dropped"},
                 model=ctx.spec.model,

@@ -42,7 +42,7 @@ class FixOutput(Probe):
         layers, what = result
         return [
             ProbeRun(
-                name="fix_output",
+                name=self.name,
                 family=self.name,
                 changes={"model.layers": what},
                 model=as_model(layers, init_dict(ctx.spec.model)),

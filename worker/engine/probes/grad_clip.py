@@ -19,7 +19,7 @@ class GradClip(Probe):
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
         return [
             ProbeRun(
-                name="grad_clip",
+                name=self.name,
                 family=self.name,
                 changes={"training.grad_clip_norm": CLIP},
                 model=ctx.spec.model,

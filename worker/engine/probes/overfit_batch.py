@@ -29,7 +29,7 @@ class OverfitBatch(Probe):
         t = ctx.spec.training
         return [
             ProbeRun(
-                name="overfit_batch",
+                name=self.name,
                 family=self.name,
                 changes={
                     "data": f"the first {BATCH} training samples only",

@@ -36,7 +36,7 @@ class ReluActivation(Probe):
         init = {"weight": "kaiming_uniform", "bias": "zeros"}
         return [
             ProbeRun(
-                name="relu_activation",
+                name=self.name,
                 family=self.name,
                 changes={**{f"model.layers[{i}].type": "relu" for i in swap}, "model.init": init},
                 model=as_model(layers, init),

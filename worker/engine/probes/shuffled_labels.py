@@ -25,7 +25,7 @@ class ShuffledLabels(Probe):
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
         return [
             ProbeRun(
-                name="shuffled_labels",
+                name=self.name,
                 family=self.name,
                 changes={"data.y": "training labels randomly permuted"},
                 model=ctx.spec.model,

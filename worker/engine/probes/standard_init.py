@@ -32,7 +32,7 @@ class StandardInit(Probe):
             # every parameter drawn as PyTorch's module of its layer type draws it (reset_parameters)
             return [
                 ProbeRun(
-                    name="standard_init",
+                    name=self.name,
                     family=self.name,
                     changes={"model.init": "default"},
                     model=ctx.spec.model.model_copy(update={"init": DEFAULT_INIT}),
@@ -44,7 +44,7 @@ class StandardInit(Probe):
             layer.pop("init", None)
         return [
             ProbeRun(
-                name="standard_init",
+                name=self.name,
                 family=self.name,
                 changes={"model.init": "default"},
                 model=as_model(layers, None),

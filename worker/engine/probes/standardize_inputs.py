@@ -33,7 +33,7 @@ class StandardizeInputs(Probe):
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
         return [
             ProbeRun(
-                name="standardize_inputs",
+                name=self.name,
                 family=self.name,
                 changes={"data": "standardized per feature (train mean and std)"},
                 model=ctx.spec.model,

@@ -33,7 +33,7 @@ class Unfreeze(Probe):
             t = t.model_copy(update={"lr": LR_FROM_ZERO})
         return [
             ProbeRun(
-                name="unfreeze",
+                name=self.name,
                 family=self.name,
                 changes=changes,
                 model=as_model(layers, init_dict(ctx.spec.model)),
