@@ -11,8 +11,9 @@ CAUSE: RuleCause = "too_few_steps"
 
 #: The longer run must end at most this share of the baseline's final loss...
 RATIO = 0.5
-#: ...win at least this share of chance on the training loss...
-MIN_GAIN = 0.05
+#: ...win at least this share of chance on the training loss by training on (more epochs, the same run): a
+#: continuation's gain, far smaller than the MIN_GAIN of ``measures`` (0.2) that a probe's change must win...
+MIN_FURTHER_GAIN = 0.05
 #: ...and lower the best validation loss by at least this share of its chance level.
 MIN_VAL_GAIN = 0.025
 
@@ -26,7 +27,7 @@ def rule(ev: Evidence) -> Finding | None:
     p = longer[0]
     won = capped(ev, b) - capped(ev, p)
     val_won = (b.val_best - p.val_best) / ev.val_chance if ev.val_chance > 0 else 0.0
-    if rate < FALLING or p.final > RATIO * b.final or won < MIN_GAIN or not val_won >= MIN_VAL_GAIN:
+    if rate < FALLING or p.final > RATIO * b.final or won < MIN_FURTHER_GAIN or not val_won >= MIN_VAL_GAIN:
         return None
     epochs = p.changes.get("training.epochs")
     evidence = [

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from worker.diagnosis.rules.too_few_steps import MIN_GAIN
+from worker.diagnosis.rules.too_few_steps import MIN_FURTHER_GAIN
 from worker.engine.probes.base import Probe, ProbeContext, ProbeRun
 
 #: The continued run ends at up to this many times the spec's epochs...
@@ -40,7 +40,7 @@ class MoreSteps(Probe):
         return (
             bool(ctx.extra.get("baseline_moved", True))
             and bool(ctx.extra.get("baseline_falling", True))
-            and ctx.extra.get("baseline_score", 1.0) > MIN_GAIN
+            and ctx.extra.get("baseline_score", 1.0) > MIN_FURTHER_GAIN
         )
 
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
