@@ -21,7 +21,8 @@ from worker.contract.vocabulary import (
     CauseName,
     ProbeName,
 )
-from worker.diagnosis.rules import RULES
+from worker.diagnosis import monitor_rules
+from worker.diagnosis.rules import GRADIENT_SYMPTOMS, RULES, SYMPTOMS
 from worker.engine.checks import CHECKS
 from worker.engine.checks.base import CheckResult
 from worker.engine.instruments import INSTRUMENTS, StepView
@@ -71,6 +72,22 @@ def test_rules_keep_their_precedence() -> None:
     assert order[:2] == ["non_finite_data", "no_learnable_signal"]
     assert order.index("unscaled_inputs") < order.index("lr_too_high") < order.index("lr_too_low")
     assert order[-1] == "overfitting"
+
+
+def test_symptom_halves_belong_to_registered_rules_in_their_order() -> None:
+    assert list(SYMPTOMS) == [c for c in RULES if c in SYMPTOMS]
+    assert list(GRADIENT_SYMPTOMS) == [c for c in RULES if c in GRADIENT_SYMPTOMS]
+    for cause, read in SYMPTOMS.items():
+        assert read is importlib.import_module(f"worker.diagnosis.rules.{cause}").symptoms
+    for cause, read in GRADIENT_SYMPTOMS.items():
+        assert read is importlib.import_module(f"worker.diagnosis.rules.{cause}").gradient_symptoms
+
+
+def test_monitor_rules_name_the_contracts_causes() -> None:
+    assert monitor_rules.LOOP_BUG in MONITOR_CAUSES
+    named = [monitor_rules.DEAD_RELUS, monitor_rules.EXPLODING_GRADIENTS, monitor_rules.FROZEN_PARAMETERS]
+    named += [monitor_rules.LR_TOO_HIGH, monitor_rules.LR_TOO_LOW, monitor_rules.NON_FINITE_DATA]
+    assert set(named) <= set(RULES)
 
 
 def test_probes_registry_is_the_contract_probe_names_in_order() -> None:

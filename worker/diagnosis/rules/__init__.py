@@ -1,5 +1,9 @@
 """Diagnosis rules: one cause per file, each a pure function of ``Evidence`` returning a finding or None.
 
+A rule whose cause a run's own curves can suggest also exposes that symptom half on its own (``symptoms``,
+``gradient_symptoms``): the curves diagnosis (``worker.diagnosis.curves``) calls those, so one rule set
+serves both jobs and curves.
+
 ``RULES`` is the explicit registry; its keys are exactly the contract's causes that a job can show
 (``worker.contract.vocabulary.RuleCause``).
 """
@@ -30,8 +34,11 @@ from worker.diagnosis.rules import (
     vanishing_gradients,
 )
 from worker.diagnosis.rules.base import Finding
+from worker.diagnosis.rules.measures import LayerRatio
 
 Rule = Callable[[Evidence], Finding | None]
+Symptoms = Callable[[Evidence], Finding | None]
+GradientSymptoms = Callable[[Evidence, LayerRatio], Finding | None]
 
 #: Causes in order of precedence: when two confirmed fixes recover about as much, the earlier
 #: cause is named primary (a data or wiring fault before the training knobs it disturbs). Each rule module
@@ -57,4 +64,15 @@ _RULES = (
 )
 RULES: dict[RuleCause, Rule] = {m.CAUSE: m.rule for m in _RULES}
 
-__all__ = ["RULES", "Finding", "Rule"]
+#: The symptom halves: what a rule reads off the baseline's own curves alone, with no probe to confirm it
+#: (``symptoms(ev)``), for runs made elsewhere (``worker.diagnosis.curves``). In ``RULES``' order; each
+#: reading excludes the others, so a curve shows at most one of them.
+SYMPTOMS: dict[RuleCause, Symptoms] = {
+    m.CAUSE: m.symptoms for m in (lr_too_high, lr_too_low, insufficient_capacity, too_few_steps)
+}
+#: The symptom halves read from a first/last layer gradient ratio (``gradient_symptoms(ev, measured)``).
+GRADIENT_SYMPTOMS: dict[RuleCause, GradientSymptoms] = {
+    m.CAUSE: m.gradient_symptoms for m in (vanishing_gradients, exploding_gradients)
+}
+
+__all__ = ["GRADIENT_SYMPTOMS", "RULES", "SYMPTOMS", "Finding", "GradientSymptoms", "LayerRatio", "Rule", "Symptoms"]

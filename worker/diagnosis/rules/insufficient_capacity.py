@@ -12,9 +12,22 @@ from __future__ import annotations
 from worker.contract.vocabulary import RuleCause
 from worker.diagnosis.evidence import Evidence
 from worker.diagnosis.rules.base import Finding
-from worker.diagnosis.rules.measures import best_recovery, fmt, gain, recovers, still_falling
+from worker.diagnosis.rules.measures import (
+    SYMPTOM,
+    best_recovery,
+    diverged,
+    fmt,
+    gain,
+    moved,
+    recovers,
+    score,
+    still_falling,
+)
 
 CAUSE: RuleCause = "insufficient_capacity"
+
+#: A plateau: a train loss that levelled off at this share of chance or more.
+PLATEAU = 0.35
 
 
 def rule(ev: Evidence) -> Finding | None:
@@ -44,4 +57,19 @@ def rule(ev: Evidence) -> Finding | None:
         {"model.layers": probe.changes.get("model.layers")},
         gain(ev, probe),
         True,
+    )
+
+
+def symptoms(ev: Evidence) -> Finding | None:
+    """The cause as the baseline's own curve shows it, with no larger model (``/v1/diagnose/curves``): the
+    train loss moved, then levelled off (not still falling) at PLATEAU of chance or more, without diverging.
+    A weak symptom (0.6 x SYMPTOM): noisy labels level a loss off as well."""
+    b = ev.baseline
+    if diverged(ev, b) or not moved(ev, b) or still_falling(ev, b) or score(ev, b) < PLATEAU:
+        return None
+    return Finding(
+        CAUSE,
+        SYMPTOM * 0.6,
+        [f"the train loss levelled off at {fmt(b.final)} ({score(ev, b):.2f}x chance)"],
+        {"model.layers": "a larger model, or check the labels for noise"},
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from worker.contract.vocabulary import RuleCause
 from worker.diagnosis.evidence import Evidence
 from worker.diagnosis.rules.base import Finding
-from worker.diagnosis.rules.measures import FALLING, capped, falling_rate, fmt, moved
+from worker.diagnosis.rules.measures import FALLING, SYMPTOM, capped, diverged, falling_rate, fmt, moved, still_falling
 
 CAUSE: RuleCause = "too_few_steps"
 
@@ -37,3 +37,17 @@ def rule(ev: Evidence) -> Finding | None:
         f"against {fmt(b.val_best)})",
     ]
     return Finding(CAUSE, 0.85, evidence, {"training.epochs": epochs}, won, True)
+
+
+def symptoms(ev: Evidence) -> Finding | None:
+    """The cause as the baseline's own curve shows it, with no continuation (``/v1/diagnose/curves``): the
+    train loss moved, did not diverge, and was still falling at least FALLING an epoch at the end."""
+    b = ev.baseline
+    if diverged(ev, b) or not still_falling(ev, b):
+        return None
+    return Finding(
+        CAUSE,
+        SYMPTOM,
+        [f"the train loss was still falling {100 * falling_rate(b):.0f}% an epoch at the end"],
+        {"training.epochs": "more"},
+    )
