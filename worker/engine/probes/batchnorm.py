@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from worker.contract.vocabulary import ProbeName
 from worker.engine.probes.base import Probe, ProbeContext, ProbeRun, as_model, init_dict, layer_dicts
 
 #: Weight layers a model needs before "auto" tries normalization.
@@ -9,7 +10,7 @@ MIN_DEPTH = 4
 
 
 class BatchNormProbe(Probe):
-    name = "batchnorm"
+    name: ProbeName = "batchnorm"
     edits_layers = True
     priority = 25
 

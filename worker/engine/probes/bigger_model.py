@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from worker.contract.vocabulary import ProbeName
 from worker.engine.probes.base import Probe, ProbeContext, ProbeRun, as_model, init_dict, layer_dicts
 
 #: Width factor for hidden layers, and the cap on any widened layer.
@@ -40,7 +41,7 @@ def bigger(layers: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
 
 
 class BiggerModel(Probe):
-    name = "bigger_model"
+    name: ProbeName = "bigger_model"
     edits_layers = True
     priority = 25
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from worker.contract.spec import ModelSpec
+from worker.contract.vocabulary import ProbeName
 from worker.diagnosis.rules.measures import TRAINED_SCORE, VAL_BELOW
 from worker.engine.probes.base import Probe, ProbeContext, ProbeOutcome, ProbeRun, as_model, layer_dicts
 from worker.engine.probes.drop_non_finite import DropNonFinite, drop_rows
@@ -103,7 +104,7 @@ def _combine(ctx: ProbeContext, a: Change, b: Change) -> ProbeRun:
 
 
 class Combination(Probe):
-    name = "combination"
+    name: ProbeName = "combination"
     priority = 60
 
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:

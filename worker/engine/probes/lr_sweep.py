@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+from worker.contract.vocabulary import ProbeName
 from worker.engine.probes.base import Probe, ProbeContext, ProbeOutcome, ProbeRun
 from worker.engine.probes.scoring import run_score
 
@@ -37,7 +38,7 @@ def _run(ctx: ProbeContext, factor: float) -> ProbeRun:
 
 
 class LrSweep(Probe):
-    name = "lr_sweep"
+    name: ProbeName = "lr_sweep"
     priority = 10
     phase = 1
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from worker.contract.vocabulary import ProbeName
 from worker.diagnosis.rules.too_few_steps import MIN_FURTHER_GAIN
 from worker.engine.probes.base import Probe, ProbeContext, ProbeRun
 
@@ -30,7 +31,7 @@ def extra_epochs(epochs: int, steps_per_epoch: int) -> int:
 
 
 class MoreSteps(Probe):
-    name = "more_steps"
+    name: ProbeName = "more_steps"
     priority = 22
     needed_when_trained = True
 

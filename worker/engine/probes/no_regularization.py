@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from worker.contract.vocabulary import ProbeName
 from worker.engine.model.names import layer_types
 from worker.engine.probes.base import Probe, ProbeContext, ProbeRun, as_model, init_dict, layer_dicts
 
 
 class NoRegularization(Probe):
-    name = "no_regularization"
+    name: ProbeName = "no_regularization"
     priority = 20
     phase = 1
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from worker.contract.vocabulary import ProbeName
 from worker.engine.probes.base import Probe, ProbeContext, ProbeRun, as_model, layer_dicts
 
 SATURATING = ("sigmoid", "tanh")
@@ -15,7 +16,7 @@ def _hidden_saturating(ctx: ProbeContext) -> list[int]:
 
 
 class ReluActivation(Probe):
-    name = "relu_activation"
+    name: ProbeName = "relu_activation"
     edits_layers = True
     priority = 20
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from worker.contract.vocabulary import ProbeName
 from worker.engine.probes.base import Probe, ProbeContext, ProbeRun
 from worker.engine.train.problem import Problem
 
@@ -18,7 +19,7 @@ def shuffle_labels(p: Problem) -> Problem:
 
 
 class ShuffledLabels(Probe):
-    name = "shuffled_labels"
+    name: ProbeName = "shuffled_labels"
     priority = 12
     phase = 1
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from worker.contract.vocabulary import ProbeName
 from worker.engine.probes.base import Probe, ProbeContext, ProbeRun
 from worker.engine.train.problem import Problem
 
@@ -22,7 +23,7 @@ def standardize(p: Problem) -> Problem:
 
 
 class StandardizeInputs(Probe):
-    name = "standardize_inputs"
+    name: ProbeName = "standardize_inputs"
     priority = 15
     phase = 1
 
