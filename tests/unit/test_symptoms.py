@@ -17,7 +17,7 @@ CURVES = [
     ("stalled", [1.0, 0.99, 0.99, 0.99], "lr_too_low"),
     ("still_falling", [1.0, 0.8, 0.6, 0.45, 0.34], "too_few_steps"),
     ("levelled_off_high", [1.0, 0.6, 0.55, 0.55, 0.55], "insufficient_capacity"),
-    ("levelled_off_low", [1.0, 0.3, 0.2, 0.2, 0.2, 0.2], None),  # below PLATEAU: no capacity symptom
+    ("levelled_off_low", [1.0, 0.3, 0.2, 0.2, 0.2, 0.2], None),  # below LEVELLED_OFF: no capacity symptom
     ("rose_then_fell_back", [1.0, 2.0, 0.5, 0.45, 0.44], "lr_too_high"),  # the peak counts: it diverged
 ]
 

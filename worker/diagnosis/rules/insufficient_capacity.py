@@ -26,8 +26,9 @@ from worker.diagnosis.rules.measures import (
 
 CAUSE: RuleCause = "insufficient_capacity"
 
-#: A plateau: a train loss that levelled off at this share of chance or more.
-PLATEAU = 0.35
+#: A train loss that levelled off at this share of chance or more suggests a model too small (the symptom half;
+#: label_noise.PLATEAU, 0.25, is the stall its own rule reads beside the fit and misfit shares).
+LEVELLED_OFF = 0.35
 
 
 def rule(ev: Evidence) -> Finding | None:
@@ -62,10 +63,10 @@ def rule(ev: Evidence) -> Finding | None:
 
 def symptoms(ev: Evidence) -> Finding | None:
     """The cause as the baseline's own curve shows it, with no larger model (``/v1/diagnose/curves``): the
-    train loss moved, then levelled off (not still falling) at PLATEAU of chance or more, without diverging.
+    train loss moved, then levelled off (not still falling) at LEVELLED_OFF of chance or more, without diverging.
     A weak symptom (0.6 x SYMPTOM): noisy labels level a loss off as well."""
     b = ev.baseline
-    if diverged(ev, b) or not moved(ev, b) or still_falling(ev, b) or score(ev, b) < PLATEAU:
+    if diverged(ev, b) or not moved(ev, b) or still_falling(ev, b) or score(ev, b) < LEVELLED_OFF:
         return None
     return Finding(
         CAUSE,
