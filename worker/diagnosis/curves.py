@@ -8,9 +8,9 @@ curve, and the overfitting rule the validation curve, so a threshold changed in 
 Richer telemetry, when the run recorded it, feeds the gradient symptom halves of the job rules
 (``GRADIENT_SYMPTOMS``): per-layer gradient norms per epoch (``layers``, input side first) give the
 first/last layer ratio that the vanishing and exploding gradient rules read at a job's first step
-(``VANISH_RATIO``, ``EXPLODE_RATIO``), and the
-training-loop monitor's records (``monitor``: its setup and step records, the types of ``/v1/runs``) go
-through ``worker.diagnosis.monitor_rules``: a broken invariant there is a ``training_loop_bug``, listed first.
+(``VANISH_RATIO``, ``EXPLODE_RATIO``), and the training-loop monitor's records (``monitor``: its setup and
+step records, the types of ``/v1/runs``) go through ``worker.diagnosis.monitor_rules``: a broken invariant
+there is a ``training_loop_bug``, listed first.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from worker.contract.spec import LossName, Strict
 from worker.contract.telemetry import MAX_LAYERS, MonitorSetup, StepRecord
 from worker.diagnosis.evidence import Evidence, RunFacts
 from worker.diagnosis.monitor_rules import LOOP_BUG, diagnose_run
-from worker.diagnosis.rules import GRADIENT_SYMPTOMS, SYMPTOMS, overfitting
+from worker.diagnosis.rules import GRADIENT_SYMPTOMS, SYMPTOMS, overfitting, vanishing_gradients
 from worker.diagnosis.rules.base import Finding
 from worker.diagnosis.rules.measures import FALLING, LayerRatio, falling_rate, fmt, score, trained
 
@@ -182,7 +182,7 @@ def diagnose_curves(req: CurvesRequest) -> dict[str, Any]:
         # vanishing gradients explain a stalled loss better than a small lr; an explosion during a divergence
         # is the lr's mechanism until a smaller lr is shown not to help, so it follows lr_too_high
         gradients = _gradient_findings(req, ev)
-        vanishing = [f for f in gradients if f.cause == "vanishing_gradients"]
+        vanishing = [f for f in gradients if f.cause == vanishing_gradients.CAUSE]
         for f in loop_bugs + vanishing + _findings(ev) + gradients + monitored:
             if f.cause not in {g.cause for g in findings}:
                 findings.append(f)
