@@ -12,6 +12,15 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+# the plug-ins' vocabularies, stated once in worker.contract.vocabulary; imported here for the spec's users
+from worker.contract.vocabulary import (  # noqa: F401
+    CAUSES,
+    MONITOR_CAUSES,
+    PROBE_NAMES,
+    CauseName,
+    ProbeName,
+)
+
 #: The data sets scikit-learn ships, used as given (unscaled).
 BuiltinName = Literal["iris", "wine", "digits", "breast_cancer", "diabetes"]
 #: scikit-learn's generators.
@@ -32,55 +41,6 @@ InitName = Literal[
 LossName = Literal["cross_entropy", "nll", "bce_with_logits", "bce", "mse", "l1", "huber"]
 OptimizerName = Literal["sgd", "adam", "adamw", "rmsprop", "adagrad"]
 DeviceName = Literal["auto", "cpu", "cuda"]
-#: Probe families a spec may ask for by name (``"probes": [...]``); "auto" lets the service pick.
-ProbeName = Literal[
-    "lr_sweep",
-    "standard_init",
-    "no_regularization",
-    "standardize_inputs",
-    "shuffled_labels",
-    "overfit_batch",
-    "bigger_model",
-    "more_steps",
-    "relu_activation",
-    "batchnorm",
-    "grad_clip",
-    "fix_output",
-    "unfreeze",
-    "drop_non_finite",
-    "smaller_batch",
-    "reseed",
-    "larger_batch",
-    "combination",
-]
-
-#: The contract's cause vocabulary (``findings[].cause``, ``primary_cause``).
-CauseName = Literal[
-    "lr_too_high",
-    "lr_too_low",
-    "bad_initialization",
-    "over_regularization",
-    "vanishing_gradients",
-    "exploding_gradients",
-    "dead_relus",
-    "no_learnable_signal",
-    "label_noise",
-    "unscaled_inputs",
-    "non_finite_data",
-    "insufficient_capacity",
-    "loss_output_mismatch",
-    "frozen_parameters",
-    "batch_size",
-    "too_few_steps",
-    "overfitting",
-    "training_loop_bug",
-]
-#: Causes that only the client-side monitor of a team's own training loop can see: no job spec can
-#: hold such a bug, so no engine rule names them.
-MONITOR_CAUSES: tuple[str, ...] = ("training_loop_bug",)
-
-PROBE_NAMES: tuple[str, ...] = get_args(ProbeName)
-CAUSES: tuple[str, ...] = get_args(CauseName)
 LOSS_NAMES: tuple[str, ...] = get_args(LossName)
 CLASS_INDEX_LOSSES: frozenset[str] = frozenset({"cross_entropy", "nll"})
 

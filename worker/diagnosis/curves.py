@@ -1,13 +1,16 @@
 """Diagnose loss curves from a run made elsewhere, without training (``POST /v1/diagnose/curves``).
 
 Torch-free. Without interventions nothing can be confirmed: every finding here is a symptom,
-with a confidence to match, and the summary says which job would confirm it.
+with a confidence to match, and the summary says which job would confirm it. The findings come from the
+job rules themselves: their symptom halves (``worker.diagnosis.rules.SYMPTOMS``) read the posted train
+curve, and the overfitting rule the validation curve, so a threshold changed in a rule changes both.
 
-Richer telemetry, when the run recorded it, feeds the symptom halves of the job rules: per-layer gradient
-norms per epoch (``layers``, input side first) give the first/last layer ratio that the vanishing and
-exploding gradient rules read at a job's first step (``VANISH_RATIO``, ``EXPLODE_RATIO``), and the
-training-loop monitor's records (``monitor``: its setup and step records, the types of ``/v1/runs``) go
-through ``worker.diagnosis.monitor_rules``: a broken invariant there is a ``training_loop_bug``, listed first.
+Richer telemetry, when the run recorded it, feeds the gradient symptom halves of the job rules
+(``GRADIENT_SYMPTOMS``): per-layer gradient norms per epoch (``layers``, input side first) give the
+first/last layer ratio that the vanishing and exploding gradient rules read at a job's first step
+(``VANISH_RATIO``, ``EXPLODE_RATIO``), and the training-loop monitor's records (``monitor``: its setup and
+step records, the types of ``/v1/runs``) go through ``worker.diagnosis.monitor_rules``: a broken invariant
+there is a ``training_loop_bug``, listed first.
 """
 
 from __future__ import annotations
@@ -21,16 +24,10 @@ from worker.contract.spec import LossName, Strict
 from worker.contract.telemetry import MAX_LAYERS, MonitorSetup, StepRecord
 from worker.diagnosis.evidence import Evidence, RunFacts
 from worker.diagnosis.monitor_rules import LOOP_BUG, diagnose_run
-from worker.diagnosis.rules import overfitting
+from worker.diagnosis.rules import GRADIENT_SYMPTOMS, SYMPTOMS, overfitting, vanishing_gradients
 from worker.diagnosis.rules.base import Finding
-from worker.diagnosis.rules.exploding_gradients import EXPLODE_RATIO
-from worker.diagnosis.rules.measures import FALLING, diverged, falling_rate, fmt, moved, score, trained
-from worker.diagnosis.rules.vanishing_gradients import VANISH_RATIO
+from worker.diagnosis.rules.measures import FALLING, LayerRatio, falling_rate, fmt, score, trained
 
-#: Confidence of a finding read from curves alone (no intervention can confirm it).
-SYMPTOM = 0.5
-#: A plateau: the loss ends at least this share of chance.
-PLATEAU = 0.35
 #: Most step records of a monitored run in one request (what ``lossdoctor.Monitor`` keeps in memory).
 MAX_MONITOR_STEPS = 20_000
 
@@ -129,45 +126,24 @@ def _evidence(req: CurvesRequest) -> Evidence:
     )
 
 
-def grad_ratio(req: CurvesRequest) -> tuple[float, int, str, str] | None:
-    """First layer's gradient norm over the last layer's at the first epoch where both are finite and the
-    last is positive, that epoch (1-based) and the two names; None without such an epoch."""
+def grad_ratio(req: CurvesRequest) -> LayerRatio | None:
+    """First layer's gradient norm over the last layer's at the first epoch (1-based) where both are finite
+    and the last is positive, with the two names; None without such an epoch."""
     if not req.layers:
         return None
     first, last = req.layers[0], req.layers[-1]
     for epoch, (g0, g1) in enumerate(zip(first.grad_norm, last.grad_norm, strict=True), start=1):
         if g0 is not None and g1 is not None and math.isfinite(g0) and math.isfinite(g1) and g1 > 0:
-            return g0 / g1, epoch, first.name, last.name
+            return LayerRatio(g0 / g1, first.name, last.name, f"at epoch {epoch}")
     return None
 
 
 def _gradient_findings(req: CurvesRequest, ev: Evidence) -> list[Finding]:
     """The symptom halves of the vanishing and exploding gradient rules, from the layers' gradient norms."""
     measured = grad_ratio(req)
-    b = ev.baseline
-    if measured is None or trained(ev, b):
+    if measured is None:
         return []
-    ratio, epoch, first, last = measured
-    said = f"at epoch {epoch} the gradient norm of {first} was {ratio:.3g}x that of {last}"
-    if ratio <= VANISH_RATIO:
-        return [
-            Finding(
-                "vanishing_gradients",
-                SYMPTOM,
-                [said],
-                {"model.layers": "use relu with kaiming init in the hidden layers, or add batchnorm"},
-            )
-        ]
-    if ratio >= EXPLODE_RATIO and diverged(ev, b):
-        return [
-            Finding(
-                "exploding_gradients",
-                SYMPTOM,
-                [said],
-                {"model.init": {"weight": "kaiming_normal", "bias": "zeros"}, "training.grad_clip_norm": 1.0},
-            )
-        ]
-    return []
+    return [f for read in GRADIENT_SYMPTOMS.values() if (f := read(ev, measured)) is not None]
 
 
 def _monitor_findings(req: CurvesRequest) -> list[Finding]:
@@ -180,47 +156,13 @@ def _monitor_findings(req: CurvesRequest) -> list[Finding]:
 
 
 def _findings(ev: Evidence) -> list[Finding]:
-    b = ev.baseline
-    out: list[Finding] = []
+    """A validation curve that rose from its best epoch (the overfitting rule, measured) alone, or else the
+    rules' symptom halves that the train curve shows (each excludes the others: at most one)."""
     rising = overfitting.rule(ev)
     if rising is not None:
         # read off the validation curve itself: the run's best epoch is the early-stopped run
         return [rising]
-    if diverged(ev, b):
-        what = (
-            "became non-finite"
-            if b.nonfinite
-            else f"rose from {fmt(b.initial)} to a peak of {fmt(b.peak)} and ended at {fmt(b.final)}"
-        )
-        out.append(Finding("lr_too_high", SYMPTOM, [f"the train loss {what}"], {"training.lr": "10x smaller"}))
-    elif not moved(ev, b):
-        out.append(
-            Finding(
-                "lr_too_low",
-                SYMPTOM * 0.6,
-                [f"the train loss barely moved ({fmt(b.initial)} to {fmt(b.final)}, chance {fmt(ev.chance)})"],
-                {"training.lr": "10x larger, or submit the job to test init, lr and data"},
-            )
-        )
-    elif falling_rate(b) >= FALLING:
-        out.append(
-            Finding(
-                "too_few_steps",
-                SYMPTOM,
-                [f"the train loss was still falling {100 * falling_rate(b):.0f}% an epoch at the end"],
-                {"training.epochs": "more"},
-            )
-        )
-    elif score(ev, b) >= PLATEAU:
-        out.append(
-            Finding(
-                "insufficient_capacity",
-                SYMPTOM * 0.6,
-                [f"the train loss levelled off at {fmt(b.final)} ({score(ev, b):.2f}x chance)"],
-                {"model.layers": "a larger model, or check the labels for noise"},
-            )
-        )
-    return out
+    return [f for read in SYMPTOMS.values() if (f := read(ev)) is not None]
 
 
 def diagnose_curves(req: CurvesRequest) -> dict[str, Any]:
@@ -240,7 +182,7 @@ def diagnose_curves(req: CurvesRequest) -> dict[str, Any]:
         # vanishing gradients explain a stalled loss better than a small lr; an explosion during a divergence
         # is the lr's mechanism until a smaller lr is shown not to help, so it follows lr_too_high
         gradients = _gradient_findings(req, ev)
-        vanishing = [f for f in gradients if f.cause == "vanishing_gradients"]
+        vanishing = [f for f in gradients if f.cause == vanishing_gradients.CAUSE]
         for f in loop_bugs + vanishing + _findings(ev) + gradients + monitored:
             if f.cause not in {g.cause for g in findings}:
                 findings.append(f)

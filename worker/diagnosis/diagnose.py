@@ -53,7 +53,7 @@ def tier(f: Finding, ev: Evidence) -> int:
 
 
 def _by_gain(pool: list[Finding]) -> list[Finding]:
-    order = list(RULES)
+    order: list[str] = list(RULES)
     ranked: list[Finding] = []
     pool = list(pool)
     while pool:
@@ -67,7 +67,7 @@ def _by_gain(pool: list[Finding]) -> list[Finding]:
 
 def rank(findings: list[Finding], ev: Evidence | None = None) -> list[Finding]:
     """Findings best first: confirmed by tier and recovery, then measured, then symptoms by confidence."""
-    order = list(RULES)
+    order: list[str] = list(RULES)
     confirmed = [f for f in findings if f.confirmed]
     measured = sorted(
         (f for f in findings if not f.confirmed and f.basis == "measured"), key=lambda f: order.index(f.cause)

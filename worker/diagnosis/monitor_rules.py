@@ -24,9 +24,18 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from worker.contract.telemetry import MonitorSetup, StepRecord
+from worker.contract.vocabulary import MonitorCause
 from worker.diagnosis.rules.base import Finding
 
-LOOP_BUG = "training_loop_bug"
+# the engine rules' causes that a monitored loop can show as symptoms, named by the rules themselves
+from worker.diagnosis.rules.dead_relus import CAUSE as DEAD_RELUS
+from worker.diagnosis.rules.exploding_gradients import CAUSE as EXPLODING_GRADIENTS
+from worker.diagnosis.rules.frozen_parameters import CAUSE as FROZEN_PARAMETERS
+from worker.diagnosis.rules.lr_too_high import CAUSE as LR_TOO_HIGH
+from worker.diagnosis.rules.lr_too_low import CAUSE as LR_TOO_LOW
+from worker.diagnosis.rules.non_finite_data import CAUSE as NON_FINITE_DATA
+
+LOOP_BUG: MonitorCause = "training_loop_bug"
 #: Steps in a row (after the first) whose backward passes all met uncleared gradients before we say so.
 UNCLEARED_STEPS = 3
 #: Steps with backward passes needed before a parameter that never got a gradient is reported.
@@ -218,7 +227,7 @@ def params_never_change(setup: MonitorSetup, steps: Sequence[StepRecord]) -> lis
         if lrs and max(lrs) == 0:
             return [
                 Finding(
-                    "lr_too_low",
+                    LR_TOO_LOW,
                     0.9,
                     [
                         f"the optimizer's lr is 0 in every parameter group; no parameter changed in "
@@ -246,7 +255,7 @@ def params_never_change(setup: MonitorSetup, steps: Sequence[StepRecord]) -> lis
     listed = sorted(stuck)
     return [
         Finding(
-            "frozen_parameters",
+            FROZEN_PARAMETERS,
             SYMPTOM,
             [
                 f"{len(listed)} tensors received gradients but never changed in {len(measured)} measured steps "
@@ -269,7 +278,7 @@ def non_finite(setup: MonitorSetup, steps: Sequence[StepRecord]) -> list[Finding
     if not before:
         return [
             Finding(
-                "non_finite_data",
+                NON_FINITE_DATA,
                 SYMPTOM,
                 [
                     f"the {what} was non-finite from step {bad.step}, before any update could cause it: "
@@ -283,7 +292,7 @@ def non_finite(setup: MonitorSetup, steps: Sequence[StepRecord]) -> list[Finding
         if max(before) > before[0]
         else f"went from {fmt(before[0])} to {fmt(before[-1])}"
     )
-    cause = "lr_too_high" if bad.loss is None else "exploding_gradients"
+    cause = LR_TOO_HIGH if bad.loss is None else EXPLODING_GRADIENTS
     return [
         Finding(
             cause,
@@ -292,7 +301,7 @@ def non_finite(setup: MonitorSetup, steps: Sequence[StepRecord]) -> list[Finding
                 f"the loss {rise} over steps {steps[0].step}-{bad.step - 1}, then the {what} was non-finite "
                 f"at step {bad.step}"
             ],
-            {"training.lr": "10x smaller"} if cause == "lr_too_high" else {"training.grad_clip_norm": 1.0},
+            {"training.lr": "10x smaller"} if cause == LR_TOO_HIGH else {"training.grad_clip_norm": 1.0},
         )
     ]
 
@@ -318,7 +327,7 @@ def dead_relus(setup: MonitorSetup, steps: Sequence[StepRecord]) -> list[Finding
     ]
     return [
         Finding(
-            "dead_relus",
+            DEAD_RELUS,
             SYMPTOM,
             evidence,
             {"model.layers": "leaky_relu, a smaller lr, or kaiming init for the layers before"},

@@ -19,13 +19,14 @@ import torch
 
 from worker.contract.errors import Cancelled, SpecError
 from worker.contract.spec import JobSpec
+from worker.contract.vocabulary import ProbeName
 from worker.data import split
 from worker.data.shapes import infer_shapes
 from worker.data.validate import check_runnable
 from worker.diagnosis.evidence import Evidence
 from worker.diagnosis.rules.measures import FALLING, diverged, falling_rate, moved, score, settled, shows_signal
 from worker.engine.baseline_feed import BaselineFeed
-from worker.engine.checks import CHECKS
+from worker.engine.checks import CHECKS, CheckResult
 from worker.engine.onnx.build import check_runs, onnx_output_shape
 from worker.engine.probes import PROBES, Probe, ProbeContext, ProbeOutcome, ProbeRun
 from worker.engine.result import build_evidence, build_result
@@ -139,7 +140,7 @@ def pick_device(requested: str) -> torch.device:
     return torch.device("cpu")
 
 
-def auto_families() -> list[str]:
+def auto_families() -> list[ProbeName]:
     """Every probe family, most telling first; each decides whether it applies when planned.
 
     A baseline whose verdict is settled (``worker.diagnosis.rules.measures.settled``: it trained to within
@@ -184,11 +185,11 @@ def run_job(
     )
     if spec.model.onnx is not None:
         check_runs(spec.model, [problem.x_train, problem.x_val])
-    checks = {name: check(spec, parts.x_train, parts.y_train) for name, check in CHECKS.items()}
+    checks: dict[str, CheckResult] = {name: check(spec, parts.x_train, parts.y_train) for name, check in CHECKS.items()}
     emit({"type": "checks_done", "flagged": [n for n, c in checks.items() if c.flagged]})
 
     explicit = spec.probes != "auto"
-    wanted = list(spec.probes) if explicit else auto_families()
+    wanted: list[ProbeName] = list(spec.probes) if isinstance(spec.probes, list) else auto_families()
     notes: list[str] = []
     if spec.model.onnx is not None:
         for reason, off in _not_applicable(spec, wanted).items():
@@ -384,9 +385,9 @@ def _said(entry: dict[str, Any]) -> str:
     return f"{entry['name']} ({entry['epochs_run']} of {entry['epochs_planned']} epochs)"
 
 
-def _not_applicable(spec: JobSpec, wanted: list[str]) -> dict[str, list[str]]:
+def _not_applicable(spec: JobSpec, wanted: list[ProbeName]) -> dict[str, list[ProbeName]]:
     """The wanted probe families an uploaded ONNX model cannot take, by the reason why."""
-    out: dict[str, list[str]] = {}
+    out: dict[str, list[ProbeName]] = {}
     edits = [name for name in wanted if PROBES[name].edits_layers]
     if edits:
         out["each edits the model's layer list, which an ONNX graph does not have"] = edits

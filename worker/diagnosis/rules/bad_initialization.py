@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from worker.contract.vocabulary import RuleCause
 from worker.diagnosis.evidence import Evidence
 from worker.diagnosis.rules.base import Finding
 from worker.diagnosis.rules.measures import best_recovery, fmt, gain
+
+CAUSE: RuleCause = "bad_initialization"
 
 
 def rule(ev: Evidence) -> Finding | None:
@@ -21,7 +24,7 @@ def rule(ev: Evidence) -> Finding | None:
     if b.initial is not None and b.initial > 3 * ev.chance:
         evidence.append(f"the loss at init was {b.initial / ev.chance:.3g}x chance")
     return Finding(
-        "bad_initialization",
+        CAUSE,
         0.9,
         evidence,
         {"model.init": {"weight": "default", "bias": "default"}},

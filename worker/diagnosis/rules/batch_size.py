@@ -3,9 +3,12 @@ that every gradient is noise (a larger batch recovers it)."""
 
 from __future__ import annotations
 
+from worker.contract.vocabulary import RuleCause
 from worker.diagnosis.evidence import Evidence
 from worker.diagnosis.rules.base import Finding
 from worker.diagnosis.rules.measures import best_recovery, fmt, gain
+
+CAUSE: RuleCause = "batch_size"
 
 
 def rule(ev: Evidence) -> Finding | None:
@@ -21,7 +24,7 @@ def rule(ev: Evidence) -> Finding | None:
         f"with batch size {probe.changes['training.batch_size']} the same run fell to {fmt(probe.final)}",
     ]
     return Finding(
-        "batch_size",
+        CAUSE,
         0.75,
         evidence,
         {"training.batch_size": probe.changes["training.batch_size"]},

@@ -3,9 +3,12 @@ revives them (standard init, smaller lr) recovers the loss."""
 
 from __future__ import annotations
 
+from worker.contract.vocabulary import RuleCause
 from worker.diagnosis.evidence import Evidence
 from worker.diagnosis.rules.base import Finding
 from worker.diagnosis.rules.measures import best_recovery, fmt, gain, trained
+
+CAUSE: RuleCause = "dead_relus"
 
 #: Share of a ReLU's units dead on every input that counts as "most".
 DEAD_SHARE = 0.9
@@ -29,12 +32,12 @@ def rule(ev: Evidence) -> Finding | None:
         # units that die during training are the mark of steps that overshoot: the mechanism, with
         # the lr as the cause that an intervention can confirm
         evidence.append("they died during training, which large steps cause; see the lr findings")
-        return Finding("dead_relus", 0.6, evidence, {"training.lr": "lower"})
+        return Finding(CAUSE, 0.6, evidence, {"training.lr": "lower"})
     probe = best_recovery(ev, ("standard_init",))
     if probe is not None:
         evidence.append(
             f"with {probe.name.replace('_', ' ')} the same run fell to {fmt(probe.final)} "
             f"(baseline {fmt(ev.baseline.final)}, chance {fmt(ev.chance)})"
         )
-        return Finding("dead_relus", 0.9, evidence, fix, gain(ev, probe), True)
-    return Finding("dead_relus", 0.6, evidence, fix)
+        return Finding(CAUSE, 0.9, evidence, fix, gain(ev, probe), True)
+    return Finding(CAUSE, 0.6, evidence, fix)

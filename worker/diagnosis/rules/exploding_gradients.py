@@ -11,9 +11,22 @@ from __future__ import annotations
 
 import math
 
+from worker.contract.vocabulary import RuleCause
 from worker.diagnosis.evidence import Evidence
 from worker.diagnosis.rules.base import Finding
-from worker.diagnosis.rules.measures import best_recovery, diverged, fmt, gain, recovers, trained, weight_grads
+from worker.diagnosis.rules.measures import (
+    SYMPTOM,
+    LayerRatio,
+    best_recovery,
+    diverged,
+    fmt,
+    gain,
+    recovers,
+    trained,
+    weight_grads,
+)
+
+CAUSE: RuleCause = "exploding_gradients"
 
 #: First-layer over last-layer gradient norm at the first step above which gradients "explode".
 EXPLODE_RATIO = 1e2
@@ -72,5 +85,20 @@ def rule(ev: Evidence) -> Finding | None:
         evidence.append(
             f"with {probe.name.replace('_', ' ')} the same run fell to {fmt(probe.final)} (chance {fmt(ev.chance)})"
         )
-        return Finding("exploding_gradients", 0.9, evidence, fix, gain(ev, probe), True)
-    return Finding("exploding_gradients", 0.8 if lr_independent and grows else 0.55, evidence, fix)
+        return Finding(CAUSE, 0.9, evidence, fix, gain(ev, probe), True)
+    return Finding(CAUSE, 0.8 if lr_independent and grows else 0.55, evidence, fix)
+
+
+def gradient_symptoms(ev: Evidence, measured: LayerRatio) -> Finding | None:
+    """The symptom half read from a first/last gradient ratio alone (``/v1/diagnose/curves``, the per-layer
+    norms a run recorded): at least EXPLODE_RATIO while the train loss diverged, on a run that did not train.
+    Confidence SYMPTOM; with no smaller lr tried, the lr may be the cause and the explosion its mechanism."""
+    b = ev.baseline
+    if trained(ev, b) or measured.ratio < EXPLODE_RATIO or not diverged(ev, b):
+        return None
+    return Finding(
+        CAUSE,
+        SYMPTOM,
+        [measured.sentence()],
+        {"model.init": {"weight": "kaiming_normal", "bias": "zeros"}, "training.grad_clip_norm": 1.0},
+    )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from worker.contract.vocabulary import RuleCause
 from worker.diagnosis.evidence import Evidence
 from worker.diagnosis.rules.base import Finding
 from worker.diagnosis.rules.measures import best_recovery, fmt, gain, trained
+
+CAUSE: RuleCause = "frozen_parameters"
 
 
 def rule(ev: Evidence) -> Finding | None:
@@ -20,8 +23,8 @@ def rule(ev: Evidence) -> Finding | None:
     probe = best_recovery(ev, ("unfreeze",))
     if probe is not None:
         evidence.append(f"with every layer training the loss fell to {fmt(probe.final)}")
-        return Finding("frozen_parameters", 0.95, evidence, fix, gain(ev, probe), True)
+        return Finding(CAUSE, 0.95, evidence, fix, gain(ev, probe), True)
     if trained(ev, b):
         return None
     every = numbers.get("frozen_layers") == numbers.get("param_layers") or numbers.get("lr") == 0
-    return Finding("frozen_parameters", 0.7 if every else 0.3, evidence, fix)
+    return Finding(CAUSE, 0.7 if every else 0.3, evidence, fix)

@@ -9,9 +9,26 @@ baseline cut short by the budget.
 
 from __future__ import annotations
 
+from worker.contract.vocabulary import RuleCause
 from worker.diagnosis.evidence import Evidence
 from worker.diagnosis.rules.base import Finding
-from worker.diagnosis.rules.measures import best_recovery, fmt, gain, recovers, still_falling
+from worker.diagnosis.rules.measures import (
+    SYMPTOM,
+    best_recovery,
+    diverged,
+    fmt,
+    gain,
+    moved,
+    recovers,
+    score,
+    still_falling,
+)
+
+CAUSE: RuleCause = "insufficient_capacity"
+
+#: A train loss that levelled off at this share of chance or more suggests a model too small (the symptom half;
+#: label_noise.PLATEAU, 0.25, is the stall its own rule reads beside the fit and misfit shares).
+LEVELLED_OFF = 0.35
 
 
 def rule(ev: Evidence) -> Finding | None:
@@ -35,10 +52,25 @@ def rule(ev: Evidence) -> Finding | None:
             f"{fmt(longer[0].final)}"
         )
     return Finding(
-        "insufficient_capacity",
+        CAUSE,
         0.88,
         evidence,
         {"model.layers": probe.changes.get("model.layers")},
         gain(ev, probe),
         True,
+    )
+
+
+def symptoms(ev: Evidence) -> Finding | None:
+    """The cause as the baseline's own curve shows it, with no larger model (``/v1/diagnose/curves``): the
+    train loss moved, then levelled off (not still falling) at LEVELLED_OFF of chance or more, without diverging.
+    A weak symptom (0.6 x SYMPTOM): noisy labels level a loss off as well."""
+    b = ev.baseline
+    if diverged(ev, b) or not moved(ev, b) or still_falling(ev, b) or score(ev, b) < LEVELLED_OFF:
+        return None
+    return Finding(
+        CAUSE,
+        SYMPTOM * 0.6,
+        [f"the train loss levelled off at {fmt(b.final)} ({score(ev, b):.2f}x chance)"],
+        {"model.layers": "a larger model, or check the labels for noise"},
     )

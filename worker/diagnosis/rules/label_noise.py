@@ -13,9 +13,12 @@ or frozen layers (a more specific cause is open); a model that fits no clear maj
 
 from __future__ import annotations
 
+from worker.contract.vocabulary import RuleCause
 from worker.diagnosis.evidence import Evidence
 from worker.diagnosis.rules.base import Finding
 from worker.diagnosis.rules.measures import fmt, recovers, score, signal_run, still_falling
+
+CAUSE: RuleCause = "label_noise"
 
 #: The baseline's final train loss must stay at least this share of chance.
 PLATEAU = 0.25
@@ -54,4 +57,4 @@ def rule(ev: Evidence) -> Finding | None:
         accs = ", ".join(f"{p.name} {p.val_acc_final:.2f}" for p in bigger)
         evidence.append(f"a larger model or more steps did not recover the loss (validation accuracy {accs})")
     fix = {"data.y": f"audit and relabel: about {100 * b.misfit_share:.0f}% of the training labels look wrong"}
-    return Finding("label_noise", 0.7, evidence, fix, 0.0, False, "measured")
+    return Finding(CAUSE, 0.7, evidence, fix, 0.0, False, "measured")

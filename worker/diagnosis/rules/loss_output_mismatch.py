@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from worker.contract.vocabulary import RuleCause
 from worker.diagnosis.evidence import Evidence
 from worker.diagnosis.rules.base import Finding
 from worker.diagnosis.rules.measures import best_recovery, fmt, gain, trained
+
+CAUSE: RuleCause = "loss_output_mismatch"
 
 
 def rule(ev: Evidence) -> Finding | None:
@@ -26,7 +29,7 @@ def rule(ev: Evidence) -> Finding | None:
             f"with the output fixed ({probe.changes.get('model.layers', 'output changed')}) "
             f"the loss fell to {fmt(probe.final)}"
         )
-        return Finding("loss_output_mismatch", 0.95, evidence, fix, gain(ev, probe), True)
+        return Finding(CAUSE, 0.95, evidence, fix, gain(ev, probe), True)
     if trained(ev, b):
         return None
-    return Finding("loss_output_mismatch", 0.5, evidence, fix)
+    return Finding(CAUSE, 0.5, evidence, fix)

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import math
 
+from worker.contract.vocabulary import RuleCause
 from worker.diagnosis.evidence import Evidence, RunFacts
 from worker.diagnosis.rules.base import Finding
-from worker.diagnosis.rules.measures import MIN_GAIN, diverged, fmt, gain, recovers, still_falling
+from worker.diagnosis.rules.measures import MIN_GAIN, SYMPTOM, diverged, fmt, gain, recovers, still_falling
+
+CAUSE: RuleCause = "lr_too_high"
 
 #: Confidence of the symptom half: a divergence that a smaller lr eased without recovering it.
 SUGGESTED = 0.75
@@ -43,7 +46,7 @@ def _suggested(ev: Evidence, down: list[RunFacts], lr: float) -> Finding | None:
         f"with lr {best.changes['training.lr']:g} it ended at {fmt(best.final)}: better, though not trained "
         "in the epochs given",
     ]
-    return Finding("lr_too_high", SUGGESTED, evidence, {"training.lr": best.changes["training.lr"]})
+    return Finding(CAUSE, SUGGESTED, evidence, {"training.lr": best.changes["training.lr"]})
 
 
 def rule(ev: Evidence) -> Finding | None:
@@ -73,6 +76,18 @@ def rule(ev: Evidence) -> Finding | None:
     evidence.append(
         f"the same run with lr {best.changes['training.lr']:g} fell to {fmt(best.final)} (chance {fmt(ev.chance)})"
     )
-    return Finding(
-        "lr_too_high", 0.93, evidence, {"training.lr": largest_ok.changes["training.lr"]}, gain(ev, best), True
+    return Finding(CAUSE, 0.93, evidence, {"training.lr": largest_ok.changes["training.lr"]}, gain(ev, best), True)
+
+
+def symptoms(ev: Evidence) -> Finding | None:
+    """The cause as the baseline's own curve shows it, with no probe (``/v1/diagnose/curves``): the train
+    loss diverged or went non-finite. Confidence SYMPTOM; the fix is a guess, a decade smaller."""
+    b = ev.baseline
+    if not diverged(ev, b):
+        return None
+    what = (
+        "became non-finite"
+        if b.nonfinite
+        else f"rose from {fmt(b.initial)} to a peak of {fmt(b.peak)} and ended at {fmt(b.final)}"
     )
+    return Finding(CAUSE, SYMPTOM, [f"the train loss {what}"], {"training.lr": "10x smaller"})

@@ -7,6 +7,7 @@ data set: a score of 1 is a constant guess, 0 a perfect fit.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from worker.diagnosis.evidence import Evidence, RunFacts
 
@@ -40,6 +41,8 @@ POWER_SHARE = 0.5
 MIN_VAL_SAMPLES = 30
 #: Still falling: at least this relative decrease of the train loss per epoch over the last epochs.
 FALLING = 0.05
+#: Confidence of a rule's symptom half read off a run's own curves, with no intervention to confirm it.
+SYMPTOM = 0.5
 
 
 def share_of_chance(final: float, chance_loss: float | None) -> float:
@@ -227,6 +230,21 @@ def weight_grads(ev: Evidence) -> list[tuple[str, float | None]]:
     """The baseline's first-step gradient norm of each weight layer (linear, conv2d), input side
     first, with the layer's name; None where it was non-finite."""
     return [(name, v) for name, v in ev.first_step_grad_norm.items() if name.split(".", 1)[1] in ("linear", "conv2d")]
+
+
+@dataclass(frozen=True)
+class LayerRatio:
+    """The first weight layer's gradient L2 norm over the last one's (``ratio``, unitless), the two layers'
+    names, and when the norms were read (``at``: "at the first step", "at epoch 3")."""
+
+    ratio: float
+    first: str
+    last: str
+    at: str
+
+    def sentence(self) -> str:
+        """The ratio for a finding's evidence: "at epoch 1 the gradient norm of fc1 was 0.0001x that of fc3"."""
+        return f"{self.at} the gradient norm of {self.first} was {self.ratio:.3g}x that of {self.last}"
 
 
 def fmt(v: float | None) -> str:

@@ -12,6 +12,7 @@ memorized.
 
 from __future__ import annotations
 
+from worker.contract.vocabulary import RuleCause
 from worker.diagnosis.evidence import Evidence
 from worker.diagnosis.rules.base import Finding
 from worker.diagnosis.rules.dead_relus import DEAD_SHARE
@@ -29,6 +30,8 @@ from worker.diagnosis.rules.measures import (
     still_falling,
 )
 from worker.diagnosis.rules.vanishing_gradients import VANISH_RATIO, grad_ratio
+
+CAUSE: RuleCause = "no_learnable_signal"
 
 #: Shuffled labels "train just as well" when their score is within this much (share of chance).
 SAME_WITHIN = 0.15
@@ -108,4 +111,4 @@ def rule(ev: Evidence) -> Finding | None:
             f"{fmt(b.final)}" + (": training fits noise just as well" if alike else "")
         )
     fix = {"data": "check that the labels belong to the inputs (join keys, row order, label column)"}
-    return Finding("no_learnable_signal", 0.9 if alike else 0.75, evidence, fix, 0.0, True)
+    return Finding(CAUSE, 0.9 if alike else 0.75, evidence, fix, 0.0, True)

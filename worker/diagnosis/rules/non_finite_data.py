@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from worker.contract.vocabulary import RuleCause
 from worker.diagnosis.evidence import Evidence
 from worker.diagnosis.rules.base import Finding
 from worker.diagnosis.rules.measures import best_recovery, fmt, gain
+
+CAUSE: RuleCause = "non_finite_data"
 
 
 def rule(ev: Evidence) -> Finding | None:
@@ -20,5 +23,5 @@ def rule(ev: Evidence) -> Finding | None:
         evidence.append(
             f"without those rows the same run reached a train loss of {fmt(probe.final)} (chance {fmt(ev.chance)})"
         )
-        return Finding("non_finite_data", 0.97, evidence, fix, gain(ev, probe), True)
-    return Finding("non_finite_data", 0.8 if ev.baseline.nonfinite else 0.5, evidence, fix)
+        return Finding(CAUSE, 0.97, evidence, fix, gain(ev, probe), True)
+    return Finding(CAUSE, 0.8 if ev.baseline.nonfinite else 0.5, evidence, fix)

@@ -3,9 +3,12 @@ penalty outweighing the data loss is reported as a symptom either way."""
 
 from __future__ import annotations
 
+from worker.contract.vocabulary import RuleCause
 from worker.diagnosis.evidence import Evidence
 from worker.diagnosis.rules.base import Finding
 from worker.diagnosis.rules.measures import best_recovery, fmt, gain
+
+CAUSE: RuleCause = "over_regularization"
 
 #: A penalty at least this share of the data loss at the end "dominates".
 DOMINANT_SHARE = 0.5
@@ -30,15 +33,15 @@ def rule(ev: Evidence) -> Finding | None:
     evidence = [f"{settings}: the penalty ended at {fmt(pen)} against a data loss of {fmt(b.final)}"]
     if probe is not None:
         evidence.append(f"without regularization the same run fell to {fmt(probe.final)} (chance {fmt(ev.chance)})")
-        return Finding("over_regularization", 0.93, evidence, fix, gain(ev, probe), True)
+        return Finding(CAUSE, 0.93, evidence, fix, gain(ev, probe), True)
     if share >= DOMINANT_SHARE:
         evidence.append(f"the penalty is {share:.2g}x the data loss: it dominates what the optimizer minimizes")
-        return Finding("over_regularization", 0.5, evidence, fix)
+        return Finding(CAUSE, 0.5, evidence, fix)
     free = ev.family("no_regularization")
     if regs and free and b.param_norm and free[0].param_norm and b.param_norm <= SHRUNK * free[0].param_norm:
         evidence.append(
             f"it holds the weights at norm {fmt(b.param_norm)}, against {fmt(free[0].param_norm)} "
             "when the data alone decides: the penalty, not the data, sets the solution"
         )
-        return Finding("over_regularization", 0.5, evidence, fix)
+        return Finding(CAUSE, 0.5, evidence, fix)
     return None

@@ -12,9 +12,12 @@ best epoch, or too few epochs after it to call it a trend.
 
 from __future__ import annotations
 
+from worker.contract.vocabulary import RuleCause
 from worker.diagnosis.evidence import Evidence
 from worker.diagnosis.rules.base import Finding
 from worker.diagnosis.rules.measures import VAL_BELOW, fmt
+
+CAUSE: RuleCause = "overfitting"
 
 #: The final validation loss must be at least this factor above its best...
 RISE = 1.25
@@ -56,4 +59,4 @@ def rule(ev: Evidence) -> Finding | None:
         evidence.append(
             f"validation accuracy went from {accs[best]:.2f} at that epoch to {accs[-1]:.2f} (n = {ev.n_val})"
         )
-    return Finding("overfitting", 0.8, evidence, fix, rise, False, "measured")
+    return Finding(CAUSE, 0.8, evidence, fix, rise, False, "measured")

@@ -7,9 +7,12 @@ features and the baseline did not train. Rules out: a baseline that trained, wit
 
 from __future__ import annotations
 
+from worker.contract.vocabulary import RuleCause
 from worker.diagnosis.evidence import Evidence
 from worker.diagnosis.rules.base import Finding
 from worker.diagnosis.rules.measures import best_recovery, fmt, gain, trained
+
+CAUSE: RuleCause = "unscaled_inputs"
 
 FIX: dict[str, object] = {"data": "standardize each feature with the training split's mean and standard deviation"}
 
@@ -31,10 +34,10 @@ def rule(ev: Evidence) -> Finding | None:
                 f"standardized inputs alone, at the spec's lr, reached {fmt(tried[0].final)}: the lr "
                 "suits the raw scale, so it needs retuning with them"
             )
-        return Finding("unscaled_inputs", 0.6, evidence, FIX)
+        return Finding(CAUSE, 0.6, evidence, FIX)
     evidence = [ev.detail("input_scale")] if flagged else []
     evidence.append(
         f"train loss {fmt(ev.baseline.final)} on the inputs as given; {fmt(probe.final)} with the "
         f"same run on standardized inputs (chance {fmt(ev.chance)})"
     )
-    return Finding("unscaled_inputs", 0.92 if flagged else 0.7, evidence, FIX, gain(ev, probe), True)
+    return Finding(CAUSE, 0.92 if flagged else 0.7, evidence, FIX, gain(ev, probe), True)

@@ -3,13 +3,18 @@ when a gradient-friendly activation or normalization recovers the loss."""
 
 from __future__ import annotations
 
+from worker.contract.vocabulary import RuleCause
 from worker.diagnosis.evidence import Evidence
 from worker.diagnosis.rules.base import Finding
 from worker.diagnosis.rules.dead_relus import DEAD_SHARE
-from worker.diagnosis.rules.measures import best_recovery, fmt, gain, trained, weight_grads
+from worker.diagnosis.rules.measures import SYMPTOM, LayerRatio, best_recovery, fmt, gain, trained, weight_grads
+
+CAUSE: RuleCause = "vanishing_gradients"
 
 #: First-layer over last-layer gradient norm at the first step below which gradients "vanish".
 VANISH_RATIO = 1e-2
+#: What to change; the same for the confirmed cause and its symptom half.
+FIX = {"model.layers": "use relu with kaiming init in the hidden layers, or add batchnorm"}
 
 
 def grad_ratio(ev: Evidence) -> tuple[float, str, str] | None:
@@ -41,11 +46,19 @@ def rule(ev: Evidence) -> Finding | None:
         worst = max(sat, key=lambda k: sat[k])
         evidence.append(f"{100 * sat[worst]:.0f}% of {worst}'s outputs are saturated")
     probe = best_recovery(ev, ("relu_activation", "batchnorm"))
-    fix = {"model.layers": "use relu with kaiming init in the hidden layers, or add batchnorm"}
+    fix = dict(FIX)
     if probe is not None:
         evidence.append(
             f"with {probe.name.replace('_', ' ')} the same run fell to {fmt(probe.final)} "
             f"(baseline {fmt(ev.baseline.final)}, chance {fmt(ev.chance)})"
         )
-        return Finding("vanishing_gradients", 0.92, evidence, fix, gain(ev, probe), True)
-    return Finding("vanishing_gradients", 0.5, evidence, fix)
+        return Finding(CAUSE, 0.92, evidence, fix, gain(ev, probe), True)
+    return Finding(CAUSE, 0.5, evidence, fix)
+
+
+def gradient_symptoms(ev: Evidence, measured: LayerRatio) -> Finding | None:
+    """The symptom half read from a first/last gradient ratio alone (``/v1/diagnose/curves``, the per-layer
+    norms a run recorded): at most VANISH_RATIO, on a run that did not train. Confidence SYMPTOM."""
+    if trained(ev, ev.baseline) or measured.ratio > VANISH_RATIO:
+        return None
+    return Finding(CAUSE, SYMPTOM, [measured.sentence()], dict(FIX))

@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from worker.contract.spec import JobSpec
+from worker.contract.vocabulary import CheckName
 from worker.engine.checks.base import CheckResult
+
+NAME: CheckName = "input_scale"
 
 #: A feature whose typical magnitude (|mean| + std) exceeds this is "large".
 LARGE_SCALE = 50.0
@@ -17,7 +20,7 @@ def check(spec: JobSpec, x: np.ndarray, y: np.ndarray) -> CheckResult:
     program = spec.model.program
     if program is not None and program.integer_input:
         return CheckResult(
-            "input_scale",
+            NAME,
             False,
             "the model's input holds integer ids, which have no scale to fix",
             {"integer_input": True},
@@ -40,7 +43,7 @@ def check(spec: JobSpec, x: np.ndarray, y: np.ndarray) -> CheckResult:
     flagged = numbers["max_magnitude"] > LARGE_SCALE or spread > SPREAD_RATIO
     if not flagged:
         return CheckResult(
-            "input_scale",
+            NAME,
             False,
             f"features are on moderate scales (largest |mean|+std {numbers['max_magnitude']:.3g})",
             numbers,
@@ -49,4 +52,4 @@ def check(spec: JobSpec, x: np.ndarray, y: np.ndarray) -> CheckResult:
         f"feature {largest} has |mean|+std {numbers['max_magnitude']:.3g}; feature standard deviations "
         f"span a factor of {spread:.3g}"
     )
-    return CheckResult("input_scale", True, detail, numbers)
+    return CheckResult(NAME, True, detail, numbers)

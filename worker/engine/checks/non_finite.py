@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from worker.contract.spec import JobSpec
+from worker.contract.vocabulary import CheckName
 from worker.engine.checks.base import CheckResult
+
+NAME: CheckName = "non_finite"
 
 
 def check(spec: JobSpec, x: np.ndarray, y: np.ndarray) -> CheckResult:
@@ -22,11 +25,11 @@ def check(spec: JobSpec, x: np.ndarray, y: np.ndarray) -> CheckResult:
         "rows_share": rows / max(len(x), 1),
     }
     if not rows:
-        return CheckResult("non_finite", False, "all inputs and labels are finite", numbers)
+        return CheckResult(NAME, False, "all inputs and labels are finite", numbers)
     parts = []
     if numbers["x_values"]:
         parts.append(f"{numbers['x_values']} input values ({100 * numbers['x_share']:.1f}%) are NaN or infinite")
     if numbers["y_values"]:
         parts.append(f"{numbers['y_values']} labels are NaN or infinite")
     detail = " and ".join(parts) + f", in {rows} of {len(x)} training rows"
-    return CheckResult("non_finite", True, detail, numbers)
+    return CheckResult(NAME, True, detail, numbers)

@@ -8,8 +8,11 @@ from typing import Any
 import numpy as np
 
 from worker.contract.spec import JobSpec
+from worker.contract.vocabulary import CheckName
 from worker.engine.checks.base import CheckResult
 from worker.engine.model.names import layer_types
+
+NAME: CheckName = "output_loss"
 
 #: Output activations and the range of values they can produce.
 BOUNDED = {"sigmoid": (0.0, 1.0), "softmax": (0.0, 1.0), "tanh": (-1.0, 1.0)}
@@ -66,5 +69,5 @@ def check(spec: JobSpec, x: np.ndarray, y: np.ndarray) -> CheckResult:
                 f"targets lie outside it (they range from {fin.min():.3g} to {fin.max():.3g})"
             )
     if problem is None:
-        return CheckResult("output_loss", False, f"the output fits {loss}", numbers)
-    return CheckResult("output_loss", True, problem, numbers)
+        return CheckResult(NAME, False, f"the output fits {loss}", numbers)
+    return CheckResult(NAME, True, problem, numbers)

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from worker.contract.vocabulary import InstrumentName
 from worker.engine.instruments.base import Instrument, as_floats
 
 
@@ -16,7 +17,7 @@ class DeadUnits(Instrument):
     Results are keyed by the ReLU's own name (``"1.relu"``), so they join the layer list.
     """
 
-    name = "dead_fraction"
+    name: InstrumentName = "dead_fraction"
 
     def __init__(self, layers: list[str], kinds: Mapping[int, str]) -> None:
         super().__init__(layers, kinds)
@@ -29,4 +30,4 @@ class DeadUnits(Instrument):
                 self.series[f"{i}.relu"].extend(as_floats((o <= 0).all(dim=0).float().mean().reshape(1)))
 
     def summary(self) -> dict[str, Any]:
-        return {"dead_fraction": self.series}
+        return {self.name: self.series}

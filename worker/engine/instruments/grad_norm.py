@@ -7,11 +7,12 @@ from typing import Any
 
 import torch
 
+from worker.contract.vocabulary import InstrumentName
 from worker.engine.instruments.base import Instrument, StepView, as_floats
 
 
 class GradNorm(Instrument):
-    name = "grad_norm"
+    name: InstrumentName = "grad_norm"
 
     def __init__(self, layers: list[str], kinds: Mapping[int, str]) -> None:
         super().__init__(layers, kinds)
@@ -38,11 +39,11 @@ class GradNorm(Instrument):
             return
         block = torch.stack(self._step)  # [steps, n_layers]
         self._step = []
-        self.steps.setdefault("grad_norm", []).extend(as_floats(block.pow(2).sum(1).sqrt()))
+        self.steps.setdefault(self.name, []).extend(as_floats(block.pow(2).sum(1).sqrt()))
         if not self.first_step:
             self.first_step = as_floats(block[0])
         for j, v in enumerate(as_floats(block.mean(0))):
-            self.per_layer[self.layers[j]].setdefault("grad_norm", []).append(v)
+            self.per_layer[self.layers[j]].setdefault(self.name, []).append(v)
 
     def summary(self) -> dict[str, Any]:
         return {"first_step_layer_grad_norm": self.first_step, "first_step_layer_weight_norm": self.first_weight}

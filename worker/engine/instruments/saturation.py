@@ -7,13 +7,14 @@ from typing import Any
 
 import torch
 
+from worker.contract.vocabulary import InstrumentName
 from worker.engine.instruments.base import Instrument, as_floats
 
 SATURATING = ("sigmoid", "tanh")
 
 
 class Saturation(Instrument):
-    name = "saturation"
+    name: InstrumentName = "saturation"
 
     def __init__(self, layers: list[str], kinds: Mapping[int, str]) -> None:
         super().__init__(layers, kinds)
@@ -27,4 +28,4 @@ class Saturation(Instrument):
                 self.series[f"{i}.{kind}"].extend(as_floats(near.float().mean().reshape(1)))
 
     def summary(self) -> dict[str, Any]:
-        return {"saturation": self.series}
+        return {self.name: self.series}

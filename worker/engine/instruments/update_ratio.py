@@ -6,11 +6,12 @@ from collections.abc import Mapping
 
 import torch
 
+from worker.contract.vocabulary import InstrumentName
 from worker.engine.instruments.base import Instrument, StepView, as_floats
 
 
 class UpdateRatio(Instrument):
-    name = "update_ratio"
+    name: InstrumentName = "update_ratio"
 
     def __init__(self, layers: list[str], kinds: Mapping[int, str]) -> None:
         super().__init__(layers, kinds)
@@ -33,6 +34,6 @@ class UpdateRatio(Instrument):
         block = torch.stack(self._step)  # [steps, n_layers]
         self._step = []
         # the step series is the largest layer ratio: the layer that moves most is the risk
-        self.steps.setdefault("update_ratio", []).extend(as_floats(block.max(1).values))
+        self.steps.setdefault(self.name, []).extend(as_floats(block.max(1).values))
         for j, v in enumerate(as_floats(block.mean(0))):
-            self.per_layer[self.layers[j]].setdefault("update_ratio", []).append(v)
+            self.per_layer[self.layers[j]].setdefault(self.name, []).append(v)

@@ -1,10 +1,14 @@
 """Probes: controlled variants of the baseline, each changing one thing. One family per file.
 
-``PROBES`` is the explicit registry; its keys are the contract's probe names (``worker.contract.spec.ProbeName``).
+``PROBES`` is the explicit registry; it is built from the families' own
+``name`` and its keys are the contract's probe names (``worker.contract.vocabulary.ProbeName``), in order.
 """
 
 from __future__ import annotations
 
+from typing import cast
+
+from worker.contract.vocabulary import ProbeName
 from worker.engine.probes.base import Probe, ProbeContext, ProbeOutcome, ProbeRun
 from worker.engine.probes.batchnorm import BatchNormProbe
 from worker.engine.probes.bigger_model import BiggerModel
@@ -25,25 +29,27 @@ from worker.engine.probes.standard_init import StandardInit
 from worker.engine.probes.standardize_inputs import StandardizeInputs
 from worker.engine.probes.unfreeze import Unfreeze
 
-PROBES: dict[str, Probe] = {
-    "lr_sweep": LrSweep(),
-    "standard_init": StandardInit(),
-    "no_regularization": NoRegularization(),
-    "standardize_inputs": StandardizeInputs(),
-    "shuffled_labels": ShuffledLabels(),
-    "overfit_batch": OverfitBatch(),
-    "bigger_model": BiggerModel(),
-    "more_steps": MoreSteps(),
-    "relu_activation": ReluActivation(),
-    "batchnorm": BatchNormProbe(),
-    "grad_clip": GradClip(),
-    "fix_output": FixOutput(),
-    "unfreeze": Unfreeze(),
-    "drop_non_finite": DropNonFinite(),
-    "smaller_batch": SmallerBatch(),
-    "reseed": Reseed(),
-    "larger_batch": LargerBatch(),
-    "combination": Combination(),
-}
+#: Every probe family, in the order "auto" considers them; each says its own name (``Probe.name``).
+_FAMILIES: tuple[Probe, ...] = (
+    LrSweep(),
+    StandardInit(),
+    NoRegularization(),
+    StandardizeInputs(),
+    ShuffledLabels(),
+    OverfitBatch(),
+    BiggerModel(),
+    MoreSteps(),
+    ReluActivation(),
+    BatchNormProbe(),
+    GradClip(),
+    FixOutput(),
+    Unfreeze(),
+    DropNonFinite(),
+    SmallerBatch(),
+    Reseed(),
+    LargerBatch(),
+    Combination(),
+)
+PROBES: dict[ProbeName, Probe] = {cast(ProbeName, p.name): p for p in _FAMILIES}
 
 __all__ = ["PROBES", "Probe", "ProbeContext", "ProbeOutcome", "ProbeRun"]

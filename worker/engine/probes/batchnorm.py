@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from worker.contract.vocabulary import ProbeName
 from worker.engine.probes.base import Probe, ProbeContext, ProbeRun, as_model, init_dict, layer_dicts
 
 #: Weight layers a model needs before "auto" tries normalization.
@@ -9,7 +10,7 @@ MIN_DEPTH = 4
 
 
 class BatchNormProbe(Probe):
-    name = "batchnorm"
+    name: ProbeName = "batchnorm"
     edits_layers = True
     priority = 25
 
@@ -32,7 +33,7 @@ class BatchNormProbe(Probe):
                 out.append({"type": "batchnorm"})
         return [
             ProbeRun(
-                name="batchnorm",
+                name=self.name,
                 family=self.name,
                 changes={"model.layers": f"batchnorm after layers {weights[:-1]}"},
                 model=as_model(out, init_dict(ctx.spec.model)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from worker.contract.vocabulary import ProbeName
 from worker.engine.probes.base import Probe, ProbeContext, ProbeRun, as_model, init_dict, layer_dicts
 
 #: Width factor for hidden layers, and the cap on any widened layer.
@@ -40,7 +41,7 @@ def bigger(layers: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
 
 
 class BiggerModel(Probe):
-    name = "bigger_model"
+    name: ProbeName = "bigger_model"
     edits_layers = True
     priority = 25
 
@@ -53,7 +54,7 @@ class BiggerModel(Probe):
         layers, what = bigger(layer_dicts(ctx.spec.model))
         return [
             ProbeRun(
-                name="bigger_model",
+                name=self.name,
                 family=self.name,
                 changes={"model.layers": what},
                 model=as_model(layers, init_dict(ctx.spec.model)),

@@ -15,12 +15,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from worker.contract.spec import ModelSpec
+from worker.contract.vocabulary import ProbeName
 from worker.diagnosis.rules.measures import TRAINED_SCORE, VAL_BELOW
 from worker.engine.probes.base import Probe, ProbeContext, ProbeOutcome, ProbeRun, as_model, layer_dicts
-from worker.engine.probes.drop_non_finite import drop_rows
+from worker.engine.probes.drop_non_finite import DropNonFinite, drop_rows
+from worker.engine.probes.lr_sweep import LrSweep
+from worker.engine.probes.overfit_batch import OverfitBatch
 from worker.engine.probes.scoring import run_score
-from worker.engine.probes.standard_init import custom_init
-from worker.engine.probes.standardize_inputs import standardize
+from worker.engine.probes.shuffled_labels import ShuffledLabels
+from worker.engine.probes.standard_init import StandardInit, custom_init
+from worker.engine.probes.standardize_inputs import StandardizeInputs, standardize
 from worker.engine.train.problem import Problem
 
 #: At most this many combined runs.
@@ -29,8 +33,9 @@ MAX_RUNS = 4
 LR_BETTER = 0.05
 #: lr factors tried beside standardized inputs.
 RESCALED = (10.0, 100.0, 0.1)
-#: Runs that do not train on the real data as given, so cannot show a single change trained it.
-NOT_SINGLE = ("shuffled_labels", "overfit_batch", "combination")
+#: Runs that do not train on the real data as given, so cannot show a single change trained it (nor can a
+#: combined run itself).
+NOT_SINGLE = (ShuffledLabels.name, OverfitBatch.name)
 
 
 @dataclass(frozen=True)
@@ -48,33 +53,33 @@ def _pointers(ctx: ProbeContext, done: list[ProbeOutcome]) -> tuple[list[Change]
     """(changes to the data or model, lr changes) that the evidence points to."""
     fixes: list[Change] = []
     if ctx.checks.get("non_finite") is not None and ctx.checks["non_finite"].flagged:
-        fixes.append(Change("drop_non_finite", {"data": "rows with NaN or infinite values dropped"}, data=drop_rows))
+        fixes.append(Change(DropNonFinite.name, {"data": "rows with NaN or infinite values dropped"}, data=drop_rows))
     if ctx.checks.get("input_scale") is not None and ctx.checks["input_scale"].flagged:
         fixes.append(
-            Change("standardize_inputs", {"data": "standardized per feature (train mean and std)"}, data=standardize)
+            Change(StandardizeInputs.name, {"data": "standardized per feature (train mean and std)"}, data=standardize)
         )
     if custom_init(ctx.spec.model):
         layers = layer_dicts(ctx.spec.model)
         for layer in layers:
             layer.pop("init", None)
-        fixes.append(Change("standard_init", {"model.init": "default"}, model=as_model(layers, None)))
+        fixes.append(Change(StandardInit.name, {"model.init": "default"}, model=as_model(layers, None)))
     lr0 = ctx.spec.training.lr
     base = ctx.extra.get("baseline_score", math.inf)
     swept = [
         (run_score(o.record, ctx.problem), o.run.changes["training.lr"])
         for o in done
-        if o.run.family == "lr_sweep" and "training.lr" in o.run.changes
+        if o.run.family == LrSweep.name and "training.lr" in o.run.changes
     ]
     better = [(s, lr) for s, lr in swept if s <= base - LR_BETTER]
     lrs = [min(better)[1]] if better else ([lr0 * 10, lr0 / 10] if lr0 > 0 else [])
-    return fixes, [Change("lr_sweep", {"training.lr": lr}, lr=lr) for lr in lrs]
+    return fixes, [Change(LrSweep.name, {"training.lr": lr}, lr=lr) for lr in lrs]
 
 
 def _rescaled_lrs(ctx: ProbeContext) -> list[Change]:
     """Standardizing moves the inputs by orders of magnitude, so the lr swept on the raw inputs says
     nothing about the one that suits them: a decade and two up, and one down."""
     lr0 = ctx.spec.training.lr
-    return [Change("lr_sweep", {"training.lr": lr0 * k}, lr=lr0 * k) for k in RESCALED if lr0 > 0]
+    return [Change(LrSweep.name, {"training.lr": lr0 * k}, lr=lr0 * k) for k in RESCALED if lr0 > 0]
 
 
 def _combine(ctx: ProbeContext, a: Change, b: Change) -> ProbeRun:
@@ -90,7 +95,7 @@ def _combine(ctx: ProbeContext, a: Change, b: Change) -> ProbeRun:
     changes = {"combines": [a.family, b.family], **a.changes, **b.changes}
     return ProbeRun(
         name=f"{a.family}+{b.family}",
-        family="combination",
+        family=Combination.name,
         changes=changes,
         model=a.model or b.model or ctx.spec.model,
         training=training,
@@ -99,21 +104,21 @@ def _combine(ctx: ProbeContext, a: Change, b: Change) -> ProbeRun:
 
 
 class Combination(Probe):
-    name = "combination"
+    name: ProbeName = "combination"
     priority = 60
 
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
         return []
 
     def follow_up(self, ctx: ProbeContext, done: list[ProbeOutcome]) -> list[ProbeRun]:
-        if any(o.run.family == "combination" for o in done):
+        if any(o.run.family == self.name for o in done):
             return []
-        singles = [o for o in done if o.run.family not in NOT_SINGLE]
+        singles = [o for o in done if o.run.family not in (*NOT_SINGLE, self.name)]
         if not singles or any(_trained(o, ctx.problem) for o in singles):
             return []  # a single change trained it: that change is the finding
         fixes, lrs = _pointers(ctx, done)
         pairs = [(a, b) for i, a in enumerate(fixes) for b in fixes[i + 1 :]]
-        with_lr = {a.family: _rescaled_lrs(ctx) if a.family == "standardize_inputs" else lrs for a in fixes}
+        with_lr = {a.family: _rescaled_lrs(ctx) if a.family == StandardizeInputs.name else lrs for a in fixes}
         # each fix with its first lr before any fix with its second: the cap cuts the least likely pairs
         for k in range(max((len(v) for v in with_lr.values()), default=0)):
             pairs += [(a, with_lr[a.family][k]) for a in fixes if k < len(with_lr[a.family])]

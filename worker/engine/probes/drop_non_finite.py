@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from worker.contract.vocabulary import ProbeName
 from worker.engine.probes.base import Probe, ProbeContext, ProbeRun
 from worker.engine.train.problem import Problem
 
@@ -23,7 +24,7 @@ def drop_rows(p: Problem) -> Problem:
 
 
 class DropNonFinite(Probe):
-    name = "drop_non_finite"
+    name: ProbeName = "drop_non_finite"
     priority = 1
 
     def applies(self, ctx: ProbeContext) -> bool:
@@ -33,7 +34,7 @@ class DropNonFinite(Probe):
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
         return [
             ProbeRun(
-                name="drop_non_finite",
+                name=self.name,
                 family=self.name,
                 changes={"data": "rows with NaN or infinite values dropped"},
                 model=ctx.spec.model,

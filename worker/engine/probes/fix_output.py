@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from worker.contract.vocabulary import ProbeName
 from worker.engine.probes.base import Probe, ProbeContext, ProbeRun, as_model, init_dict, layer_dicts
 
 
@@ -23,7 +24,7 @@ def fitted(layers: list[dict[str, Any]], loss: str) -> tuple[list[dict[str, Any]
 
 
 class FixOutput(Probe):
-    name = "fix_output"
+    name: ProbeName = "fix_output"
     edits_layers = True
     priority = 5
 
@@ -42,7 +43,7 @@ class FixOutput(Probe):
         layers, what = result
         return [
             ProbeRun(
-                name="fix_output",
+                name=self.name,
                 family=self.name,
                 changes={"model.layers": what},
                 model=as_model(layers, init_dict(ctx.spec.model)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from worker.contract.vocabulary import ProbeName
 from worker.engine.probes.base import Probe, ProbeContext, ProbeRun
 
 #: The clipping threshold (global L2 norm).
@@ -9,7 +10,7 @@ CLIP = 1.0
 
 
 class GradClip(Probe):
-    name = "grad_clip"
+    name: ProbeName = "grad_clip"
     priority = 35
     phase = 1
 
@@ -19,7 +20,7 @@ class GradClip(Probe):
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
         return [
             ProbeRun(
-                name="grad_clip",
+                name=self.name,
                 family=self.name,
                 changes={"training.grad_clip_norm": CLIP},
                 model=ctx.spec.model,

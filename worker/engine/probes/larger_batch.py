@@ -3,6 +3,7 @@ gradient a noisy guess."""
 
 from __future__ import annotations
 
+from worker.contract.vocabulary import ProbeName
 from worker.engine.probes.base import Probe, ProbeContext, ProbeRun
 
 #: Batches of at most this many samples count as tiny; the probe tries LARGE_BATCH.
@@ -11,7 +12,7 @@ LARGE_BATCH = 32
 
 
 class LargerBatch(Probe):
-    name = "larger_batch"
+    name: ProbeName = "larger_batch"
     priority = 41
     phase = 1
 

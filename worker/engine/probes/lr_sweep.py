@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+from worker.contract.vocabulary import ProbeName
 from worker.engine.probes.base import Probe, ProbeContext, ProbeOutcome, ProbeRun
 from worker.engine.probes.scoring import run_score
 
@@ -29,7 +30,7 @@ def _run(ctx: ProbeContext, factor: float) -> ProbeRun:
     lr = t.lr * factor
     return ProbeRun(
         name=f"lr_x{factor:g}",
-        family="lr_sweep",
+        family=LrSweep.name,
         changes={"training.lr": lr},
         model=ctx.spec.model,
         training=t.model_copy(update={"lr": lr}),
@@ -37,7 +38,7 @@ def _run(ctx: ProbeContext, factor: float) -> ProbeRun:
 
 
 class LrSweep(Probe):
-    name = "lr_sweep"
+    name: ProbeName = "lr_sweep"
     priority = 10
     phase = 1
 
@@ -47,7 +48,7 @@ class LrSweep(Probe):
             return [
                 ProbeRun(
                     name=f"lr_{lr:g}",
-                    family="lr_sweep",
+                    family=self.name,
                     changes={"training.lr": lr},
                     model=ctx.spec.model,
                     training=t.model_copy(update={"lr": lr}),
@@ -60,7 +61,7 @@ class LrSweep(Probe):
         lr0 = ctx.spec.training.lr
         decades = {}
         for o in done:
-            if o.run.family == "lr_sweep" and lr0 != 0:
+            if o.run.family == self.name and lr0 != 0:
                 d = math.log10(o.run.changes["training.lr"] / lr0)
                 if abs(d - round(d)) < 1e-6:  # whole decades only: the walk goes a decade at a time
                     decades[round(d)] = o

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 
-from worker.diagnosis.rules.too_few_steps import MIN_GAIN
+from worker.contract.vocabulary import ProbeName
+from worker.diagnosis.rules.too_few_steps import MIN_FURTHER_GAIN
 from worker.engine.probes.base import Probe, ProbeContext, ProbeRun
 
 #: The continued run ends at up to this many times the spec's epochs...
@@ -30,7 +31,7 @@ def extra_epochs(epochs: int, steps_per_epoch: int) -> int:
 
 
 class MoreSteps(Probe):
-    name = "more_steps"
+    name: ProbeName = "more_steps"
     priority = 22
     needed_when_trained = True
 
@@ -40,7 +41,7 @@ class MoreSteps(Probe):
         return (
             bool(ctx.extra.get("baseline_moved", True))
             and bool(ctx.extra.get("baseline_falling", True))
-            and ctx.extra.get("baseline_score", 1.0) > MIN_GAIN
+            and ctx.extra.get("baseline_score", 1.0) > MIN_FURTHER_GAIN
         )
 
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:

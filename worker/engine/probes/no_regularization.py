@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from worker.contract.vocabulary import ProbeName
 from worker.engine.model.names import layer_types
 from worker.engine.probes.base import Probe, ProbeContext, ProbeRun, as_model, init_dict, layer_dicts
 
 
 class NoRegularization(Probe):
-    name = "no_regularization"
+    name: ProbeName = "no_regularization"
     priority = 20
     phase = 1
 
@@ -27,9 +28,7 @@ class NoRegularization(Probe):
             if off:
                 changes["model.onnx"] = f"dropout nodes {off} pass their input through"
                 model = model.model_copy().with_program(program.without_dropout())
-            return [
-                ProbeRun(name="no_regularization", family=self.name, changes=changes, model=model, training=training)
-            ]
+            return [ProbeRun(name=self.name, family=self.name, changes=changes, model=model, training=training)]
         layers = layer_dicts(ctx.spec.model)
         dropped = [i for i, layer in enumerate(layers) if layer["type"] == "dropout"]
         if dropped:
@@ -37,7 +36,7 @@ class NoRegularization(Probe):
         kept = [layer for layer in layers if layer["type"] != "dropout"]
         return [
             ProbeRun(
-                name="no_regularization",
+                name=self.name,
                 family=self.name,
                 changes=changes,
                 model=as_model(kept, init_dict(ctx.spec.model)),

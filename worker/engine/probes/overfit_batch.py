@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from worker.contract.vocabulary import ProbeName
 from worker.engine.probes.base import Probe, ProbeContext, ProbeRun
 from worker.engine.train.problem import Problem
 
@@ -17,7 +18,7 @@ def one_batch(p: Problem) -> Problem:
 
 
 class OverfitBatch(Probe):
-    name = "overfit_batch"
+    name: ProbeName = "overfit_batch"
     priority = 30
 
     def applies(self, ctx: ProbeContext) -> bool:
@@ -29,7 +30,7 @@ class OverfitBatch(Probe):
         t = ctx.spec.training
         return [
             ProbeRun(
-                name="overfit_batch",
+                name=self.name,
                 family=self.name,
                 changes={
                     "data": f"the first {BATCH} training samples only",

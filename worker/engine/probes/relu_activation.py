@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from worker.contract.vocabulary import ProbeName
 from worker.engine.probes.base import Probe, ProbeContext, ProbeRun, as_model, layer_dicts
 
 SATURATING = ("sigmoid", "tanh")
@@ -15,7 +16,7 @@ def _hidden_saturating(ctx: ProbeContext) -> list[int]:
 
 
 class ReluActivation(Probe):
-    name = "relu_activation"
+    name: ProbeName = "relu_activation"
     edits_layers = True
     priority = 20
 
@@ -36,7 +37,7 @@ class ReluActivation(Probe):
         init = {"weight": "kaiming_uniform", "bias": "zeros"}
         return [
             ProbeRun(
-                name="relu_activation",
+                name=self.name,
                 family=self.name,
                 changes={**{f"model.layers[{i}].type": "relu" for i in swap}, "model.init": init},
                 model=as_model(layers, init),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from worker.contract.vocabulary import ProbeName
 from worker.engine.probes.base import Probe, ProbeContext, ProbeRun
 from worker.engine.probes.standard_init import DEFAULT_INIT
 
@@ -10,7 +11,7 @@ OFFSETS = (1, 2)
 
 
 class Reseed(Probe):
-    name = "reseed"
+    name: ProbeName = "reseed"
     priority = 45
     phase = 1
 

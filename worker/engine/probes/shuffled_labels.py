@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from worker.contract.vocabulary import ProbeName
 from worker.engine.probes.base import Probe, ProbeContext, ProbeRun
 from worker.engine.train.problem import Problem
 
@@ -18,14 +19,14 @@ def shuffle_labels(p: Problem) -> Problem:
 
 
 class ShuffledLabels(Probe):
-    name = "shuffled_labels"
+    name: ProbeName = "shuffled_labels"
     priority = 12
     phase = 1
 
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
         return [
             ProbeRun(
-                name="shuffled_labels",
+                name=self.name,
                 family=self.name,
                 changes={"data.y": "training labels randomly permuted"},
                 model=ctx.spec.model,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from worker.contract.vocabulary import ProbeName
 from worker.engine.probes.base import Probe, ProbeContext, ProbeRun
 
 #: Batches per epoch below which "auto" tries a smaller batch, and the size it tries.
@@ -10,7 +11,7 @@ SMALL_BATCH = 32
 
 
 class SmallerBatch(Probe):
-    name = "smaller_batch"
+    name: ProbeName = "smaller_batch"
     priority = 40
 
     def applies(self, ctx: ProbeContext) -> bool:

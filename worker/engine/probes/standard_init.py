@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from worker.contract.spec import InitSpec, ModelSpec
+from worker.contract.vocabulary import ProbeName
 from worker.engine.probes.base import Probe, ProbeContext, ProbeRun, as_model, layer_dicts
 
 #: The init that re-draws an uploaded ONNX model's weights as PyTorch draws each layer type.
@@ -20,7 +21,7 @@ def custom_init(m: ModelSpec) -> bool:
 
 
 class StandardInit(Probe):
-    name = "standard_init"
+    name: ProbeName = "standard_init"
     priority = 20
     phase = 1
 
@@ -32,7 +33,7 @@ class StandardInit(Probe):
             # every parameter drawn as PyTorch's module of its layer type draws it (reset_parameters)
             return [
                 ProbeRun(
-                    name="standard_init",
+                    name=self.name,
                     family=self.name,
                     changes={"model.init": "default"},
                     model=ctx.spec.model.model_copy(update={"init": DEFAULT_INIT}),
@@ -44,7 +45,7 @@ class StandardInit(Probe):
             layer.pop("init", None)
         return [
             ProbeRun(
-                name="standard_init",
+                name=self.name,
                 family=self.name,
                 changes={"model.init": "default"},
                 model=as_model(layers, None),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from worker.contract.vocabulary import ProbeName
 from worker.engine.probes.base import Probe, ProbeContext, ProbeRun
 from worker.engine.train.problem import Problem
 
@@ -22,7 +23,7 @@ def standardize(p: Problem) -> Problem:
 
 
 class StandardizeInputs(Probe):
-    name = "standardize_inputs"
+    name: ProbeName = "standardize_inputs"
     priority = 15
     phase = 1
 
@@ -33,7 +34,7 @@ class StandardizeInputs(Probe):
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
         return [
             ProbeRun(
-                name="standardize_inputs",
+                name=self.name,
                 family=self.name,
                 changes={"data": "standardized per feature (train mean and std)"},
                 model=ctx.spec.model,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from worker.contract.vocabulary import ProbeName
 from worker.engine.probes.base import Probe, ProbeContext, ProbeRun, as_model, init_dict, layer_dicts
 
 #: The lr used when the spec's lr is 0.
@@ -9,7 +10,7 @@ LR_FROM_ZERO = 1e-3
 
 
 class Unfreeze(Probe):
-    name = "unfreeze"
+    name: ProbeName = "unfreeze"
     edits_layers = True
     priority = 5
 
@@ -33,7 +34,7 @@ class Unfreeze(Probe):
             t = t.model_copy(update={"lr": LR_FROM_ZERO})
         return [
             ProbeRun(
-                name="unfreeze",
+                name=self.name,
                 family=self.name,
                 changes=changes,
                 model=as_model(layers, init_dict(ctx.spec.model)),
