@@ -11,37 +11,14 @@ import torch
 from worker.contract.spec import JobSpec
 from worker.data import Split
 from worker.diagnosis.diagnose import diagnose
-from worker.diagnosis.evidence import Evidence, RunFacts
+from worker.diagnosis.evidence import Evidence
+from worker.diagnosis.record import RunRecord, index_of
 from worker.diagnosis.rules.measures import MIN_GAIN, diverged
 from worker.engine.checks import CheckResult
 from worker.engine.model.names import layer_types
 from worker.engine.probes import ProbeOutcome
 from worker.engine.probes.standard_init import custom_init
-from worker.engine.train.loop import RunRecord
 from worker.engine.train.problem import Problem
-
-
-def facts(
-    name: str, family: str | None, changes: dict[str, Any], rec: RunRecord, epochs: int, chance: float | None = None
-) -> RunFacts:
-    return RunFacts(
-        name=name,
-        family=family,
-        changes=changes,
-        initial=rec.initial_loss,
-        train_loss=list(rec.train_loss),
-        val_loss=list(rec.val_loss),
-        val_acc=list(rec.val_acc),
-        train_acc=rec.train_acc,
-        penalty=list(rec.penalty),
-        epochs_planned=epochs,
-        nonfinite=rec.stop_reason == "non_finite",
-        chance=chance,
-        param_norm=rec.param_norm,
-        stop_reason=rec.stop_reason,
-        fit_share=rec.fit_share,
-        misfit_share=rec.misfit_share,
-    )
 
 
 def build_evidence(
@@ -60,8 +37,6 @@ def build_evidence(
         y = problem.y_val[torch.isfinite(problem.y_val)]
         ones = float((y > 0.5).double().mean()) if y.numel() else None
         majority = max(ones, 1.0 - ones) if ones is not None else None
-    grads = baseline.instruments.get("first_step_layer_grad_norm", [])
-    names = [layer["name"] for layer in baseline.layers]
     return Evidence(
         loss=problem.loss,
         chance=problem.chance,
@@ -73,16 +48,10 @@ def build_evidence(
         training=spec.training.model_dump(),
         layer_types=layer_types(spec.model),
         checks={k: c.as_dict() for k, c in checks.items()},
-        baseline=facts("baseline", None, {}, baseline, spec.training.epochs),
+        baseline=baseline.planned("baseline", None, {}, spec.training.epochs),
         probes=[
-            facts(o.run.name, o.run.family, o.run.changes, o.record, o.run.training.epochs, o.chance) for o in outcomes
+            o.record.planned(o.run.name, o.run.family, o.run.changes, o.run.training.epochs, o.chance) for o in outcomes
         ],
-        first_step_grad_norm=dict(zip(names, grads, strict=False)),
-        first_step_weight_norm=dict(
-            zip(names, baseline.instruments.get("first_step_layer_weight_norm", []), strict=False)
-        ),
-        dead_fraction=baseline.instruments.get("dead_fraction", {}),
-        saturation=baseline.instruments.get("saturation", {}),
         custom_init=custom_init(spec.model),
     )
 
@@ -113,30 +82,28 @@ def _history(rec: RunRecord, full: bool) -> dict[str, Any]:
     if full:
         h.update(
             step_loss=rec.step_loss,
-            grad_norm=rec.steps.get("grad_norm", []),
-            update_ratio=rec.steps.get("update_ratio", []),
+            grad_norm=rec.step_grad_norm,
+            update_ratio=rec.step_update_ratio,
         )
     return h
 
 
 def _layers(rec: RunRecord) -> list[dict[str, Any]]:
     """Per-layer series; each ReLU's dead fraction joins the weight layer that feeds it."""
-    layers = [dict(layer) for layer in rec.layers]
-    dead = rec.instruments.get("dead_fraction", {})
-    for relu, series in dead.items():
-        idx = int(relu.split(".", 1)[0])
-        feeding = [layer for layer in layers if int(layer["name"].split(".", 1)[0]) < idx]
+    layers: list[dict[str, Any]] = [
+        {"name": layer.name, "grad_norm": layer.grad_norm, "update_ratio": layer.update_ratio} for layer in rec.layers
+    ]
+    for relu, series in rec.dead_fraction.items():
+        feeding = [out for out, layer in zip(layers, rec.layers, strict=True) if layer.index < index_of(relu)]
         if feeding:
             feeding[-1]["dead_fraction"] = series
             feeding[-1]["activation"] = relu
     for layer in layers:
-        layer.setdefault("grad_norm", [])
-        layer.setdefault("update_ratio", [])
         layer.setdefault("dead_fraction", [])
     return layers
 
 
-def _summary(f: RunFacts, ev: Evidence) -> dict[str, Any]:
+def _summary(f: RunRecord, ev: Evidence) -> dict[str, Any]:
     initial = f.initial
     final = f.final if math.isfinite(f.final) else None
     rel = (initial - final) / initial if initial and final is not None and initial > 0 else None
