@@ -1,13 +1,23 @@
-"""Turning training records into evidence for the rules and into the contract's result object."""
+"""Turning training records into evidence for the rules and into the contract's typed ``Result``."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
-import numpy as np
 import torch
 
+from worker.contract.result import (
+    Baseline,
+    Check,
+    DataSummary,
+    History,
+    Layer,
+    LeftOut,
+    ProbeResult,
+    Result,
+    RunSummary,
+    Timing,
+)
 from worker.contract.spec import JobSpec
 from worker.data import Split
 from worker.diagnosis.diagnose import diagnose
@@ -56,69 +66,55 @@ def build_evidence(
     )
 
 
-def clean(value: Any) -> Any:
-    """Recursively replace non-finite floats by None and numpy scalars by Python numbers."""
-    if isinstance(value, dict):
-        return {str(k): clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _history(rec: RunRecord, full: bool) -> dict[str, Any]:
-    h: dict[str, Any] = {
-        "epoch": list(range(1, len(rec.train_loss) + 1)),
-        "train_loss": rec.train_loss,
-        "val_loss": rec.val_loss,
-    }
+def _history(rec: RunRecord, full: bool) -> History:
+    """The run's per-epoch losses (``val_acc`` and ``penalty`` only when it has them); ``full`` adds the
+    per-step series (the instrumented baseline)."""
+    h = History(
+        epoch=list(range(1, len(rec.train_loss) + 1)),
+        train_loss=rec.train_loss,
+        val_loss=rec.val_loss,
+    )
     if any(a is not None for a in rec.val_acc):
-        h["val_acc"] = rec.val_acc
+        h.val_acc = rec.val_acc
     if any(p for p in rec.penalty):
-        h["penalty"] = rec.penalty
+        h.penalty = rec.penalty
     if full:
-        h.update(
-            step_loss=rec.step_loss,
-            grad_norm=rec.step_grad_norm,
-            update_ratio=rec.step_update_ratio,
-        )
+        h.step_loss, h.grad_norm, h.update_ratio = rec.step_loss, rec.step_grad_norm, rec.step_update_ratio
     return h
 
 
-def _layers(rec: RunRecord) -> list[dict[str, Any]]:
+def _layers(rec: RunRecord) -> list[Layer]:
     """Per-layer series; each ReLU's dead fraction joins the weight layer that feeds it."""
-    layers: list[dict[str, Any]] = [
-        {"name": layer.name, "grad_norm": layer.grad_norm, "update_ratio": layer.update_ratio} for layer in rec.layers
+    layers = [
+        Layer(name=layer.name, grad_norm=layer.grad_norm, update_ratio=layer.update_ratio) for layer in rec.layers
     ]
     for relu, series in rec.dead_fraction.items():
         feeding = [out for out, layer in zip(layers, rec.layers, strict=True) if layer.index < index_of(relu)]
         if feeding:
-            feeding[-1]["dead_fraction"] = series
-            feeding[-1]["activation"] = relu
+            feeding[-1].dead_fraction = series
+            feeding[-1].activation = relu
     for layer in layers:
-        layer.setdefault("dead_fraction", [])
+        if "dead_fraction" not in layer.model_fields_set:
+            layer.dead_fraction = []
     return layers
 
 
-def _summary(f: RunRecord, ev: Evidence) -> dict[str, Any]:
+def _summary(f: RunRecord, ev: Evidence) -> RunSummary:
     initial = f.initial
     final = f.final if math.isfinite(f.final) else None
     rel = (initial - final) / initial if initial and final is not None and initial > 0 else None
-    return {
-        "initial_loss": initial,
-        "final_loss": final,
-        "relative_decrease": rel,
-        "diverged": diverged(ev, f),
-        "final_val_loss": f.val_final,
-        "best_val_loss": f.val_best,
-        "final_val_acc": f.val_acc_final,
-        "epochs_run": len(f.train_loss),
-        "fit_share": f.fit_share,
-        "misfit_share": f.misfit_share,
-    }
+    return RunSummary(
+        initial_loss=initial,
+        final_loss=final,
+        relative_decrease=rel,
+        diverged=diverged(ev, f),
+        final_val_loss=f.val_final,
+        best_val_loss=f.val_best,
+        final_val_acc=f.val_acc_final,
+        epochs_run=len(f.train_loss),
+        fit_share=f.fit_share,
+        misfit_share=f.misfit_share,
+    )
 
 
 def build_result(
@@ -133,9 +129,9 @@ def build_result(
     seconds: float,
     skipped: int,
     budget_seconds: float | None = None,
-    left_out: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """The contract's result object, JSON-safe.
+    left_out: list[LeftOut] | None = None,
+) -> Result:
+    """The contract's result (``worker.contract.result.Result``; its ``to_json`` writes it as strict JSON).
 
     ``timing``: ``seconds`` the job took, ``budget_seconds`` it had, and ``left_out``: the runs the
     budget cut short (``why`` ``cut``, ``epochs_run`` of ``epochs_planned``) or never started
@@ -143,52 +139,52 @@ def build_result(
     """
     diagnosis = diagnose(ev, skipped=skipped)
     stopped = [len(o.record.train_loss) for o in outcomes if o.record.stop_reason == "settled"]
-    result = {
-        "baseline": {
-            "config": spec.training.model_dump(),
-            "history": _history(baseline, full=True),
-            "layers": _layers(baseline),
-            "summary": _summary(ev.baseline, ev),
-            "chance_loss": problem.chance,
-            "trainable_params": baseline.trainable_params,
-            "stop_reason": baseline.stop_reason,
-            "seconds": round(baseline.seconds, 3),
-        },
-        "checks": [c.as_dict() for c in checks.values()],
-        "probes": [
-            {
-                "name": o.run.name,
-                "family": o.run.family,
-                "changes": o.run.changes,
-                "history": _history(o.record, full=False),
-                "summary": _summary(f, ev),
-                "stop_reason": o.record.stop_reason,
-                "seconds": round(o.record.seconds, 3),
-            }
+    result = Result(
+        baseline=Baseline(
+            config=spec.training.model_dump(),
+            history=_history(baseline, full=True),
+            layers=_layers(baseline),
+            summary=_summary(ev.baseline, ev),
+            chance_loss=problem.chance,
+            trainable_params=baseline.trainable_params,
+            stop_reason=baseline.stop_reason,
+            seconds=round(baseline.seconds, 3),
+        ),
+        checks=[Check(name=c.name, flagged=c.flagged, detail=c.detail, numbers=c.numbers) for c in checks.values()],
+        probes=[
+            ProbeResult(
+                name=o.run.name,
+                family=o.run.family,
+                changes=o.run.changes,
+                history=_history(o.record, full=False),
+                summary=_summary(f, ev),
+                stop_reason=o.record.stop_reason,
+                seconds=round(o.record.seconds, 3),
+            )
             for o, f in zip(outcomes, ev.probes, strict=True)
         ],
-        "diagnosis": diagnosis,
-        "timing": {
-            "seconds": round(seconds, 3),
-            "device": str(device),
-            "probes_run": len(outcomes),
-            "probes_skipped_for_budget": skipped,
-            "probes_stopped_settled": len(stopped),
-            "budget_seconds": budget_seconds,
-            "left_out": list(left_out or []),
-        },
-        "data": {
-            "n_train": problem.n_train,
-            "n_val": ev.n_val,
-            "sample_shape": list(problem.sample_shape),
-            "n_classes": ev.n_classes,
-        },
-    }
+        diagnosis=diagnosis,
+        timing=Timing(
+            seconds=round(seconds, 3),
+            device=str(device),
+            probes_run=len(outcomes),
+            probes_skipped_for_budget=skipped,
+            probes_stopped_settled=len(stopped),
+            budget_seconds=budget_seconds,
+            left_out=list(left_out or []),
+        ),
+        data=DataSummary(
+            n_train=problem.n_train,
+            n_val=ev.n_val,
+            sample_shape=list(problem.sample_shape),
+            n_classes=ev.n_classes,
+        ),
+    )
     if stopped:
         when = f"{min(stopped)}" if min(stopped) == max(stopped) else f"{min(stopped)} to {max(stopped)}"
-        diagnosis["notes"].append(
+        diagnosis.notes.append(
             f"{len(stopped)} probes stopped after {when} of their epochs: by then the baseline had trained to "
             f"within {MIN_GAIN:g}x chance of a perfect fit, with signal on the validation data, so no probe could "
             "confirm a cause any more"
         )
-    return clean(result)
+    return result

@@ -52,6 +52,8 @@ from typing import Any
 from redis import Redis
 from redis.exceptions import WatchError
 
+from worker.contract.result import Result
+
 #: Prefix of every key this store writes.
 KEY_PREFIX = "lossdoctor"
 #: Owner of jobs and data sets created without an API key.
@@ -454,12 +456,16 @@ class JobStore:
         attempt: int | None,
         status: str,
         *,
-        result: dict[str, Any] | None = None,
+        result: Result | dict[str, Any] | None = None,
         error: dict[str, str] | None = None,
         expect: Iterable[str] = ("running",),
     ) -> Update:
-        """Move the job to a terminal ``status`` from one of ``expect``; ``attempt`` None matches any."""
+        """Move the job to a terminal ``status`` from one of ``expect``; ``attempt`` None matches any.
+
+        A typed ``Result`` is kept as its strict JSON (``Result.as_json``: non-finite floats are null)."""
         allowed = frozenset(expect)
+        if isinstance(result, Result):
+            result = result.as_json()
 
         def mutate(r: Record) -> list[Event] | None:
             if r["status"] not in allowed or (attempt is not None and r["attempt"] != attempt):
