@@ -12,6 +12,7 @@ from worker.contract.result import Diagnosis, Finding, Result
 
 __all__ = [
     "BaselineCurve",
+    "CurvesDiagnosis",
     "Diagnosis",
     "Event",
     "EventsPage",
@@ -156,6 +157,13 @@ class Job(BaseModel):
     omitted: list[str] | None = Field(
         None, description="spec paths left out of this answer (`?include=spec` adds them)"
     )
+
+
+class CurvesDiagnosis(BaseModel):
+    """The diagnosis of posted curves (``POST /v1/diagnose/curves``), shaped like a job result's; its
+    findings are symptoms or the monitor's measurements, never confirmed by an intervention."""
+
+    diagnosis: Diagnosis
 
 
 class JobPage(BaseModel):
