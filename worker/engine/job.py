@@ -29,6 +29,7 @@ from worker.engine.baseline_feed import BaselineFeed
 from worker.engine.checks import CHECKS
 from worker.engine.onnx.build import check_runs, onnx_output_shape
 from worker.engine.probes import PROBES, Probe, ProbeContext, ProbeOutcome, ProbeRun
+from worker.engine.probes.base import BaselineVerdict
 from worker.engine.result import build_evidence, build_result
 from worker.engine.runner import EventSink, resume_parked, run_all
 from worker.engine.train.loop import Clock, Stopped
@@ -257,13 +258,13 @@ def run_job(
                 [base_run, *first], outcomes, parked, deadline, should_stop, on_epoch=progress.on_epoch
             )
             progress.ended()
-        baseline_score = score(base_ev, base_ev.baseline)
-        ctx.extra.update(
-            baseline_score=baseline_score,
-            baseline_signal=shows_signal(base_ev, base_ev.baseline),
-            baseline_diverged=diverged(base_ev, base_ev.baseline),
-            baseline_moved=moved(base_ev, base_ev.baseline),
-            baseline_falling=falling_rate(base_ev.baseline) >= FALLING,
+        b = base_ev.baseline
+        ctx.verdict = BaselineVerdict(
+            score=score(base_ev, b),
+            signal=shows_signal(base_ev, b),
+            diverged=diverged(base_ev, b),
+            moved=moved(base_ev, b),
+            falling=falling_rate(b) >= FALLING,
         )
         last = baseline.train_loss[-1] if baseline.train_loss else None
         emit({"type": "baseline_finished", "final_loss": last})
