@@ -1,8 +1,9 @@
 """One training run's record: what the loops append to, and what the rules read, in one type.
 
 Plain floats and lists, no torch: the plain loop (``worker.engine.train.loop``) and the stack
-(``worker.engine.batched.train``) append to it epoch by epoch; the engine names the run once it is
-planned (``RunRecord.planned``); the rules and measures read the same object through ``Evidence``.
+(``worker.engine.batched.train``) append to it epoch by epoch; when the engine gathers the evidence it
+names each run from its plan (``RunRecord.planned``), and the rules and measures read the same objects
+through ``Evidence``: nothing is copied into a second type.
 Losses are the data loss in the loss's units; None stands for a non-finite value (the result's JSON
 writes it as null). Per-epoch series hold one value per completed epoch; per-step series hold one
 value per instrumented step, thinned to at most ``MAX_STEP_POINTS`` (see the loop).
@@ -55,7 +56,7 @@ def index_of(name: str) -> int:
 class RunRecord:
     """What one training run measured, and (once planned) which run it is.
 
-    The loops set the measured fields; ``planned`` sets the run's identity: ``name``, ``family``
+    The loops set the measured fields; ``planned`` sets the run's identity from its plan: ``name``, ``family``
     (None for the baseline), ``changes`` (dotted spec paths to new values), ``epochs_planned`` and
     ``chance`` (the chance-level loss of the data the run trained on, when it differs from the job's).
     Instrument fields (``layers``, ``step_grad_norm``, ``first_step_*``, ``dead_fraction``,

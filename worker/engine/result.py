@@ -68,34 +68,36 @@ def build_evidence(
 
 def _history(rec: RunRecord, full: bool) -> History:
     """The run's per-epoch losses (``val_acc`` and ``penalty`` only when it has them); ``full`` adds the
-    per-step series (the instrumented baseline)."""
-    h = History(
-        epoch=list(range(1, len(rec.train_loss) + 1)),
-        train_loss=rec.train_loss,
-        val_loss=rec.val_loss,
-    )
+    per-step series (the instrumented baseline). Fields left out stay unset, so its JSON has no such key."""
+    optional: dict[str, list[float | None]] = {}
     if any(a is not None for a in rec.val_acc):
-        h.val_acc = rec.val_acc
+        optional["val_acc"] = rec.val_acc
     if any(p for p in rec.penalty):
-        h.penalty = rec.penalty
+        optional["penalty"] = rec.penalty
     if full:
-        h.step_loss, h.grad_norm, h.update_ratio = rec.step_loss, rec.step_grad_norm, rec.step_update_ratio
-    return h
+        optional.update(step_loss=rec.step_loss, grad_norm=rec.step_grad_norm, update_ratio=rec.step_update_ratio)
+    return History(
+        epoch=list(range(1, len(rec.train_loss) + 1)), train_loss=rec.train_loss, val_loss=rec.val_loss, **optional
+    )
 
 
 def _layers(rec: RunRecord) -> list[Layer]:
-    """Per-layer series; each ReLU's dead fraction joins the weight layer that feeds it."""
-    layers = [
-        Layer(name=layer.name, grad_norm=layer.grad_norm, update_ratio=layer.update_ratio) for layer in rec.layers
-    ]
-    for relu, series in rec.dead_fraction.items():
-        feeding = [out for out, layer in zip(layers, rec.layers, strict=True) if layer.index < index_of(relu)]
+    """Per-layer series; each ReLU's dead fraction joins the weight layer that feeds it (the last layer
+    before it), which then names it as its ``activation``."""
+    fed: dict[int, tuple[str, list[float | None]]] = {}
+    for name, series in rec.dead_fraction.items():
+        feeding = [k for k, layer in enumerate(rec.layers) if layer.index < index_of(name)]
         if feeding:
-            feeding[-1].dead_fraction = series
-            feeding[-1].activation = relu
-    for layer in layers:
-        if "dead_fraction" not in layer.model_fields_set:
-            layer.dead_fraction = []
+            fed[feeding[-1]] = (name, series)
+    layers = []
+    for k, layer in enumerate(rec.layers):
+        relu, dead = fed.get(k, (None, []))
+        named = {"activation": relu} if relu is not None else {}  # absent, not null, when it feeds none
+        layers.append(
+            Layer(
+                name=layer.name, grad_norm=layer.grad_norm, update_ratio=layer.update_ratio, dead_fraction=dead, **named
+            )
+        )
     return layers
 
 
