@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from worker.contract.result import Check
 from worker.diagnosis.evidence import Evidence
 from worker.diagnosis.record import LayerRecord, RunRecord
 
@@ -51,7 +52,7 @@ def evidence(
     baseline: RunRecord,
     probes: list[RunRecord] = (),
     *,
-    checks: dict[str, dict[str, Any]] | None = None,
+    checks: dict[str, Check] | None = None,
     training: dict[str, Any] | None = None,
     n_classes: int | None = 2,
     n_val: int = 100,
@@ -88,5 +89,5 @@ def evidence(
     return ev
 
 
-def flag(name: str, detail: str = "flagged", **numbers: Any) -> dict[str, dict[str, Any]]:
-    return {name: {"name": name, "flagged": True, "detail": detail, "numbers": numbers}}
+def flag(name: str, detail: str = "flagged", **numbers: Any) -> dict[str, Check]:
+    return {name: Check(name=name, flagged=True, detail=detail, numbers=numbers)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from worker.contract.result import Check
 from worker.diagnosis.record import RunRecord
 
 
@@ -27,7 +28,7 @@ class Evidence:
     val_majority: float | None  # share of the most common class in the validation split
     training: dict[str, Any]  # the spec's training section as run
     layer_types: list[str]
-    checks: dict[str, dict[str, Any]]  # name -> {flagged, detail, numbers}
+    checks: dict[str, Check]  # by check name: flagged, detail, numbers
     baseline: RunRecord
     probes: list[RunRecord] = field(default_factory=list)
     custom_init: bool = False
@@ -53,10 +54,14 @@ class Evidence:
         return self.baseline.saturation
 
     def flagged(self, check: str) -> bool:
-        return bool(self.checks.get(check, {}).get("flagged"))
+        """The pre-check ``check`` ran and flagged a problem."""
+        found = self.checks.get(check)
+        return found is not None and bool(found.flagged)
 
     def detail(self, check: str) -> str:
-        return str(self.checks.get(check, {}).get("detail", ""))
+        """What the pre-check ``check`` said, with its numbers ("" when it did not run)."""
+        found = self.checks.get(check)
+        return str(found.detail) if found is not None and found.detail is not None else ""
 
     def family(self, name: str) -> list[RunRecord]:
         return [p for p in self.probes if p.family == name]

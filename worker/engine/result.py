@@ -31,6 +31,11 @@ from worker.engine.probes.standard_init import custom_init
 from worker.engine.train.problem import Problem
 
 
+def _check(c: CheckResult) -> Check:
+    """A pre-check's result as the contract shows it (and the rules read it)."""
+    return Check(name=c.name, flagged=c.flagged, detail=c.detail, numbers=c.numbers)
+
+
 def build_evidence(
     spec: JobSpec,
     problem: Problem,
@@ -57,7 +62,7 @@ def build_evidence(
         val_majority=majority,
         training=spec.training.model_dump(),
         layer_types=layer_types(spec.model),
-        checks={k: c.as_dict() for k, c in checks.items()},
+        checks={k: _check(c) for k, c in checks.items()},
         baseline=baseline.planned("baseline", None, {}, spec.training.epochs),
         probes=[
             o.record.planned(o.run.name, o.run.family, o.run.changes, o.run.training.epochs, o.chance) for o in outcomes
@@ -152,7 +157,7 @@ def build_result(
             stop_reason=baseline.stop_reason,
             seconds=round(baseline.seconds, 3),
         ),
-        checks=[Check(name=c.name, flagged=c.flagged, detail=c.detail, numbers=c.numbers) for c in checks.values()],
+        checks=[_check(c) for c in checks.values()],
         probes=[
             ProbeResult(
                 name=o.run.name,

@@ -10,7 +10,7 @@ from worker.diagnosis.rules.measures import best_recovery, fmt, gain, trained
 def rule(ev: Evidence) -> Finding | None:
     if not ev.flagged("frozen"):
         return None
-    numbers = ev.checks["frozen"]["numbers"]
+    numbers = ev.checks["frozen"].numbers
     evidence = [ev.detail("frozen")]
     b = ev.baseline
     evidence.append(f"the train loss went from {fmt(b.initial)} to {fmt(b.final)}")

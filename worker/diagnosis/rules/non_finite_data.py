@@ -10,7 +10,7 @@ from worker.diagnosis.rules.measures import best_recovery, fmt, gain
 def rule(ev: Evidence) -> Finding | None:
     if not ev.flagged("non_finite"):
         return None
-    rows = ev.checks["non_finite"]["numbers"].get("rows", 0)
+    rows = ev.checks["non_finite"].numbers.get("rows", 0)
     evidence = [ev.detail("non_finite")]
     if ev.baseline.nonfinite:
         evidence.append("the training loss was non-finite from the start")
