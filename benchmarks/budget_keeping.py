@@ -71,7 +71,7 @@ def main() -> None:
         for budget in args.budgets:
             job = JobSpec.model_validate({**spec, "budget_seconds": budget})
             began = time.monotonic()
-            result = run_job(job)
+            result = run_job(job).as_json()
             took = time.monotonic() - began
             left = result["timing"]["left_out"]
             cut = sum(1 for e in left if e["why"] == "cut")

@@ -144,7 +144,7 @@ warm = dict(payload, training=dict(payload["training"], epochs=1), probes=["shuf
 run_job(JobSpec.model_validate(warm))
 spec = JobSpec.model_validate(payload)
 t0, c0 = time.perf_counter(), time.process_time()
-result = run_job(spec, cpu_threads=int(sys.argv[3]))
+result = run_job(spec, cpu_threads=int(sys.argv[3])).as_json()
 print(json.dumps({"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0,
                   "probes": len(result["probes"]),
                   "settled": sum(p["stop_reason"] == "settled" for p in result["probes"]),

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         "started_at": _now(),
     }
     try:
-        job["result"] = run_job(spec, on_event=_progress)
+        job["result"] = run_job(spec, on_event=_progress).as_json()
         job["status"] = "succeeded"
     except SpecError as exc:
         print(f"invalid spec: {'.'.join(str(p) for p in exc.loc)}: {exc.message}", file=sys.stderr)

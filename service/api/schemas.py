@@ -1,10 +1,28 @@
-"""Typed shapes of answers, so ``/openapi.json`` describes them (the routes still build plain dicts)."""
+"""Typed shapes of the API's answers, so ``/openapi.json`` describes them: jobs, pages of jobs, events and
+progress here; the result and its parts (``Result``, ``Diagnosis``, ``Finding``, ...) come from the
+contract (``worker.contract.result``), the type the engine returns and the job store keeps."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from worker.contract.result import Diagnosis, Finding, Result
+
+__all__ = [
+    "BaselineCurve",
+    "CurvesDiagnosis",
+    "Diagnosis",
+    "Event",
+    "EventsPage",
+    "Finding",
+    "Job",
+    "JobError",
+    "JobPage",
+    "Progress",
+    "Result",
+]
 
 
 class Event(BaseModel):
@@ -82,119 +100,6 @@ class JobError(BaseModel):
     message: str
 
 
-class Open(BaseModel):
-    """A part of the result. The engine writes every field named here (and may add more); the answer
-    declares them all optional so a result stored by another version is still served, never refused."""
-
-    model_config = ConfigDict(extra="allow")
-
-
-class Finding(Open):
-    """One cause with the numbers that show it."""
-
-    cause: str | None = Field(None, description="a cause of CONTRACT.md, e.g. lr_too_high")
-    confidence: float | None = Field(
-        None, description="0..1, a fixed level per rule and basis (README: How sure is a diagnosis)"
-    )
-    evidence: list[str] = Field(default_factory=list, description="sentences that carry the numbers")
-    fix: dict[str, Any] | None = Field(None, description="dotted spec paths to their new values, or advice in words")
-    confirmed: bool | None = Field(None, description="true only when an intervention recovered the loss")
-    recovered: float | None = Field(None, description="share of the chance-level loss the intervention won back")
-    basis: Literal["intervention", "measured", "symptoms"] | None = Field(
-        None, description="how the finding is known: an intervention, the run's own numbers, or symptoms only"
-    )
-
-
-class Diagnosis(Open):
-    """What is wrong, how sure, and the fix."""
-
-    model_config = ConfigDict(
-        extra="allow",
-        json_schema_extra={
-            "examples": [
-                {
-                    "healthy": False,
-                    "primary_cause": "lr_too_high",
-                    "verdict_basis": "intervention",
-                    "complete": True,
-                    "findings": [
-                        {
-                            "cause": "lr_too_high",
-                            "confidence": 0.93,
-                            "confirmed": True,
-                            "basis": "intervention",
-                            "recovered": 0.9,
-                            "fix": {"training.lr": 0.05},
-                            "evidence": [
-                                "with lr 5 the train loss rose from 2.31 to a peak of 9.8 and ended at 7.5",
-                                "the same run with lr 0.05 fell to 0.21 (chance 2.3)",
-                            ],
-                        }
-                    ],
-                    "summary": "The run is not learning because the learning rate is too high: steps overshoot. ...",
-                    "notes": [],
-                    "chance_loss": 2.3,
-                }
-            ]
-        },
-    )
-
-    healthy: bool | None = None
-    primary_cause: str | None = Field(None, description="null when healthy or inconclusive")
-    findings: list[Finding] = Field(default_factory=list, description="best first")
-    summary: str | None = Field(None, description="one paragraph in plain words")
-    verdict_basis: str | None = Field(
-        None, description="intervention, measured, symptoms, trained (healthy), inconclusive, or monitor (curves)"
-    )
-    complete: bool | None = Field(None, description="whether every planned run finished")
-    notes: list[str] = Field(default_factory=list)
-    chance_loss: float | None = Field(None, description="the loss of the best constant prediction")
-
-
-class History(Open):
-    """Per-epoch losses of one run; null where non-finite."""
-
-    epoch: list[int] = Field(default_factory=list)
-    train_loss: list[float | None] = Field(
-        default_factory=list, description="mean over the epoch's batches of the data loss alone"
-    )
-    val_loss: list[float | None] = Field(default_factory=list)
-
-
-class Baseline(Open):
-    """The spec's run as given, instrumented."""
-
-    config: dict[str, Any] | None = Field(None, description="the spec's training as run")
-    history: History | None = None
-    layers: list[dict[str, Any]] = Field(
-        default_factory=list, description="per weight layer: name, grad_norm, update_ratio, dead_fraction"
-    )
-    summary: dict[str, Any] | None = None
-    stop_reason: str | None = Field(None, description="completed, non_finite or deadline")
-
-
-class ProbeResult(Open):
-    """A controlled variant of the baseline that changed one thing (or two, for `combination`)."""
-
-    name: str | None = None
-    family: str | None = None
-    changes: dict[str, Any] | None = Field(None, description="dotted spec paths to the values the probe ran with")
-    history: History | None = None
-    summary: dict[str, Any] | None = None
-    stop_reason: str | None = Field(None, description="completed, non_finite, deadline or settled")
-
-
-class Result(Open):
-    """The result of a succeeded job (CONTRACT.md, "Result")."""
-
-    baseline: Baseline | None = None
-    probes: list[ProbeResult] = Field(default_factory=list)
-    diagnosis: Diagnosis | None = None
-    checks: list[dict[str, Any]] = Field(default_factory=list, description="each pre-check: name, flagged, detail")
-    timing: dict[str, Any] | None = None
-    data: dict[str, Any] | None = None
-
-
 class Job(BaseModel):
     """A job as the API shows it (CONTRACT.md). Listings leave out ``result``; listings and the ``202``
     answer leave out a spec's inline ``data.x``/``data.y`` (named in ``omitted``)."""
@@ -252,6 +157,13 @@ class Job(BaseModel):
     omitted: list[str] | None = Field(
         None, description="spec paths left out of this answer (`?include=spec` adds them)"
     )
+
+
+class CurvesDiagnosis(BaseModel):
+    """The diagnosis of posted curves (``POST /v1/diagnose/curves``), shaped like a job result's; its
+    findings are symptoms or the monitor's measurements, never confirmed by an intervention."""
+
+    diagnosis: Diagnosis
 
 
 class JobPage(BaseModel):

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
+from worker.contract.result import History
+
 #: Largest/smallest value above which a loss axis becomes logarithmic.
 LOG_SCALE_RATIO = 50.0
 #: Runs with at most this many points get a marker on every point.
@@ -248,8 +250,8 @@ class Plot:
         )
 
 
-def _epochs(history: dict[str, Any], n: int) -> list[float]:
-    epochs = history.get("epoch") or []
+def _epochs(history: History, n: int) -> list[float]:
+    epochs = history.epoch
     return [float(e) for e in epochs] if len(epochs) == n else [float(i + 1) for i in range(n)]
 
 
@@ -264,9 +266,9 @@ def _empty(kind: str, title: str, message: str) -> str:
     )
 
 
-def curve_svg(history: dict[str, Any], title: str, chance: float | None = None) -> str:
+def curve_svg(history: History, title: str, chance: float | None = None) -> str:
     """One run's train (solid) and validation (dashed) loss per epoch; ``chance`` marked when given."""
-    train, val = as_floats(history.get("train_loss")), as_floats(history.get("val_loss"))
+    train, val = as_floats(history.train_loss), as_floats(history.val_loss)
     if not any(math.isfinite(v) for v in train + val):
         return _empty("curve", title, "no finite loss recorded" if train else "no epoch finished yet")
     log = wants_log_scale([train, val])
@@ -281,7 +283,7 @@ def curve_svg(history: dict[str, Any], title: str, chance: float | None = None) 
     many = max(len(train), len(val)) <= MARKER_MAX_POINTS
     plot.line(xs_t, train, TRAIN_COLOUR, markers=many, name="train")
     plot.line(xs_v, val, VAL_COLOUR, dashed=True, markers=many, name="validation")
-    _non_finite_end(plot, xs_t, train, history.get("train_loss") or [])
+    _non_finite_end(plot, xs_t, train, history.train_loss)
     return plot.svg("curve", title, [("train", TRAIN_COLOUR, False), ("validation", VAL_COLOUR, True)])
 
 
@@ -303,10 +305,10 @@ def _cross(x: float, y: float, r: float = 4.5) -> str:
     )
 
 
-def overview_svg(runs: list[tuple[str, dict[str, Any]]], chance: float | None = None) -> str:
+def overview_svg(runs: list[tuple[str, History]], chance: float | None = None) -> str:
     """Every run's train loss per epoch on one chart, the baseline (first) thick and black."""
     title = "train loss of every run"
-    series = [as_floats(h.get("train_loss")) for _, h in runs]
+    series = [as_floats(h.train_loss) for _, h in runs]
     if not any(math.isfinite(v) for s in series for v in s):
         return _empty("overview", title, "no finite loss recorded")
     log = wants_log_scale(series)
@@ -492,11 +494,19 @@ def probes_svg(bars: list[Bar]) -> str:
     )
 
 
-def layers_svg(layers: list[dict[str, Any]], key: str, title: str, y_label: str, x_label: str) -> str:
-    """One series per layer (``layer[key]``) against its index (instrumented step or epoch); the y
-    axis is logarithmic when the values span more than ``LOG_SCALE_RATIO``."""
-    kind = f"layers-{key.replace('_', '-')}"
-    series = [(str(layer.get("name")), as_floats(layer.get(key))) for layer in layers]
+def layers_svg(
+    layers: Sequence[tuple[str, Sequence[float | None]]],
+    kind: str,
+    title: str,
+    y_label: str,
+    x_label: str,
+    *,
+    fraction: bool = False,
+) -> str:
+    """One series per layer (its name and values) against its index (instrumented step or epoch), in an
+    ``<svg data-chart=kind>``; ``fraction``: the values are shares 0..1 (a fixed axis), else the y axis
+    is logarithmic when the values span more than ``LOG_SCALE_RATIO``."""
+    series = [(name, as_floats(values)) for name, values in layers]
     series = [(name, values) for name, values in series if values]
     if not any(math.isfinite(v) for _, values in series for v in values):
         return _empty(kind, title, "not recorded for this run")
@@ -504,7 +514,6 @@ def layers_svg(layers: list[dict[str, Any]], key: str, title: str, y_label: str,
     longest = max(len(values) for _, values in series)
     x = Axis(1.0, float(max(2, longest)), False, [])
     x.ticks = [t for t in nice_ticks(x.lo, x.hi) if float(t).is_integer()]
-    fraction = key == "dead_fraction"
     y = (
         Axis(0.0, 1.0, False, [0.0, 0.25, 0.5, 0.75, 1.0])
         if fraction

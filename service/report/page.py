@@ -26,6 +26,8 @@ import math
 from html import escape
 from typing import Any
 
+from pydantic import BaseModel
+
 from service.report.charts import (
     Bar,
     SweepPoint,
@@ -37,6 +39,7 @@ from service.report.charts import (
 )
 from service.report.fixed_spec import fixed_spec
 from service.report.words import BASIS_WORDS, STOP_WORDS, cause_title, changes_text, number
+from worker.contract.result import Baseline, Diagnosis, Finding, History, ProbeResult, Result, RunSummary
 from worker.jobs.store import TERMINAL
 
 CSS = """
@@ -95,53 +98,63 @@ def _finite(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
 
 
-def _share(loss: Any, chance: Any) -> float | None:
+def _share(loss: float | None, chance: float | None) -> float | None:
     """``loss`` as a share of the chance-level loss; None when either is missing or chance is not > 0."""
     loss, chance = _finite(loss), _finite(chance)
     return loss / chance if loss is not None and chance is not None and chance > 0 else None
 
 
-def _basis_of(finding: dict[str, Any]) -> str:
-    basis = finding.get("basis")
-    if basis in BASIS_WORDS:
-        return str(basis)
-    return "intervention" if finding.get("confirmed") else "symptoms"
+def _present(part: BaseModel | None) -> bool:
+    """The stored result had this part, with something in it."""
+    return part is not None and bool(part.model_fields_set or part.model_extra)
 
 
-def _finding(f: dict[str, Any]) -> str:
+def _basis_of(finding: Finding) -> str:
+    if finding.basis in BASIS_WORDS:
+        return str(finding.basis)
+    return "intervention" if finding.confirmed else "symptoms"
+
+
+def _finding(f: Finding) -> str:
     basis = _basis_of(f)
-    evidence = "".join(f"<li>{escape(str(e))}</li>" for e in f.get("evidence") or [])
-    fixes = changes_text(f.get("fix"))
+    evidence = "".join(f"<li>{escape(str(e))}</li>" for e in f.evidence)
+    fixes = changes_text(f.fix)
     fix = f'<p class="fix"><strong>Fix:</strong> {escape("; ".join(fixes))}</p>' if fixes else ""
-    conf = _finite(f.get("confidence"))
+    conf = _finite(f.confidence)
     conf_text = f' <span class="conf">confidence {conf:.0%}</span>' if conf is not None else ""
-    recovered = _finite(f.get("recovered"))
+    recovered = _finite(f.recovered)
     rec_text = (
         f'<p class="muted">The probe recovered {recovered:.2f}x the chance-level loss.</p>'
         if basis == "intervention" and recovered
         else ""
     )
     return (
-        f'<article class="finding" data-cause="{escape(str(f.get("cause")))}" data-basis="{basis}">'
-        f"<h3>{escape(cause_title(f.get('cause')))}"
+        f'<article class="finding" data-cause="{escape(str(f.cause))}" data-basis="{basis}">'
+        f"<h3>{escape(cause_title(f.cause))}"
         f'<span class="basis b-{basis}">{escape(BASIS_WORDS[basis])}</span>{conf_text}</h3>'
         f'<ul class="evidence">{evidence}</ul>{rec_text}{fix}</article>'
     )
 
 
-def _diagnosis(diagnosis: dict[str, Any]) -> str:
-    healthy = bool(diagnosis.get("healthy"))
-    cause = diagnosis.get("primary_cause")
-    verdict = str(diagnosis.get("verdict_basis") or "")
-    findings = diagnosis.get("findings") or []
+def _primary(diagnosis: Diagnosis) -> Finding | None:
+    """The finding of the primary cause, if the diagnosis names one."""
+    cause = diagnosis.primary_cause
+    return next((f for f in diagnosis.findings if f.cause == cause), None) if cause else None
+
+
+def _diagnosis(diagnosis: Diagnosis) -> str:
+    healthy = bool(diagnosis.healthy)
+    cause = diagnosis.primary_cause
+    verdict = str(diagnosis.verdict_basis or "")
+    findings = diagnosis.findings
     inconclusive = not healthy and (verdict == "inconclusive" or not cause)
     if healthy:
         headline, css = "Training is healthy", "healthy"
     elif inconclusive:
-        names = ", ".join(cause_title(f.get("cause")) for f in findings) or "none"
+        names = ", ".join(cause_title(f.cause) for f in findings) or "none"
         headline, css = f"Inconclusive: the evidence does not decide. Candidates: {names}", "inconclusive"
     else:
-        primary: dict[str, Any] = next((f for f in findings if f.get("cause") == cause), {})
+        primary = _primary(diagnosis)
         basis = _basis_of(primary) if primary else "symptoms"
         lead = {
             "intervention": "Cause (confirmed by an intervention)",
@@ -149,28 +162,28 @@ def _diagnosis(diagnosis: dict[str, Any]) -> str:
             "symptoms": "Likely cause (from symptoms, not confirmed)",
         }[basis]
         headline, css = f"{lead}: {cause_title(cause)}", "unhealthy"
-    if diagnosis.get("complete") is False:
+    if diagnosis.complete is False:
         headline += " · not every planned run finished"
-    notes = "".join(f"<li>{escape(str(n))}</li>" for n in diagnosis.get("notes") or [])
+    notes = "".join(f"<li>{escape(str(n))}</li>" for n in diagnosis.notes)
     notes_html = f'<h3>Notes</h3><ul class="notes">{notes}</ul>' if notes else '<ul class="notes"></ul>'
     heading = "Candidates" if inconclusive else "Findings"
     return (
         f'<section class="diagnosis {css}" data-healthy="{str(healthy).lower()}"'
         f' data-primary-cause="{escape(str(cause or ""))}" data-verdict-basis="{escape(verdict)}">'
         f'<h2>Diagnosis</h2><p class="primary">{escape(headline)}</p>'
-        f'<p class="summary">{escape(str(diagnosis.get("summary") or ""))}</p>'
+        f'<p class="summary">{escape(str(diagnosis.summary or ""))}</p>'
         f"{f'<h3>{heading}</h3>' if findings else ''}{''.join(_finding(f) for f in findings)}{notes_html}</section>"
     )
 
 
-def _fixed_spec(job: dict[str, Any], diagnosis: dict[str, Any]) -> str:
-    cause = diagnosis.get("primary_cause")
-    primary = next((f for f in diagnosis.get("findings") or [] if f.get("cause") == cause), None) if cause else None
+def _fixed_spec(job: dict[str, Any], diagnosis: Diagnosis) -> str:
+    cause = diagnosis.primary_cause
+    primary = _primary(diagnosis)
     if primary is None or not isinstance(job.get("spec"), dict):
         return ""
-    fixed = fixed_spec(job["spec"], primary.get("fix"))
+    fixed = fixed_spec(job["spec"], primary.fix)
     if not fixed.applied:
-        words = "; ".join(changes_text(primary.get("fix"))) or "none"
+        words = "; ".join(changes_text(primary.fix)) or "none"
         return (
             '<section class="fixed-spec" data-applied="false"><h2>The corrected spec</h2>'
             f"<p>The fix is not a value to set in the spec: {escape(words)}.</p></section>"
@@ -198,26 +211,25 @@ def _fixed_spec(job: dict[str, Any], diagnosis: dict[str, Any]) -> str:
     )
 
 
-def _lr_of(changes: Any) -> float | None:
-    return _finite(changes.get("training.lr")) if isinstance(changes, dict) else None
+def _lr_of(changes: dict[str, Any] | None) -> float | None:
+    return _finite(changes.get("training.lr")) if changes is not None else None
 
 
-def _lr_sweep(result: dict[str, Any]) -> str:
-    baseline = result.get("baseline") or {}
-    base_lr = _finite((baseline.get("config") or {}).get("lr"))
+def _lr_sweep(result: Result) -> str:
+    baseline = result.baseline or Baseline()
+    base_lr = _finite((baseline.config or {}).get("lr"))
     points = []
-    for p in result.get("probes") or []:
-        lr = _lr_of(p.get("changes"))
-        if lr is None or (p.get("family") not in (None, "lr_sweep")):
+    for p in result.probes:
+        lr = _lr_of(p.changes)
+        if lr is None or (p.family not in (None, "lr_sweep")):
             continue
-        summary = p.get("summary") or {}
-        points.append(SweepPoint(lr, _finite(summary.get("final_loss")), str(p.get("name"))))
+        points.append(SweepPoint(lr, _finite((p.summary or RunSummary()).final_loss), str(p.name)))
     if not points:
         return ""
     if base_lr is not None:
-        final = _finite((baseline.get("summary") or {}).get("final_loss"))
+        final = _finite((baseline.summary or RunSummary()).final_loss)
         points.append(SweepPoint(base_lr, final, "baseline", baseline=True))
-    chance = _finite(baseline.get("chance_loss"))
+    chance = _finite(baseline.chance_loss)
     return (
         '<section class="lr-sweep"><h2>Learning-rate sweep</h2>'
         f'<figure class="wide">{lr_sweep_svg(points, chance)}<figcaption>Each point is one run with only '
@@ -226,26 +238,23 @@ def _lr_sweep(result: dict[str, Any]) -> str:
     )
 
 
-def _probes(result: dict[str, Any]) -> str:
-    baseline = result.get("baseline") or {}
-    chance = _finite(baseline.get("chance_loss"))
-    runs: list[tuple[str, Any, dict[str, Any], Any, bool]] = [
-        ("baseline", {}, baseline.get("summary") or {}, baseline.get("stop_reason"), True)
+def _probes(result: Result) -> str:
+    baseline = result.baseline or Baseline()
+    chance = _finite(baseline.chance_loss)
+    runs: list[tuple[str, dict[str, Any], RunSummary, str | None, bool]] = [
+        ("baseline", {}, baseline.summary or RunSummary(), baseline.stop_reason, True)
     ]
-    runs += [
-        (str(p.get("name")), p.get("changes") or {}, p.get("summary") or {}, p.get("stop_reason"), False)
-        for p in result.get("probes") or []
-    ]
+    runs += [(str(p.name), p.changes or {}, p.summary or RunSummary(), p.stop_reason, False) for p in result.probes]
     bars, rows = [], []
     for name, changes, summary, stop, is_base in runs:
-        share = _share(summary.get("final_loss"), chance)
+        share = _share(summary.final_loss, chance)
         stop_text = STOP_WORDS.get(str(stop), str(stop or ""))
         bars.append(Bar(name, share, stop_text, baseline=is_base))
         change = "your run as specified" if is_base else "; ".join(changes_text(changes)) or "no change"
         rows.append(
             f'<tr data-run="{escape(name)}" data-stop-reason="{escape(str(stop or ""))}"><td>{escape(name)}</td>'
-            f"<td>{escape(change)}</td><td>{number(summary.get('final_loss'))}</td>"
-            f"<td>{number(share, 3)}</td><td>{number(summary.get('final_val_loss'))}</td>"
+            f"<td>{escape(change)}</td><td>{number(summary.final_loss)}</td>"
+            f"<td>{number(share, 3)}</td><td>{number(summary.final_val_loss)}</td>"
             f"<td>{escape(stop_text)}</td></tr>"
         )
     chance_text = f"chance-level loss {number(chance)}" if chance is not None else "chance level unknown"
@@ -260,19 +269,19 @@ def _probes(result: dict[str, Any]) -> str:
     )
 
 
-def _checks(result: dict[str, Any]) -> str:
-    checks = result.get("checks") or []
+def _checks(result: Result) -> str:
+    checks = result.checks
     if not checks:
         return ""
-    ordered = sorted(checks, key=lambda c: not c.get("flagged"))
+    ordered = sorted(checks, key=lambda c: not c.flagged)
     rows = "".join(
-        f'<tr class="check{" flagged" if c.get("flagged") else ""}" data-check="{escape(str(c.get("name")))}"'
-        f' data-flagged="{str(bool(c.get("flagged"))).lower()}"><td>{escape(str(c.get("name")))}</td>'
-        f"<td>{'<span class=bad>flagged</span>' if c.get('flagged') else '<span class=ok>ok</span>'}</td>"
-        f"<td>{escape(str(c.get('detail') or ''))}</td></tr>"
+        f'<tr class="check{" flagged" if c.flagged else ""}" data-check="{escape(str(c.name))}"'
+        f' data-flagged="{str(bool(c.flagged)).lower()}"><td>{escape(str(c.name))}</td>'
+        f"<td>{'<span class=bad>flagged</span>' if c.flagged else '<span class=ok>ok</span>'}</td>"
+        f"<td>{escape(str(c.detail or ''))}</td></tr>"
         for c in ordered
     )
-    flagged = sum(1 for c in checks if c.get("flagged"))
+    flagged = sum(1 for c in checks if c.flagged)
     return (
         f'<section class="checks"><h2>Checks before training ({flagged} of {len(checks)} flagged)</h2>'
         f"<table><thead><tr><th>check</th><th>result</th><th>detail</th></tr></thead><tbody>{rows}</tbody>"
@@ -280,12 +289,25 @@ def _checks(result: dict[str, Any]) -> str:
     )
 
 
-def _layers(result: dict[str, Any]) -> str:
-    layers = (result.get("baseline") or {}).get("layers") or []
+def _layers(result: Result) -> str:
+    layers = result.baseline.layers if result.baseline is not None else []
     if not layers:
         return ""
-    grads = layers_svg(layers, "grad_norm", "gradient norm per layer", "gradient norm", "instrumented step")
-    dead = layers_svg(layers, "dead_fraction", "dead ReLU units per layer", "share of units dead", "epoch")
+    grads = layers_svg(
+        [(str(layer.name), layer.grad_norm) for layer in layers],
+        "layers-grad-norm",
+        "gradient norm per layer",
+        "gradient norm",
+        "instrumented step",
+    )
+    dead = layers_svg(
+        [(str(layer.name), layer.dead_fraction) for layer in layers],
+        "layers-dead-fraction",
+        "dead ReLU units per layer",
+        "share of units dead",
+        "epoch",
+        fraction=True,
+    )
     return (
         '<section class="layers"><h2>Inside the baseline: gradients and dead units per layer</h2>'
         f'<div class="grid"><figure>{grads}<figcaption>Each layer\'s gradient norm during training: '
@@ -296,32 +318,32 @@ def _layers(result: dict[str, Any]) -> str:
     )
 
 
-def _figure(name: str, history: dict[str, Any], caption: str, chance: float | None) -> str:
+def _figure(name: str, history: History, caption: str, chance: float | None) -> str:
     return (
         f'<figure class="curve" data-probe="{escape(name)}">{curve_svg(history, name, chance)}'
         f"<figcaption>{caption}</figcaption></figure>"
     )
 
 
-def _probe_caption(probe: dict[str, Any]) -> str:
-    summary = probe.get("summary") or {}
-    changes = "; ".join(changes_text(probe.get("changes"))) or "no change"
-    diverged = " — diverged" if summary.get("diverged") else ""
+def _probe_caption(probe: ProbeResult) -> str:
+    summary = probe.summary or RunSummary()
+    changes = "; ".join(changes_text(probe.changes)) or "no change"
+    diverged = " — diverged" if summary.diverged else ""
     return (
-        f"{escape(changes)}. Train loss {number(summary.get('initial_loss'))} → "
-        f"{number(summary.get('final_loss'))} "
-        f"(decrease {number(summary.get('relative_decrease'), 3)}){diverged}"
+        f"{escape(changes)}. Train loss {number(summary.initial_loss)} → "
+        f"{number(summary.final_loss)} "
+        f"(decrease {number(summary.relative_decrease, 3)}){diverged}"
     )
 
 
-def _curves(result: dict[str, Any]) -> str:
-    baseline = result.get("baseline") or {}
-    chance = _finite(baseline.get("chance_loss"))
-    history = baseline.get("history") or {}
-    probes = result.get("probes") or []
-    runs = [("baseline", history)] + [(str(p.get("name")), p.get("history") or {}) for p in probes]
+def _curves(result: Result) -> str:
+    baseline = result.baseline or Baseline()
+    chance = _finite(baseline.chance_loss)
+    history = baseline.history or History()
+    probes = result.probes
+    runs = [("baseline", history)] + [(str(p.name), p.history or History()) for p in probes]
     figures = [_figure("baseline", history, "Your training as specified (solid: train, dashed: validation).", chance)]
-    figures += [_figure(str(p.get("name")), p.get("history") or {}, _probe_caption(p), chance) for p in probes]
+    figures += [_figure(str(p.name), p.history or History(), _probe_caption(p), chance) for p in probes]
     return (
         '<section class="curves"><h2>Loss curves</h2>'
         f'<figure class="wide overview">{overview_svg(runs, chance)}</figure>'
@@ -329,7 +351,7 @@ def _curves(result: dict[str, Any]) -> str:
     )
 
 
-def live_history(events: list[dict[str, Any]]) -> dict[str, Any]:
+def live_history(events: list[dict[str, Any]]) -> History:
     """The baseline's history so far from a job's ``baseline_epoch`` events (the latest attempt's)."""
     train: list[Any] = []
     val: list[Any] = []
@@ -343,7 +365,7 @@ def live_history(events: list[dict[str, Any]]) -> dict[str, Any]:
             continue  # a gap: an event of this attempt is missing; keep what is contiguous
         train[start:] = list(e.get("train_loss") or [])
         val[start:] = list(e.get("val_loss") or [])
-    return {"epoch": list(range(1, len(train) + 1)), "train_loss": train, "val_loss": val}
+    return History(epoch=list(range(1, len(train) + 1)), train_loss=train, val_loss=val)
 
 
 def _progress(job: dict[str, Any], events: list[dict[str, Any]]) -> str:
@@ -352,7 +374,7 @@ def _progress(job: dict[str, Any], events: list[dict[str, Any]]) -> str:
     bar = f'<progress value="{done}" max="{total}"></progress>' if total else "<progress></progress>"
     history = live_history(events)
     planned = next((e.get("epochs") for e in reversed(events) if e.get("type") == "baseline_epoch"), None)
-    trained = len(history["train_loss"])
+    trained = len(history.train_loss)
     if job["status"] == "queued":
         what = "waiting for a worker"
     elif total:
@@ -392,10 +414,11 @@ def render_report(job: dict[str, Any], refresh_seconds: int = 2, events: list[di
             f'<section class="error"><h2>Failed: {escape(str(err.get("type")))}</h2>'
             f"<p>{escape(str(err.get('message')))}</p></section>"
         )
-    result = job.get("result")
-    if result:
-        diagnosis = result.get("diagnosis") or {}
-        if diagnosis:
+    stored = job.get("result")
+    if stored:
+        result = Result.of(stored)  # validated once: the typed result from here on
+        diagnosis = result.diagnosis
+        if diagnosis is not None and _present(diagnosis):
             body.append(_diagnosis(diagnosis))
             body.append(_fixed_spec(job, diagnosis))
         body.append(_lr_sweep(result))

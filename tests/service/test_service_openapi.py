@@ -80,17 +80,60 @@ def test_operations_have_stable_ids_and_a_job_declares_its_typed_result(client: 
     assert "basis" in components["Finding"]["properties"]
 
 
-def test_every_json_answer_of_jobs_and_datasets_is_a_named_schema(client: TestClient) -> None:
+def _ref(schema: dict[str, object]) -> str:
+    """The component a (possibly nullable or list) property schema points to."""
+    text = str(schema)
+    return text.split("#/components/schemas/", 1)[1].split("'", 1)[0] if "#/components/schemas/" in text else ""
+
+
+def test_jobs_results_diagnoses_and_events_have_typed_schemas(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
+    components = schema["components"]["schemas"]
 
-    def answer(path: str, method: str, status: str) -> str:
-        content = schema["paths"][path][method]["responses"][status]["content"]["application/json"]
-        return str(content["schema"].get("$ref", ""))
+    def answer(path: str, method: str = "get", status: str = "200") -> str:
+        return _ref(schema["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"])
 
-    assert answer("/v1/jobs", "get", "200").endswith("/JobPage")
-    assert answer("/v1/jobs/{job_id}", "get", "200").endswith("/Job")
-    assert answer("/v1/jobs/{job_id}/events", "get", "200").endswith("/EventsPage")
-    assert answer("/v1/datasets", "post", "201").endswith("/DatasetDescription")
-    assert answer("/v1/datasets/{dataset_id}", "get", "200").endswith("/DatasetDescription")
+    assert answer("/v1/jobs/{job_id}") == "Job"
+    assert answer("/v1/jobs", "post", "202") == "Job" and answer("/v1/jobs", "post") == "Job"  # 200: a repeat
+    assert answer("/v1/jobs/{job_id}/cancel", "post") == "Job"
+    assert answer("/v1/jobs") == "JobPage" and _ref(components["JobPage"]["properties"]["jobs"]) == "Job"
+    assert answer("/v1/jobs/{job_id}/events") == "EventsPage"
+    assert _ref(components["EventsPage"]["properties"]["events"]) == "Event"
+    assert answer("/v1/diagnose/curves", "post") == "CurvesDiagnosis"
+    assert _ref(components["CurvesDiagnosis"]["properties"]["diagnosis"]) == "Diagnosis"
+    # the result, part by part: each a component of its own with its fields, never a bare object
+    parts = {
+        ("Job", "result"): "Result",
+        ("Result", "baseline"): "Baseline",
+        ("Result", "probes"): "ProbeResult",
+        ("Result", "diagnosis"): "Diagnosis",
+        ("Result", "checks"): "Check",
+        ("Result", "timing"): "Timing",
+        ("Result", "data"): "DataSummary",
+        ("Baseline", "history"): "History",
+        ("Baseline", "layers"): "Layer",
+        ("Baseline", "summary"): "RunSummary",
+        ("ProbeResult", "history"): "History",
+        ("ProbeResult", "summary"): "RunSummary",
+        ("Diagnosis", "findings"): "Finding",
+        ("Timing", "left_out"): "LeftOut",
+    }
+    for (owner, field), part in parts.items():
+        assert _ref(components[owner]["properties"][field]) == part, (owner, field)
+    assert {"train_loss", "val_loss", "val_acc", "penalty", "step_loss", "grad_norm"} <= set(
+        components["History"]["properties"]
+    )
+    assert {"final_loss", "diverged", "epochs_run", "fit_share"} <= set(components["RunSummary"]["properties"])
+    assert {"grad_norm", "update_ratio", "dead_fraction", "activation"} <= set(components["Layer"]["properties"])
+    assert {"why", "epochs_run", "epochs_planned"} <= set(components["LeftOut"]["properties"])
+    assert {"verdict_basis", "complete", "notes", "chance_loss"} <= set(components["Diagnosis"]["properties"])
+
+
+def test_data_set_answers_are_typed(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    for path, method, status in (("/v1/datasets", "post", "201"), ("/v1/datasets/{dataset_id}", "get", "200")):
+        assert _ref(schema["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"]) == (
+            "DatasetDescription"
+        )
     described = schema["components"]["schemas"]["DatasetDescription"]["properties"]
     assert {"id", "n_samples", "x_shape", "y_shape", "x_dtype", "y_dtype"} <= set(described)

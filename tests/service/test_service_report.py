@@ -304,8 +304,8 @@ def test_running_report_draws_the_baseline_so_far_from_its_events() -> None:
         },
         {"type": "baseline_epoch", "from_epoch": 3, "epoch": 3, "epochs": 5, "train_loss": [None], "val_loss": [None]},
     ]
-    assert live_history(events)["train_loss"] == [1.1, 0.9, None]
-    assert live_history([*events, {"type": "started"}])["train_loss"] == []  # a new attempt starts over
+    assert live_history(events).train_loss == [1.1, 0.9, None]
+    assert live_history([*events, {"type": "started"}]).train_loss == []  # a new attempt starts over
     html = render_report(_job("running", started_at="2026-01-01T00:00:01.000Z"), events=events)
     assert 'data-epochs-trained="3"' in html and "baseline: 3 of 5 epochs trained" in html
     live = html[html.index('data-probe="baseline-live"') :]

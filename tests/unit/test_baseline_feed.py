@@ -40,7 +40,7 @@ def test_engine_sends_the_whole_baseline_in_baseline_epoch_events() -> None:
     from worker.engine.job import run_job
 
     events: list[dict[str, Any]] = []
-    result = run_job(JobSpec.model_validate({**TINY_SPEC, "probes": []}), on_event=events.append)
+    result = run_job(JobSpec.model_validate({**TINY_SPEC, "probes": []}), on_event=events.append).as_json()
     feed = [e for e in events if e["type"] == "baseline_epoch"]
     assert feed and feed[0]["from_epoch"] == 1 and feed[-1]["epoch"] == 2 and feed[-1]["epochs"] == 2
     losses = [v for e in feed for v in e["train_loss"]]

@@ -94,8 +94,8 @@ def test_each_member_of_a_stack_trains_as_it_would_alone(optimizer: str) -> None
     for member, rec in zip(members, stacked, strict=True):
         _assert_same(rec, train(member.model, member.training, member.problem, instrumented=False))
     alone = train(members[0].model, members[0].training, p, instrumented=True)
-    assert np.allclose(stacked[0].layers[0]["grad_norm"], alone.layers[0]["grad_norm"], rtol=RTOL)
-    assert stacked[0].instruments["dead_fraction"] == alone.instruments["dead_fraction"]
+    assert np.allclose(stacked[0].layers[0].grad_norm, alone.layers[0].grad_norm, rtol=RTOL)
+    assert stacked[0].dead_fraction == alone.dead_fraction
 
 
 def test_conv_stack_and_regression_loss_match_alone() -> None:
@@ -254,7 +254,7 @@ def test_an_instrumented_first_member_that_diverges_leaves_and_the_others_go_on(
     wild = Member(MLP, members[0].training.model_copy(update={"lr": 1e6}), p)
     stacked, _, parked = train_together([wild, *members], instrument_first=True, settled=lambda rec: True)
     assert parked is None  # a non-finite baseline settles nothing
-    assert stacked[0].stop_reason == "non_finite" and stacked[0].steps and stacked[0].layers
+    assert stacked[0].stop_reason == "non_finite" and stacked[0].step_grad_norm and stacked[0].layers
     for rec, m in zip(stacked[1:], members, strict=True):
         assert rec.stop_reason == "completed"
         _assert_same(rec, train(MLP, m.training, p, instrumented=False))

@@ -39,7 +39,7 @@ def test_a_job_whose_epochs_are_long_ends_within_its_budget_and_says_what_was_le
         )
     )
     began = time.monotonic()
-    result = run_job(spec)
+    result = run_job(spec).as_json()
     took = time.monotonic() - began
     assert took <= spec.budget_seconds + MARGIN_SECONDS, took
     timing = result["timing"]
@@ -61,7 +61,7 @@ def test_a_job_whose_epochs_are_long_ends_within_its_budget_and_says_what_was_le
 def test_progress_reports_count_epochs_and_carry_the_baselines_curve() -> None:
     events: list[dict[str, Any]] = []
     spec = JobSpec.model_validate(tiny_spec(training={**tiny_spec()["training"], "epochs": 6}))
-    result = run_job(spec, on_event=events.append)
+    result = run_job(spec, on_event=events.append).as_json()
     reports = [e for e in events if e["type"] == "progress"]
     assert len(reports) >= 6
     done = [r["epochs_done"] for r in reports]

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from worker.contract.errors import SpecError
+from worker.contract.result import Result
 from worker.contract.spec import CAUSES, JobSpec
 from worker.diagnosis.rules.measures import MIN_GAIN
 from worker.engine.job import Cancelled, run_job
@@ -33,8 +34,11 @@ def _spec(**training) -> dict:
 def test_result_follows_the_contract_and_is_strict_json() -> None:
     events: list[dict] = []
     spec = JobSpec.model_validate({**_spec(), "probes": ["lr_sweep", "shuffled_labels"]})
-    result = run_job(spec, on_event=events.append)
-    json.dumps(result, allow_nan=False)
+    typed = run_job(spec, on_event=events.append)
+    assert isinstance(typed, Result) and typed.diagnosis is not None and typed.baseline is not None
+    result = json.loads(typed.to_json(), parse_constant=lambda name: pytest.fail(f"{name} in the result"))
+    assert result["diagnosis"]["primary_cause"] == typed.diagnosis.primary_cause
+    assert [layer.name for layer in typed.baseline.layers] == [layer["name"] for layer in result["baseline"]["layers"]]
     hist = result["baseline"]["history"]
     assert hist["epoch"] == list(range(1, 16)) and len(hist["train_loss"]) == len(hist["val_loss"]) == 15
     assert hist["step_loss"] and hist["grad_norm"] and hist["update_ratio"]
@@ -57,7 +61,7 @@ def test_result_follows_the_contract_and_is_strict_json() -> None:
 
 
 def test_a_healthy_run_is_called_healthy() -> None:
-    result = run_job(JobSpec.model_validate(_spec()))
+    result = run_job(JobSpec.model_validate(_spec())).as_json()
     d = result["diagnosis"]
     assert d["healthy"] is True and d["primary_cause"] is None and d["findings"] == []
     # once the baseline was within MIN_GAIN of a perfect fit no probe could confirm a cause, so
@@ -78,7 +82,7 @@ def test_a_healthy_run_is_called_healthy() -> None:
 def test_probes_trained_one_by_one_also_stop_where_the_baseline_settled() -> None:
     spec = _spec()
     spec["model"]["layers"].insert(2, {"type": "dropout", "p": 0.1})  # dropout runs do not stack
-    result = run_job(JobSpec.model_validate(spec))
+    result = run_job(JobSpec.model_validate(spec)).as_json()
     assert result["diagnosis"]["healthy"] is True
     base = result["baseline"]["history"]["train_loss"]
     stopped = {len(p["history"]["train_loss"]) for p in result["probes"]}
@@ -87,7 +91,7 @@ def test_probes_trained_one_by_one_also_stop_where_the_baseline_settled() -> Non
 
 
 def test_a_diverging_lr_is_named_and_proven_by_a_smaller_lr() -> None:
-    result = run_job(JobSpec.model_validate(_spec(optimizer="sgd", lr=50.0)))
+    result = run_job(JobSpec.model_validate(_spec(optimizer="sgd", lr=50.0))).as_json()
     d = result["diagnosis"]
     assert d["primary_cause"] == "lr_too_high", d["summary"]
     top = d["findings"][0]

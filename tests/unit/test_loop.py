@@ -63,9 +63,9 @@ def test_same_seed_same_history_and_instruments_fill_every_layer() -> None:
     a = train(MLP, _training(), p, instrumented=True)
     b = train(MLP, _training(), p, instrumented=True)
     assert a.train_loss == b.train_loss and a.val_loss == b.val_loss
-    assert [layer["name"] for layer in a.layers] == ["0.linear", "2.linear"]
-    assert all(len(layer["grad_norm"]) == 3 and len(layer["update_ratio"]) == 3 for layer in a.layers)
-    assert len(a.instruments["dead_fraction"]["1.relu"]) == 4  # at init and after each epoch
+    assert [layer.name for layer in a.layers] == ["0.linear", "2.linear"]
+    assert all(len(layer.grad_norm) == 3 and len(layer.update_ratio) == 3 for layer in a.layers)
+    assert len(a.dead_fraction["1.relu"]) == 4  # at init and after each epoch
 
 
 def test_non_finite_data_stops_at_the_first_epoch_with_null_losses() -> None:

@@ -52,12 +52,12 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 
 def _run(spec: JobSpec, content: bytes) -> dict[str, Any]:
-    return run_job(spec, fetch_upload=lambda upload_id: content if upload_id == MODEL_ID else None)
+    return run_job(spec, fetch_upload=lambda upload_id: content if upload_id == MODEL_ID else None).as_json()
 
 
 def test_the_baseline_trains_from_the_exported_weights_like_the_layer_spec(exported: bytes) -> None:
     onnx_result = _run(_spec({"onnx": MODEL_ID}, ["lr_sweep"]), exported)
-    layer_result = run_job(_spec({"layers": LAYERS}, ["lr_sweep"]))
+    layer_result = run_job(_spec({"layers": LAYERS}, ["lr_sweep"])).as_json()
     json.dumps(onnx_result, allow_nan=False)
     a, b = onnx_result["baseline"]["history"], layer_result["baseline"]["history"]
     assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-5)

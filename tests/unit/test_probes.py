@@ -73,9 +73,9 @@ def test_a_wide_mlp_overfits_one_batch() -> None:
 
 def test_one_batch_is_memorized_only_while_the_labels_might_be_unlearnable() -> None:
     ctx = _ctx(_spec(), _problem())
-    ctx.extra.update(baseline_signal=False)
+    ctx.verdict.signal = False
     assert PROBES["overfit_batch"].applies(ctx)
-    ctx.extra.update(baseline_signal=True)
+    ctx.verdict.signal = True
     assert not PROBES["overfit_batch"].applies(ctx)
 
 
@@ -137,7 +137,7 @@ def test_lr_sweep_walks_on_while_it_helps() -> None:
     spec = _spec(optimizer="sgd", lr=1e-5)
     p = _problem()
     ctx = _ctx(spec, p)
-    ctx.extra.update(baseline_score=1.0, baseline_moved=False)
+    ctx.verdict.score, ctx.verdict.moved = 1.0, False
     runs = [r for r in PROBES["lr_sweep"].plan(ctx) if r.training.lr > 1e-5]
     from worker.engine.probes.base import ProbeOutcome
 
@@ -174,7 +174,7 @@ def test_combination_pairs_what_the_evidence_points_to_once_no_single_change_tra
         }
     )
     ctx = _ctx(spec, _problem(scale=1e4))  # unscaled inputs and a custom init
-    ctx.extra["baseline_score"] = 1.0
+    ctx.verdict.score = 1.0
     assert ctx.checks["input_scale"].flagged
     stalled = [
         _outcome("standard_init", [1.1, 1.1]),

@@ -319,16 +319,16 @@ def test_a_trained_run_with_nothing_confirmed_is_healthy() -> None:
             [run("lr", [1.0, 0.4, 0.1, 0.04], family="lr_sweep", changes={"training.lr": 0.1})],
         )
     )
-    assert d["healthy"] is True and d["primary_cause"] is None and d["findings"] == []
+    assert d.healthy is True and d.primary_cause is None and d.findings == []
 
 
 def test_a_stalled_run_is_never_healthy() -> None:
     d = diagnose(evidence(run("b", STALL, val_acc=0.9)))
-    assert d["healthy"] is False
+    assert d.healthy is False
 
 
 def test_a_baseline_cut_short_by_the_budget_says_so() -> None:
     short = run("b", [1.0, 0.9, 0.85], stop_reason="deadline", planned=50)
     d = diagnose(evidence(short))
-    assert d["complete"] is False and "3 of 50 epochs" in d["summary"]
-    assert diagnose(evidence(run("b", STALL)))["complete"] is True
+    assert d.complete is False and "3 of 50 epochs" in d.summary
+    assert diagnose(evidence(run("b", STALL))).complete is True

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.unit.evidence_tables import evidence, flag, run
+from worker.contract.result import Diagnosis
 from worker.diagnosis.curves import CurvesRequest, diagnose_curves
 from worker.diagnosis.diagnose import diagnose
 from worker.diagnosis.rules import RULES
@@ -15,12 +16,12 @@ TRAINED = [1.0, 0.4, 0.15, 0.05]
 FLAT = [1.0, 0.99, 0.99, 0.99, 0.99]
 
 
-def _causes(d: dict[str, Any]) -> list[str]:
-    return [f["cause"] for f in d["findings"]]
+def _causes(d: Diagnosis) -> list[str]:
+    return [f.cause for f in d.findings]
 
 
-def _confirmed(d: dict[str, Any]) -> list[str]:
-    return [f["cause"] for f in d["findings"] if f["confirmed"]]
+def _confirmed(d: Diagnosis) -> list[str]:
+    return [f.cause for f in d.findings if f.confirmed]
 
 
 # 1. "no signal" needs evidence that the labels, not the training, are at fault
@@ -60,8 +61,8 @@ def test_a_baseline_cut_short_confirms_nothing() -> None:
     b = run("b", [1.0, 0.8], stop_reason="deadline", planned=200, val_acc=0.9, fit=0.6, misfit=0.3)
     fixed = run("lr", TRAINED, family="lr_sweep", changes={"training.lr": 0.001}, val_acc=0.95)
     d = diagnose(evidence(b, [fixed], val_majority=0.25))
-    assert d["primary_cause"] is None and d["verdict_basis"] == "inconclusive" and d["complete"] is False
-    assert _confirmed(d) == [] and "2 of 200 epochs" in d["summary"]
+    assert d.primary_cause is None and d.verdict_basis == "inconclusive" and d.complete is False
+    assert _confirmed(d) == [] and "2 of 200 epochs" in d.summary
 
 
 def test_a_probe_cut_short_recovers_nothing() -> None:
@@ -75,7 +76,7 @@ def test_a_probe_cut_short_recovers_nothing() -> None:
         planned=20,
     )
     d = diagnose(evidence(run("b", [1.0, 9.0, 8.0, 7.5]), [cut]))
-    assert "lr_too_high" not in _confirmed(d) and d["complete"] is False
+    assert "lr_too_high" not in _confirmed(d) and d.complete is False
 
 
 def test_capacity_not_confirmed_while_the_baseline_is_still_falling() -> None:
@@ -94,7 +95,7 @@ def test_standardizing_beats_a_larger_lr_when_the_scale_check_flagged() -> None:
     std = run("std", [1.0, 0.5, 0.3, 0.2, 0.15], family="standardize_inputs", val_acc=0.9)
     lr = run("lr", [1.0, 0.3, 0.1, 0.05, 0.02], family="lr_sweep", changes={"training.lr": 1.0}, val_acc=0.9)
     d = diagnose(evidence(b, [std, lr], checks=flag("input_scale", "feature 3 has |mean|+std 1e4")))
-    assert d["primary_cause"] == "unscaled_inputs" and _causes(d)[:2] == ["unscaled_inputs", "lr_too_low"]
+    assert d.primary_cause == "unscaled_inputs" and _causes(d)[:2] == ["unscaled_inputs", "lr_too_low"]
 
 
 def test_an_explosion_tamed_by_a_smaller_lr_is_the_lr() -> None:
@@ -104,7 +105,7 @@ def test_an_explosion_tamed_by_a_smaller_lr_is_the_lr() -> None:
     d = diagnose(
         evidence(b, [ok, clip], training={"lr": 3.0}, grads={"0.linear": 1e4, "2.linear": 1e4, "4.linear": 1.0})
     )
-    assert d["primary_cause"] == "lr_too_high" and "exploding_gradients" not in _confirmed(d)
+    assert d.primary_cause == "lr_too_high" and "exploding_gradients" not in _confirmed(d)
 
 
 # 4. label noise needs its own evidence and loses to any recovery
@@ -129,8 +130,8 @@ def test_label_noise_loses_to_an_open_check_or_a_recovery() -> None:
 
 def test_label_noise_is_measured_not_confirmed() -> None:
     d = diagnose(evidence(_noisy(fit=0.6, misfit=0.3), val_majority=0.25))
-    assert d["primary_cause"] == "label_noise" and d["verdict_basis"] == "measured"
-    assert "An intervention confirmed it" not in d["summary"]
+    assert d.primary_cause == "label_noise" and d.verdict_basis == "measured"
+    assert "An intervention confirmed it" not in d.summary
 
 
 # 5. a setting that an intervention fixes is the cause, its mechanism is not
@@ -140,7 +141,7 @@ def test_relus_killed_by_the_lr_are_the_lr() -> None:
     b = run("b", [1.0, 1.0, 1.0, 1.0])
     ok = run("lr", TRAINED, family="lr_sweep", changes={"training.lr": 0.001}, val_acc=0.95)
     d = diagnose(evidence(b, [ok], dead={"1.relu": [0.1, 0.95, 0.97, 0.99]}))
-    assert d["primary_cause"] == "lr_too_high" and "dead_relus" in _causes(d)
+    assert d.primary_cause == "lr_too_high" and "dead_relus" in _causes(d)
 
 
 def test_a_steadily_falling_run_needs_more_steps_before_a_larger_lr() -> None:
@@ -154,7 +155,7 @@ def test_a_steadily_falling_run_needs_more_steps_before_a_larger_lr() -> None:
     )
     up = run("lr", [1.0, 0.3, 0.1, 0.05, 0.03], family="lr_sweep", changes={"training.lr": 0.1}, val_acc=0.95)
     d = diagnose(evidence(b, [more, up]))
-    assert d["primary_cause"] == "too_few_steps" and "lr_too_low" in _causes(d)
+    assert d.primary_cause == "too_few_steps" and "lr_too_low" in _causes(d)
 
 
 # 6. two faults at once
@@ -173,7 +174,7 @@ def test_two_faults_are_both_confirmed_by_their_combination() -> None:
     )
     d = diagnose(evidence(b, [init, low, both], training={"lr": 1.0}, custom_init=True))
     assert set(_confirmed(d)) >= {"bad_initialization", "lr_too_high"}
-    assert d["primary_cause"] == "bad_initialization"
+    assert d.primary_cause == "bad_initialization"
 
 
 # 7. an oscillating run, a batch too small
@@ -198,28 +199,30 @@ def test_tied_symptoms_are_inconclusive_and_name_the_deciding_run() -> None:
         grads={"0.linear": 1e-6, "2.linear": 1e-3, "4.linear": 1.0},
     )
     d = diagnose(ev)
-    assert d["primary_cause"] is None and d["verdict_basis"] == "inconclusive" and d["healthy"] is False
+    assert d.primary_cause is None and d.verdict_basis == "inconclusive" and d.healthy is False
     assert {"loss_output_mismatch", "vanishing_gradients"} <= set(_causes(d))
-    assert "fix_output probe" in d["summary"] and any("would decide" in n for n in d["notes"])
+    assert "fix_output probe" in d.summary and any("would decide" in n for n in d.notes)
 
 
 # 9. curves from elsewhere read the validation loss
 
 
 def test_curves_with_a_rising_validation_loss_are_overfitting() -> None:
-    d = diagnose_curves(
-        CurvesRequest(
-            train_loss=[2.3, 1.2, 0.5, 0.1, 0.03, 0.01], val_loss=[1.3, 1.0, 1.1, 2.0, 3.1, 4.2], n_classes=10
-        )
-    )["diagnosis"]
-    assert d["primary_cause"] == "overfitting" and d["healthy"] is False
-    assert d["findings"][0]["fix"]["training.epochs"] == 2
+    d = Diagnosis.model_validate(
+        diagnose_curves(
+            CurvesRequest(
+                train_loss=[2.3, 1.2, 0.5, 0.1, 0.03, 0.01], val_loss=[1.3, 1.0, 1.1, 2.0, 3.1, 4.2], n_classes=10
+            )
+        )["diagnosis"]
+    )
+    assert d.primary_cause == "overfitting" and d.healthy is False
+    assert d.findings[0].fix["training.epochs"] == 2
 
 
 def test_overfitting_in_a_job_is_measured_from_its_own_validation_curve() -> None:
     b = run("b", [1.0, 0.5, 0.2, 0.1, 0.05, 0.02], val=[1.0, 0.6, 0.5, 0.7, 0.9, 1.1], val_acc=0.9)
     d = diagnose(evidence(b))
-    assert d["primary_cause"] == "overfitting" and d["healthy"] is False and d["verdict_basis"] == "measured"
+    assert d.primary_cause == "overfitting" and d.healthy is False and d.verdict_basis == "measured"
 
 
 def test_no_signal_not_claimed_when_the_best_fitting_run_leans_to_signal() -> None:
@@ -233,5 +236,5 @@ def test_no_signal_not_claimed_when_the_best_fitting_run_leans_to_signal() -> No
     ev = evidence(b, [s, low], n_val=30, val_majority=0.4, training={"lr": 30.0})
     assert RULES["no_learnable_signal"](ev) is None
     d = diagnose(ev)
-    assert d["primary_cause"] == "lr_too_high" and d["verdict_basis"] == "symptoms"
-    assert "An intervention confirmed it" not in d["summary"]
+    assert d.primary_cause == "lr_too_high" and d.verdict_basis == "symptoms"
+    assert "An intervention confirmed it" not in d.summary

@@ -34,7 +34,7 @@ def test_a_run_of_two_epochs_is_short_not_signal_free() -> None:
     """Eight steps in all: the loss is still falling, so more steps decide. A larger model that
     learns faster in the same eight steps confirms nothing about capacity, nor a flat validation
     loss anything about the labels."""
-    d = run_job(_spec({"epochs": 2}))["diagnosis"]
+    d = run_job(_spec({"epochs": 2})).as_json()["diagnosis"]
     confirmed = [f["cause"] for f in d["findings"] if f["confirmed"]]
     assert not {"no_learnable_signal", "insufficient_capacity", "label_noise"} & set(confirmed)
     assert d["primary_cause"] in ("too_few_steps", "lr_too_low", None)
@@ -49,7 +49,7 @@ def test_a_baseline_the_budget_cut_short_confirms_nothing() -> None:
         budget=0.5,
         layers=[{"type": "linear", "out_features": 64}, {"type": "relu"}, {"type": "linear", "out_features": 3}],
     )
-    result = run_job(spec)
+    result = run_job(spec).as_json()
     d = result["diagnosis"]
     assert result["baseline"]["stop_reason"] == "deadline"
     assert d["complete"] is False and d["verdict_basis"] == "inconclusive" and d["primary_cause"] is None
@@ -74,7 +74,7 @@ def test_a_binary_task_with_one_logit_is_judged_as_classification() -> None:
             "device": "cpu",
         }
     )
-    result = run_job(spec)
+    result = run_job(spec).as_json()
     assert result["data"]["n_classes"] == 2
     acc = result["baseline"]["history"]["val_acc"]
     assert len(acc) == 10 and acc[-1] > 0.7

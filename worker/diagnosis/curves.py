@@ -22,8 +22,9 @@ from pydantic import Field, model_validator
 
 from worker.contract.spec import LossName, Strict
 from worker.contract.telemetry import MAX_LAYERS, MonitorSetup, StepRecord
-from worker.diagnosis.evidence import Evidence, RunFacts
+from worker.diagnosis.evidence import Evidence
 from worker.diagnosis.monitor_rules import LOOP_BUG, diagnose_run
+from worker.diagnosis.record import RunRecord
 from worker.diagnosis.rules import GRADIENT_SYMPTOMS, SYMPTOMS, overfitting, vanishing_gradients
 from worker.diagnosis.rules.base import Finding
 from worker.diagnosis.rules.measures import FALLING, LayerRatio, falling_rate, fmt, score, trained
@@ -102,14 +103,12 @@ def _evidence(req: CurvesRequest) -> Evidence:
     chance = _chance(req)
     train = [v if v is not None and math.isfinite(v) else None for v in req.train_loss]
     nonfinite = any(v is None for v in train)
-    run = RunFacts(
-        name="baseline",
-        family=None,
-        changes={},
-        initial=req.initial_loss if req.initial_loss is not None else train[0],
+    run = RunRecord(
+        initial_loss=req.initial_loss if req.initial_loss is not None else train[0],
+        initial_val_loss=None,
         train_loss=train,
         val_loss=list(req.val_loss or []),
-        nonfinite=nonfinite,
+        stop_reason="non_finite" if nonfinite else "completed",
     )
     return Evidence(
         loss=req.loss or "unknown",

@@ -20,8 +20,7 @@ then names the candidates and the run that would decide between them.
 
 from __future__ import annotations
 
-from typing import Any
-
+from worker.contract.result import Diagnosis
 from worker.diagnosis.evidence import Evidence
 from worker.diagnosis.rules import RULES, Finding
 from worker.diagnosis.rules.joint import joint_findings
@@ -95,8 +94,8 @@ def _downgrade(f: Finding) -> Finding:
     return Finding(f.cause, min(f.confidence, 0.5), f.evidence, f.fix, 0.0, False, "symptoms")
 
 
-def diagnose(ev: Evidence, *, skipped: int = 0) -> dict[str, Any]:
-    """The contract's ``diagnosis`` object for this evidence; ``skipped``: planned runs the budget left out."""
+def diagnose(ev: Evidence, *, skipped: int = 0) -> Diagnosis:
+    """The contract's ``diagnosis`` for this evidence; ``skipped``: planned runs the budget left out."""
     b = ev.baseline
     findings = [f for rule in RULES.values() if (f := rule(ev)) is not None]
     findings = joint_findings(ev, findings)
@@ -142,13 +141,13 @@ def diagnose(ev: Evidence, *, skipped: int = 0) -> dict[str, Any]:
     if still_falling(ev, b) and primary is not None and primary.cause != "too_few_steps":
         notes.append(f"the baseline was still falling {100 * falling_rate(b):.0f}% an epoch when it stopped")
     basis: str = (primary.basis or "symptoms") if primary is not None else ("trained" if healthy else "inconclusive")
-    return {
-        "healthy": healthy,
-        "primary_cause": primary.cause if primary else None,
-        "findings": [f.as_dict() for f in ranked],
-        "summary": summary,
-        "complete": complete,
-        "notes": notes,
-        "chance_loss": ev.chance,
-        "verdict_basis": basis,
-    }
+    return Diagnosis(
+        healthy=healthy,
+        primary_cause=primary.cause if primary else None,
+        findings=[f.out() for f in ranked],
+        summary=summary,
+        complete=complete,
+        notes=notes,
+        chance_loss=ev.chance,
+        verdict_basis=basis,
+    )

@@ -1,78 +1,26 @@
 """Evidence: the numbers the diagnosis rules read, and nothing else.
 
-Built once from the pre-checks, the baseline and the probe runs; plain data (JSON-able), so a
-rule can be tested with a table of hand-written evidence in microseconds.
+Built once from the pre-checks, the baseline and the probe runs. The runs are the loops' own
+``RunRecord``s (``worker.diagnosis.record``), read directly, never copied; everything else is plain
+data, so a rule can be tested with a table of hand-written evidence in microseconds.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
-
-@dataclass
-class RunFacts:
-    """One training run in numbers. Losses are the data loss in the loss's units; None = non-finite."""
-
-    name: str
-    family: str | None  # None for the baseline
-    changes: dict[str, Any]
-    initial: float | None  # loss on the training split before any step
-    train_loss: list[float | None]  # per-epoch mean over batches
-    val_loss: list[float | None]
-    val_acc: list[float | None] = field(default_factory=list)
-    train_acc: float | None = None
-    penalty: list[float | None] = field(default_factory=list)
-    epochs_planned: int = 0
-    nonfinite: bool = False
-    chance: float | None = None  # chance on the data this run trained on, if it differs
-    param_norm: float | None = None  # L2 norm of all parameters at the end
-    stop_reason: str = "completed"  # completed | non_finite | deadline | settled
-    fit_share: float | None = None  # share of training samples fit at the end (classification)
-    misfit_share: float | None = None  # share of training samples misfit at the end
-
-    @property
-    def cut_short(self) -> bool:
-        """The budget stopped the run before its planned epochs: its numbers describe part of it."""
-        return self.stop_reason == "deadline" and len(self.train_loss) < self.epochs_planned
-
-    @property
-    def final(self) -> float:
-        """Last epoch's train loss; inf when non-finite."""
-        if self.nonfinite or not self.train_loss or self.train_loss[-1] is None:
-            return math.inf
-        return float(self.train_loss[-1])
-
-    @property
-    def val_final(self) -> float:
-        if not self.val_loss or self.val_loss[-1] is None:
-            return math.inf
-        return float(self.val_loss[-1])
-
-    @property
-    def val_best(self) -> float:
-        vals = [v for v in self.val_loss if v is not None]
-        return min(vals) if vals else math.inf
-
-    @property
-    def val_acc_final(self) -> float | None:
-        return self.val_acc[-1] if self.val_acc else None
-
-    @property
-    def peak(self) -> float:
-        """The largest epoch loss (inf if any was non-finite)."""
-        if self.nonfinite or any(v is None for v in self.train_loss):
-            return math.inf
-        return max((float(v) for v in self.train_loss if v is not None), default=math.inf)
+from worker.contract.result import Check
+from worker.diagnosis.record import RunRecord
 
 
 @dataclass
 class Evidence:
-    """Everything a rule may look at."""
+    """Everything a rule may look at. Losses in the loss's units; ``chance`` is the best constant
+    prediction's loss on the training labels, ``val_chance`` on the validation labels."""
 
     loss: str
-    chance: float  # best constant prediction's loss on the training labels
+    chance: float
     val_chance: float
     n_classes: int | None
     n_train: int
@@ -80,20 +28,40 @@ class Evidence:
     val_majority: float | None  # share of the most common class in the validation split
     training: dict[str, Any]  # the spec's training section as run
     layer_types: list[str]
-    checks: dict[str, dict[str, Any]]  # name -> {flagged, detail, numbers}
-    baseline: RunFacts
-    probes: list[RunFacts] = field(default_factory=list)
-    first_step_grad_norm: dict[str, float | None] = field(default_factory=dict)  # layer -> norm
-    first_step_weight_norm: dict[str, float | None] = field(default_factory=dict)
-    dead_fraction: dict[str, list[float | None]] = field(default_factory=dict)  # relu -> per epoch
-    saturation: dict[str, list[float | None]] = field(default_factory=dict)
+    checks: dict[str, Check]  # by check name: flagged, detail, numbers
+    baseline: RunRecord
+    probes: list[RunRecord] = field(default_factory=list)
     custom_init: bool = False
 
+    @property
+    def first_step_grad_norm(self) -> dict[str, float | None]:
+        """The baseline's gradient L2 norm of each layer at its first step, by layer name."""
+        return self.baseline.first_step_grads()
+
+    @property
+    def first_step_weight_norm(self) -> dict[str, float | None]:
+        """The baseline's weight L2 norm of each layer before its first step, by layer name."""
+        return self.baseline.first_step_weights()
+
+    @property
+    def dead_fraction(self) -> dict[str, list[float | None]]:
+        """Each ReLU's share of dead units in the baseline, at init and after each epoch."""
+        return self.baseline.dead_fraction
+
+    @property
+    def saturation(self) -> dict[str, list[float | None]]:
+        """Each sigmoid's or tanh's share of saturated units in the baseline, at init and after each epoch."""
+        return self.baseline.saturation
+
     def flagged(self, check: str) -> bool:
-        return bool(self.checks.get(check, {}).get("flagged"))
+        """The pre-check ``check`` ran and flagged a problem."""
+        found = self.checks.get(check)
+        return found is not None and bool(found.flagged)
 
     def detail(self, check: str) -> str:
-        return str(self.checks.get(check, {}).get("detail", ""))
+        """What the pre-check ``check`` said, with its numbers ("" when it did not run)."""
+        found = self.checks.get(check)
+        return str(found.detail) if found is not None and found.detail is not None else ""
 
-    def family(self, name: str) -> list[RunFacts]:
+    def family(self, name: str) -> list[RunRecord]:
         return [p for p in self.probes if p.family == name]

@@ -1,6 +1,6 @@
 """Run a job: validate, train the baseline, run the probes, diagnose, and return the result.
 
-    run_job(spec) -> result dict (the contract's ``result``; JSON-safe)
+    run_job(spec) -> Result (the contract's ``result``, typed; ``Result.to_json`` writes it as strict JSON)
 
 Raises ``SpecError`` for a spec that cannot run on its data and ``Cancelled`` when
 ``should_stop`` asks to stop. A training that goes wrong is a finding, never an exception.
@@ -9,7 +9,6 @@ Raises ``SpecError`` for a spec that cannot run on its data and ``Cancelled`` wh
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,20 +17,23 @@ import numpy as np
 import torch
 
 from worker.contract.errors import Cancelled, SpecError
+from worker.contract.result import LeftOut, Result
 from worker.contract.spec import JobSpec
 from worker.contract.vocabulary import ProbeName
 from worker.data import split
 from worker.data.shapes import infer_shapes
 from worker.data.validate import check_runnable
 from worker.diagnosis.evidence import Evidence
+from worker.diagnosis.record import RunRecord
 from worker.diagnosis.rules.measures import FALLING, diverged, falling_rate, moved, score, settled, shows_signal
 from worker.engine.baseline_feed import BaselineFeed
 from worker.engine.checks import CHECKS, CheckResult
 from worker.engine.onnx.build import check_runs, onnx_output_shape
 from worker.engine.probes import PROBES, Probe, ProbeContext, ProbeOutcome, ProbeRun
+from worker.engine.probes.base import BaselineVerdict
 from worker.engine.result import build_evidence, build_result
 from worker.engine.runner import EventSink, resume_parked, run_all
-from worker.engine.train.loop import Clock, RunRecord, Stopped
+from worker.engine.train.loop import Clock, Stopped
 from worker.engine.train.problem import make_problem
 
 log = logging.getLogger(__name__)
@@ -126,8 +128,8 @@ def _thinned_curve(rec: RunRecord) -> dict[str, list[Any]]:
     )
     return {
         "epoch": [i + 1 for i in picks],
-        "train_loss": [_finite(rec.train_loss[i]) for i in picks],
-        "val_loss": [_finite(rec.val_loss[i]) if i < len(rec.val_loss) else None for i in picks],
+        "train_loss": [rec.train_loss[i] for i in picks],
+        "val_loss": [rec.val_loss[i] if i < len(rec.val_loss) else None for i in picks],
     }
 
 
@@ -158,8 +160,8 @@ def run_job(
     should_stop: Callable[[], bool] | None = None,
     fetch_upload: FetchUpload | None = None,
     cpu_threads: int | None = CPU_THREADS,
-) -> dict[str, Any]:
-    """Diagnose ``spec``: the contract's result object (baseline, probes, diagnosis).
+) -> Result:
+    """Diagnose ``spec``: the contract's result (baseline, probes, diagnosis).
 
     ``cpu_threads``: intra-op threads when training on the CPU (None leaves torch's choice).
     """
@@ -257,16 +259,16 @@ def run_job(
                 [base_run, *first], outcomes, parked, deadline, should_stop, on_epoch=progress.on_epoch
             )
             progress.ended()
-        baseline_score = score(base_ev, base_ev.baseline)
-        ctx.extra.update(
-            baseline_score=baseline_score,
-            baseline_signal=shows_signal(base_ev, base_ev.baseline),
-            baseline_diverged=diverged(base_ev, base_ev.baseline),
-            baseline_moved=moved(base_ev, base_ev.baseline),
-            baseline_falling=falling_rate(base_ev.baseline) >= FALLING,
+        b = base_ev.baseline
+        ctx.verdict = BaselineVerdict(
+            score=score(base_ev, b),
+            signal=shows_signal(base_ev, b),
+            diverged=diverged(base_ev, b),
+            moved=moved(base_ev, b),
+            falling=falling_rate(b) >= FALLING,
         )
         last = baseline.train_loss[-1] if baseline.train_loss else None
-        emit({"type": "baseline_finished", "final_loss": _finite(last)})
+        emit({"type": "baseline_finished", "final_loss": last})
         # phase 2: the probes chosen from what the baseline did
         second = [
             run
@@ -315,7 +317,7 @@ def run_job(
     planned = len(first) + len(second)
     left_out = _left_out(baseline, spec.training.epochs, planned_runs, outcomes)
     if left_out:
-        notes.append("the budget cut short or left out: " + ", ".join(_said(e) for e in left_out))
+        notes.append("the budget cut short or left out: " + ", ".join(e.said() for e in left_out))
 
     evidence: Evidence = build_evidence(spec, problem, parts, checks, baseline, outcomes)
     result = build_result(
@@ -331,14 +333,10 @@ def run_job(
         budget_seconds=spec.budget_seconds,
         left_out=left_out,
     )
-    result["diagnosis"].setdefault("notes", []).extend(notes)
-    emit(
-        {
-            "type": "diagnosed",
-            "primary_cause": result["diagnosis"]["primary_cause"],
-            "healthy": result["diagnosis"]["healthy"],
-        }
-    )
+    diagnosis = result.diagnosis
+    assert diagnosis is not None
+    diagnosis.notes.extend(notes)
+    emit({"type": "diagnosed", "primary_cause": diagnosis.primary_cause, "healthy": diagnosis.healthy})
     return result
 
 
@@ -349,40 +347,23 @@ def _epochs(runs: list[ProbeRun]) -> int:
 
 def _left_out(
     baseline: RunRecord, baseline_epochs: int, planned: list[ProbeRun], outcomes: list[ProbeOutcome]
-) -> list[dict[str, Any]]:
+) -> list[LeftOut]:
     """What the budget left out: each run cut short by the deadline (``why`` ``cut``, with the epochs it
     ran of those planned) and each planned probe never started (``why`` ``skipped``), baseline first."""
-    out: list[dict[str, Any]] = []
+    out: list[LeftOut] = []
     if baseline.stop_reason == "deadline":
         out.append(
-            {
-                "name": "baseline",
-                "why": "cut",
-                "epochs_run": len(baseline.train_loss),
-                "epochs_planned": baseline_epochs,
-            }
+            LeftOut(name="baseline", why="cut", epochs_run=len(baseline.train_loss), epochs_planned=baseline_epochs)
         )
     ran = {id(o.run) for o in outcomes}
     for o in outcomes:
         if o.record.stop_reason == "deadline":
             planned_epochs = o.run.training.epochs + (len(baseline.train_loss) if o.run.resume else 0)
             out.append(
-                {
-                    "name": o.run.name,
-                    "why": "cut",
-                    "epochs_run": len(o.record.train_loss),
-                    "epochs_planned": planned_epochs,
-                }
+                LeftOut(name=o.run.name, why="cut", epochs_run=len(o.record.train_loss), epochs_planned=planned_epochs)
             )
-    out += [{"name": run.name, "why": "skipped"} for run in planned if id(run) not in ran]
+    out += [LeftOut(name=run.name, why="skipped") for run in planned if id(run) not in ran]
     return out
-
-
-def _said(entry: dict[str, Any]) -> str:
-    """One ``left_out`` entry in words: ``lr_x0.1 (3 of 20 epochs)``, ``reseed_1 (not run)``."""
-    if entry["why"] == "skipped":
-        return f"{entry['name']} (not run)"
-    return f"{entry['name']} ({entry['epochs_run']} of {entry['epochs_planned']} epochs)"
 
 
 def _not_applicable(spec: JobSpec, wanted: list[ProbeName]) -> dict[str, list[ProbeName]]:
@@ -399,7 +380,3 @@ def _not_applicable(spec: JobSpec, wanted: list[ProbeName]) -> dict[str, list[Pr
 
 def _wanted(probe: Probe, ctx: ProbeContext, trained_well: bool) -> bool:
     return probe.applies(ctx) and (probe.needed_when_trained or not trained_well)
-
-
-def _finite(v: float | None) -> float | None:
-    return v if v is not None and math.isfinite(v) else None

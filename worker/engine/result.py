@@ -1,47 +1,39 @@
-"""Turning training records into evidence for the rules and into the contract's result object."""
+"""Turning training records into evidence for the rules and into the contract's typed ``Result``."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
-import numpy as np
 import torch
 
+from worker.contract.result import (
+    Baseline,
+    Check,
+    DataSummary,
+    History,
+    Layer,
+    LeftOut,
+    ProbeResult,
+    Result,
+    RunSummary,
+    Timing,
+)
 from worker.contract.spec import JobSpec
 from worker.data import Split
 from worker.diagnosis.diagnose import diagnose
-from worker.diagnosis.evidence import Evidence, RunFacts
+from worker.diagnosis.evidence import Evidence
+from worker.diagnosis.record import RunRecord, index_of
 from worker.diagnosis.rules.measures import MIN_GAIN, diverged
 from worker.engine.checks import CheckResult
 from worker.engine.model.names import layer_types
 from worker.engine.probes import ProbeOutcome
 from worker.engine.probes.standard_init import custom_init
-from worker.engine.train.loop import RunRecord
 from worker.engine.train.problem import Problem
 
 
-def facts(
-    name: str, family: str | None, changes: dict[str, Any], rec: RunRecord, epochs: int, chance: float | None = None
-) -> RunFacts:
-    return RunFacts(
-        name=name,
-        family=family,
-        changes=changes,
-        initial=rec.initial_loss,
-        train_loss=list(rec.train_loss),
-        val_loss=list(rec.val_loss),
-        val_acc=list(rec.val_acc),
-        train_acc=rec.train_acc,
-        penalty=list(rec.penalty),
-        epochs_planned=epochs,
-        nonfinite=rec.stop_reason == "non_finite",
-        chance=chance,
-        param_norm=rec.param_norm,
-        stop_reason=rec.stop_reason,
-        fit_share=rec.fit_share,
-        misfit_share=rec.misfit_share,
-    )
+def _check(c: CheckResult) -> Check:
+    """A pre-check's result as the contract shows it (and the rules read it)."""
+    return Check(name=c.name, flagged=c.flagged, detail=c.detail, numbers=c.numbers)
 
 
 def build_evidence(
@@ -60,8 +52,6 @@ def build_evidence(
         y = problem.y_val[torch.isfinite(problem.y_val)]
         ones = float((y > 0.5).double().mean()) if y.numel() else None
         majority = max(ones, 1.0 - ones) if ones is not None else None
-    grads = baseline.instruments.get("first_step_layer_grad_norm", [])
-    names = [layer["name"] for layer in baseline.layers]
     return Evidence(
         loss=problem.loss,
         chance=problem.chance,
@@ -72,86 +62,66 @@ def build_evidence(
         val_majority=majority,
         training=spec.training.model_dump(),
         layer_types=layer_types(spec.model),
-        checks={k: c.as_dict() for k, c in checks.items()},
-        baseline=facts("baseline", None, {}, baseline, spec.training.epochs),
+        checks={k: _check(c) for k, c in checks.items()},
+        baseline=baseline.planned("baseline", None, {}, spec.training.epochs),
         probes=[
-            facts(o.run.name, o.run.family, o.run.changes, o.record, o.run.training.epochs, o.chance) for o in outcomes
+            o.record.planned(o.run.name, o.run.family, o.run.changes, o.run.training.epochs, o.chance) for o in outcomes
         ],
-        first_step_grad_norm=dict(zip(names, grads, strict=False)),
-        first_step_weight_norm=dict(
-            zip(names, baseline.instruments.get("first_step_layer_weight_norm", []), strict=False)
-        ),
-        dead_fraction=baseline.instruments.get("dead_fraction", {}),
-        saturation=baseline.instruments.get("saturation", {}),
         custom_init=custom_init(spec.model),
     )
 
 
-def clean(value: Any) -> Any:
-    """Recursively replace non-finite floats by None and numpy scalars by Python numbers."""
-    if isinstance(value, dict):
-        return {str(k): clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _history(rec: RunRecord, full: bool) -> dict[str, Any]:
-    h: dict[str, Any] = {
-        "epoch": list(range(1, len(rec.train_loss) + 1)),
-        "train_loss": rec.train_loss,
-        "val_loss": rec.val_loss,
-    }
+def _history(rec: RunRecord, full: bool) -> History:
+    """The run's per-epoch losses (``val_acc`` and ``penalty`` only when it has them); ``full`` adds the
+    per-step series (the instrumented baseline). Fields left out stay unset, so its JSON has no such key."""
+    optional: dict[str, list[float | None]] = {}
     if any(a is not None for a in rec.val_acc):
-        h["val_acc"] = rec.val_acc
+        optional["val_acc"] = rec.val_acc
     if any(p for p in rec.penalty):
-        h["penalty"] = rec.penalty
+        optional["penalty"] = rec.penalty
     if full:
-        h.update(
-            step_loss=rec.step_loss,
-            grad_norm=rec.steps.get("grad_norm", []),
-            update_ratio=rec.steps.get("update_ratio", []),
-        )
-    return h
+        optional.update(step_loss=rec.step_loss, grad_norm=rec.step_grad_norm, update_ratio=rec.step_update_ratio)
+    return History(
+        epoch=list(range(1, len(rec.train_loss) + 1)), train_loss=rec.train_loss, val_loss=rec.val_loss, **optional
+    )
 
 
-def _layers(rec: RunRecord) -> list[dict[str, Any]]:
-    """Per-layer series; each ReLU's dead fraction joins the weight layer that feeds it."""
-    layers = [dict(layer) for layer in rec.layers]
-    dead = rec.instruments.get("dead_fraction", {})
-    for relu, series in dead.items():
-        idx = int(relu.split(".", 1)[0])
-        feeding = [layer for layer in layers if int(layer["name"].split(".", 1)[0]) < idx]
+def _layers(rec: RunRecord) -> list[Layer]:
+    """Per-layer series; each ReLU's dead fraction joins the weight layer that feeds it (the last layer
+    before it), which then names it as its ``activation``."""
+    fed: dict[int, tuple[str, list[float | None]]] = {}
+    for name, series in rec.dead_fraction.items():
+        feeding = [k for k, layer in enumerate(rec.layers) if layer.index < index_of(name)]
         if feeding:
-            feeding[-1]["dead_fraction"] = series
-            feeding[-1]["activation"] = relu
-    for layer in layers:
-        layer.setdefault("grad_norm", [])
-        layer.setdefault("update_ratio", [])
-        layer.setdefault("dead_fraction", [])
+            fed[feeding[-1]] = (name, series)
+    layers = []
+    for k, layer in enumerate(rec.layers):
+        relu, dead = fed.get(k, (None, []))
+        named = {"activation": relu} if relu is not None else {}  # absent, not null, when it feeds none
+        layers.append(
+            Layer(
+                name=layer.name, grad_norm=layer.grad_norm, update_ratio=layer.update_ratio, dead_fraction=dead, **named
+            )
+        )
     return layers
 
 
-def _summary(f: RunFacts, ev: Evidence) -> dict[str, Any]:
+def _summary(f: RunRecord, ev: Evidence) -> RunSummary:
     initial = f.initial
     final = f.final if math.isfinite(f.final) else None
     rel = (initial - final) / initial if initial and final is not None and initial > 0 else None
-    return {
-        "initial_loss": initial,
-        "final_loss": final,
-        "relative_decrease": rel,
-        "diverged": diverged(ev, f),
-        "final_val_loss": f.val_final,
-        "best_val_loss": f.val_best,
-        "final_val_acc": f.val_acc_final,
-        "epochs_run": len(f.train_loss),
-        "fit_share": f.fit_share,
-        "misfit_share": f.misfit_share,
-    }
+    return RunSummary(
+        initial_loss=initial,
+        final_loss=final,
+        relative_decrease=rel,
+        diverged=diverged(ev, f),
+        final_val_loss=f.val_final,
+        best_val_loss=f.val_best,
+        final_val_acc=f.val_acc_final,
+        epochs_run=len(f.train_loss),
+        fit_share=f.fit_share,
+        misfit_share=f.misfit_share,
+    )
 
 
 def build_result(
@@ -166,9 +136,9 @@ def build_result(
     seconds: float,
     skipped: int,
     budget_seconds: float | None = None,
-    left_out: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """The contract's result object, JSON-safe.
+    left_out: list[LeftOut] | None = None,
+) -> Result:
+    """The contract's result (``worker.contract.result.Result``; its ``to_json`` writes it as strict JSON).
 
     ``timing``: ``seconds`` the job took, ``budget_seconds`` it had, and ``left_out``: the runs the
     budget cut short (``why`` ``cut``, ``epochs_run`` of ``epochs_planned``) or never started
@@ -176,52 +146,52 @@ def build_result(
     """
     diagnosis = diagnose(ev, skipped=skipped)
     stopped = [len(o.record.train_loss) for o in outcomes if o.record.stop_reason == "settled"]
-    result = {
-        "baseline": {
-            "config": spec.training.model_dump(),
-            "history": _history(baseline, full=True),
-            "layers": _layers(baseline),
-            "summary": _summary(ev.baseline, ev),
-            "chance_loss": problem.chance,
-            "trainable_params": baseline.trainable_params,
-            "stop_reason": baseline.stop_reason,
-            "seconds": round(baseline.seconds, 3),
-        },
-        "checks": [c.as_dict() for c in checks.values()],
-        "probes": [
-            {
-                "name": o.run.name,
-                "family": o.run.family,
-                "changes": o.run.changes,
-                "history": _history(o.record, full=False),
-                "summary": _summary(f, ev),
-                "stop_reason": o.record.stop_reason,
-                "seconds": round(o.record.seconds, 3),
-            }
+    result = Result(
+        baseline=Baseline(
+            config=spec.training.model_dump(),
+            history=_history(baseline, full=True),
+            layers=_layers(baseline),
+            summary=_summary(ev.baseline, ev),
+            chance_loss=problem.chance,
+            trainable_params=baseline.trainable_params,
+            stop_reason=baseline.stop_reason,
+            seconds=round(baseline.seconds, 3),
+        ),
+        checks=[_check(c) for c in checks.values()],
+        probes=[
+            ProbeResult(
+                name=o.run.name,
+                family=o.run.family,
+                changes=o.run.changes,
+                history=_history(o.record, full=False),
+                summary=_summary(f, ev),
+                stop_reason=o.record.stop_reason,
+                seconds=round(o.record.seconds, 3),
+            )
             for o, f in zip(outcomes, ev.probes, strict=True)
         ],
-        "diagnosis": diagnosis,
-        "timing": {
-            "seconds": round(seconds, 3),
-            "device": str(device),
-            "probes_run": len(outcomes),
-            "probes_skipped_for_budget": skipped,
-            "probes_stopped_settled": len(stopped),
-            "budget_seconds": budget_seconds,
-            "left_out": list(left_out or []),
-        },
-        "data": {
-            "n_train": problem.n_train,
-            "n_val": ev.n_val,
-            "sample_shape": list(problem.sample_shape),
-            "n_classes": ev.n_classes,
-        },
-    }
+        diagnosis=diagnosis,
+        timing=Timing(
+            seconds=round(seconds, 3),
+            device=str(device),
+            probes_run=len(outcomes),
+            probes_skipped_for_budget=skipped,
+            probes_stopped_settled=len(stopped),
+            budget_seconds=budget_seconds,
+            left_out=list(left_out or []),
+        ),
+        data=DataSummary(
+            n_train=problem.n_train,
+            n_val=ev.n_val,
+            sample_shape=list(problem.sample_shape),
+            n_classes=ev.n_classes,
+        ),
+    )
     if stopped:
         when = f"{min(stopped)}" if min(stopped) == max(stopped) else f"{min(stopped)} to {max(stopped)}"
-        diagnosis["notes"].append(
+        diagnosis.notes.append(
             f"{len(stopped)} probes stopped after {when} of their epochs: by then the baseline had trained to "
             f"within {MIN_GAIN:g}x chance of a perfect fit, with signal on the validation data, so no probe could "
             "confirm a cause any more"
         )
-    return clean(result)
+    return result

@@ -6,7 +6,7 @@ never imports this module's heavy dependencies. The engine (and with it torch) i
 
 Outcomes:
 
-    engine returns a result        → succeeded, with the result
+    engine returns a result        → succeeded, with the result (a typed Result, stored as strict JSON)
     engine raises SpecError        → failed, error type "spec_error" (the spec cannot run on its data)
     engine raises Cancelled        → cancelled (the API has normally marked it so already)
     rq's time limit fires          → failed, error type "timeout"; re-raised so rq records it too
@@ -32,6 +32,7 @@ from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
 from worker.contract.errors import Cancelled, SpecError
+from worker.contract.result import Result
 from worker.contract.spec import JobSpec
 from worker.jobs.limits import is_out_of_memory
 from worker.jobs.settings import WorkerSettings
@@ -50,7 +51,7 @@ PROGRESS_EVERY_SECONDS = 0.5
 #: The fields of a ``progress`` report that go into the job's ``progress`` (beside ``done``/``total``).
 PROGRESS_FIELDS = ("epochs_done", "epochs_total", "elapsed_seconds", "eta_seconds", "baseline")
 
-EngineFn = Callable[..., dict[str, Any]]
+EngineFn = Callable[..., Result | dict[str, Any]]
 
 
 def load_engine(path: str) -> EngineFn:
@@ -186,11 +187,14 @@ def run(job_id: str, attempt: int = 1) -> str:
     try:
         spec = JobSpec.model_validate(record["spec"])
         engine = load_engine(settings.engine)
-        result = engine(
-            spec,
-            on_event=on_event,
-            fetch_upload=fetch_upload,
-            should_stop=StopPoller(store, job_id, settings.cancel_poll_seconds, attempt),
+        # the engine's Result (or, from an engine that returns plain dicts, the dict validated into one)
+        result = Result.of(
+            engine(
+                spec,
+                on_event=on_event,
+                fetch_upload=fetch_upload,
+                should_stop=StopPoller(store, job_id, settings.cancel_poll_seconds, attempt),
+            )
         )
     except SpecError as exc:
         on_event.flush()

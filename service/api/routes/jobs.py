@@ -42,7 +42,7 @@ def load_job(store: JobStore, job_id: str, owner: str) -> Record:
     response_model=Job,
     response_model_exclude_unset=True,
     responses={
-        200: {"description": "The job an earlier request with the same Idempotency-Key and body created"},
+        200: {"model": Job, "description": "The job an earlier request with the same Idempotency-Key and body created"},
         **problem_responses(409, 429),
     },
 )

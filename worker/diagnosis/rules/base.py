@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from worker.contract.result import Finding as FindingOut
+
 #: How a finding is known: ``intervention`` (a probe that changed one thing recovered the loss),
 #: ``measured`` (read directly off the run's own numbers: a validation curve that rose from its
 #: best epoch, training samples split into fit and misfit while the inputs carry signal), or
@@ -33,7 +35,20 @@ class Finding:
         if self.basis is None:
             self.basis = "intervention" if self.confirmed else "symptoms"
 
+    def out(self) -> FindingOut:
+        """The finding as the result shows it: confidence to 2 places, the gain as ``recovered`` to 3."""
+        return FindingOut(
+            cause=self.cause,
+            confidence=round(self.confidence, 2),
+            evidence=self.evidence,
+            fix=self.fix,
+            confirmed=self.confirmed,
+            recovered=round(self.gain, 3),
+            basis=self.basis,
+        )
+
     def as_dict(self) -> dict[str, Any]:
+        """``out``'s fields as a plain dict (values as they are), for the curve and monitor diagnoses."""
         return {
             "cause": self.cause,
             "confidence": round(self.confidence, 2),

@@ -13,7 +13,7 @@ CAUSE: RuleCause = "frozen_parameters"
 def rule(ev: Evidence) -> Finding | None:
     if not ev.flagged("frozen"):
         return None
-    numbers = ev.checks["frozen"]["numbers"]
+    numbers = ev.checks["frozen"].numbers
     evidence = [ev.detail("frozen")]
     b = ev.baseline
     evidence.append(f"the train loss went from {fmt(b.initial)} to {fmt(b.final)}")

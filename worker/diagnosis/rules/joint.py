@@ -8,7 +8,8 @@ loss: that change is then the finding, and its rule says so.
 
 from __future__ import annotations
 
-from worker.diagnosis.evidence import Evidence, RunFacts
+from worker.diagnosis.evidence import Evidence
+from worker.diagnosis.record import RunRecord
 from worker.diagnosis.rules import unscaled_inputs
 from worker.diagnosis.rules.base import Finding
 from worker.diagnosis.rules.measures import fmt, gain, recovers
@@ -26,7 +27,7 @@ FIX_OF: dict[str, dict[str, object]] = {
 }
 
 
-def _cause(family: str, run: RunFacts, lr: float) -> tuple[str, dict[str, object]]:
+def _cause(family: str, run: RunRecord, lr: float) -> tuple[str, dict[str, object]]:
     if family == "lr_sweep":
         new = run.changes["training.lr"]
         return ("lr_too_high" if new < lr else "lr_too_low"), {"training.lr": new}

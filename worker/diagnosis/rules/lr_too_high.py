@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 
 from worker.contract.vocabulary import RuleCause
-from worker.diagnosis.evidence import Evidence, RunFacts
+from worker.diagnosis.evidence import Evidence
+from worker.diagnosis.record import RunRecord
 from worker.diagnosis.rules.base import Finding
 from worker.diagnosis.rules.measures import MIN_GAIN, SYMPTOM, diverged, fmt, gain, recovers, still_falling
 
@@ -29,7 +30,7 @@ def oscillation(train_loss: list[float | None]) -> float:
     return sum(b > a for a, b in steps) / len(steps) if steps else 0.0
 
 
-def _suggested(ev: Evidence, down: list[RunFacts], lr: float) -> Finding | None:
+def _suggested(ev: Evidence, down: list[RunRecord], lr: float) -> Finding | None:
     """The symptom half: the run diverged and a smaller lr did clearly better without recovering it."""
     b = ev.baseline
     better = [p for p in down if math.isfinite(p.final) and gain(ev, p) >= MIN_GAIN]

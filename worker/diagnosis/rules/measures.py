@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from worker.diagnosis.evidence import Evidence, RunFacts
+from worker.diagnosis.evidence import Evidence
+from worker.diagnosis.record import WEIGHT_KINDS, RunRecord
 
 #: A run "trained" when its final train loss is at most this share of chance...
 TRAINED_SCORE = 0.6
@@ -58,27 +59,27 @@ def share_of_chance(final: float, chance_loss: float | None) -> float:
     return final / usable
 
 
-def chance(ev: Evidence, run: RunFacts) -> float:
+def chance(ev: Evidence, run: RunRecord) -> float:
     c = run.chance if run.chance else ev.chance
     return c if c and math.isfinite(c) and c > 0 else 1.0
 
 
-def score(ev: Evidence, run: RunFacts) -> float:
+def score(ev: Evidence, run: RunRecord) -> float:
     """Final train loss over chance (``share_of_chance``)."""
     return share_of_chance(run.final, chance(ev, run))
 
 
-def capped(ev: Evidence, run: RunFacts) -> float:
+def capped(ev: Evidence, run: RunRecord) -> float:
     s = score(ev, run)
     return SCORE_CAP if not math.isfinite(s) else min(s, SCORE_CAP)
 
 
-def gain(ev: Evidence, probe: RunFacts) -> float:
+def gain(ev: Evidence, probe: RunRecord) -> float:
     """Share of chance the probe recovered over the baseline (negative when it did worse)."""
     return capped(ev, ev.baseline) - capped(ev, probe)
 
 
-def recovers(ev: Evidence, probe: RunFacts) -> bool:
+def recovers(ev: Evidence, probe: RunRecord) -> bool:
     """The probe trains where the baseline did not: the intervention fixes the run.
 
     A probe the budget cut short recovers nothing: its numbers describe part of a run.
@@ -90,13 +91,13 @@ def recovers(ev: Evidence, probe: RunFacts) -> bool:
     return gain(ev, probe) >= MIN_GAIN and score(ev, probe) <= TRAINED_SCORE and below_val and ratio_ok
 
 
-def best_recovery(ev: Evidence, families: tuple[str, ...]) -> RunFacts | None:
+def best_recovery(ev: Evidence, families: tuple[str, ...]) -> RunRecord | None:
     """The probe of ``families`` that recovered the most, if any recovered."""
     runs = [p for p in ev.probes if p.family in families and recovers(ev, p)]
     return max(runs, key=lambda p: gain(ev, p)) if runs else None
 
 
-def trained(ev: Evidence, run: RunFacts) -> bool:
+def trained(ev: Evidence, run: RunRecord) -> bool:
     """Cut the loss well below chance and below its value at init, with validation below chance."""
     if not math.isfinite(score(ev, run)):
         return False
@@ -106,7 +107,7 @@ def trained(ev: Evidence, run: RunFacts) -> bool:
     return score(ev, run) <= TRAINED_SCORE and cut and val_ok
 
 
-def moved(ev: Evidence, run: RunFacts) -> bool:
+def moved(ev: Evidence, run: RunRecord) -> bool:
     """The loss fell by at least 10% of where it started (or of chance, whichever is lower)."""
     if not math.isfinite(run.final):
         return False
@@ -114,7 +115,7 @@ def moved(ev: Evidence, run: RunFacts) -> bool:
     return run.final <= 0.9 * min(start, chance(ev, run)) or (start - run.final) >= 0.1 * start
 
 
-def diverged(ev: Evidence, run: RunFacts) -> bool:
+def diverged(ev: Evidence, run: RunRecord) -> bool:
     """Non-finite, or the loss rose well above where it started."""
     if run.nonfinite or not math.isfinite(run.peak):
         return True
@@ -123,7 +124,7 @@ def diverged(ev: Evidence, run: RunFacts) -> bool:
     return run.peak > 1.5 * ref or run.final > 1.1 * ref
 
 
-def falling_rate(run: RunFacts, last: int = 3) -> float:
+def falling_rate(run: RunRecord, last: int = 3) -> float:
     """Mean relative decrease per epoch over the last ``last`` epochs (0.1 = falling 10% an epoch)."""
     vals = [v for v in run.train_loss if v is not None]
     if len(vals) < 2 or any(v <= 0 for v in vals[-(last + 1) :]):
@@ -156,7 +157,7 @@ def binomial_sf(k: int, n: int, p: float) -> float:
     return min(total, 1.0)
 
 
-def signal_p(ev: Evidence, run: RunFacts) -> float:
+def signal_p(ev: Evidence, run: RunRecord) -> float:
     """p-value of the run's final validation accuracy against the majority class (classification)."""
     acc = run.val_acc_final
     if acc is None or ev.val_majority is None or ev.n_val <= 0:
@@ -164,7 +165,7 @@ def signal_p(ev: Evidence, run: RunFacts) -> float:
     return binomial_sf(round(acc * ev.n_val), ev.n_val, ev.val_majority)
 
 
-def hints_signal(ev: Evidence, run: RunFacts, level: float = HINT_P) -> bool:
+def hints_signal(ev: Evidence, run: RunRecord, level: float = HINT_P) -> bool:
     """The run's validation result leans towards signal, at the looser ``level`` (HINT_P)."""
     if ev.n_classes is not None:
         return signal_p(ev, run) < level
@@ -192,23 +193,23 @@ def decidable(ev: Evidence) -> bool:
     return ev.n_val >= MIN_VAL_SAMPLES
 
 
-def still_falling(ev: Evidence, run: RunFacts) -> bool:
+def still_falling(ev: Evidence, run: RunRecord) -> bool:
     """The loss moved and was still falling at least FALLING an epoch when the run stopped."""
     return moved(ev, run) and falling_rate(run) >= FALLING
 
 
-def real_label_runs(ev: Evidence) -> list[RunFacts]:
+def real_label_runs(ev: Evidence) -> list[RunRecord]:
     return [ev.baseline] + [p for p in ev.probes if p.family not in REAL_LABEL_EXCLUDED]
 
 
-def shows_signal(ev: Evidence, run: RunFacts) -> bool:
+def shows_signal(ev: Evidence, run: RunRecord) -> bool:
     """The run's validation result shows that the inputs predict the labels."""
     if ev.n_classes is not None:
         return signal_p(ev, run) < SIGNAL_P
     return math.isfinite(run.val_final) and run.val_final <= REGRESSION_SIGNAL * ev.val_chance
 
 
-def signal_run(ev: Evidence) -> RunFacts | None:
+def signal_run(ev: Evidence) -> RunRecord | None:
     """A run on the real labels whose validation result shows the inputs predict the labels."""
     return next((run for run in real_label_runs(ev) if shows_signal(ev, run)), None)
 
@@ -229,7 +230,12 @@ def settled(ev: Evidence) -> bool:
 def weight_grads(ev: Evidence) -> list[tuple[str, float | None]]:
     """The baseline's first-step gradient norm of each weight layer (linear, conv2d), input side
     first, with the layer's name; None where it was non-finite."""
-    return [(name, v) for name, v in ev.first_step_grad_norm.items() if name.split(".", 1)[1] in ("linear", "conv2d")]
+    b = ev.baseline
+    return [
+        (layer.name, v)
+        for layer, v in zip(b.layers, b.first_step_grad_norm, strict=False)
+        if layer.kind in WEIGHT_KINDS
+    ]
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ CAUSE: RuleCause = "non_finite_data"
 def rule(ev: Evidence) -> Finding | None:
     if not ev.flagged("non_finite"):
         return None
-    rows = ev.checks["non_finite"]["numbers"].get("rows", 0)
+    rows = ev.checks["non_finite"].numbers.get("rows", 0)
     evidence = [ev.detail("non_finite")]
     if ev.baseline.nonfinite:
         evidence.append("the training loss was non-finite from the start")

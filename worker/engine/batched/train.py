@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from worker.contract.spec import CLASS_INDEX_LOSSES, ModelSpec, TrainingSpec
+from worker.diagnosis.record import RunRecord
 from worker.engine.batched.optim import KINDS, StackedOptimizer
 from worker.engine.batched.stack import Stack
 from worker.engine.instruments import INSTRUMENTS, WATCHED_KINDS, Instrument, StepView
@@ -29,7 +30,6 @@ from worker.engine.train.loop import (
     PROBE_BATCH,
     Clock,
     EpochSink,
-    RunRecord,
     Stopped,
     batch_indices,
     fit_shares,

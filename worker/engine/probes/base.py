@@ -7,13 +7,14 @@ earlier ones finished (``follow_up``), e.g. to walk the lr further in the direct
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from worker.contract.spec import JobSpec, ModelSpec, TrainingSpec
+from worker.diagnosis.record import RunRecord
 from worker.engine.checks.base import CheckResult
-from worker.engine.train.loop import RunRecord
 from worker.engine.train.problem import Problem
 
 DataChange = Callable[[Problem], Problem]
@@ -40,14 +41,27 @@ class ProbeOutcome:
 
 
 @dataclass
+class BaselineVerdict:
+    """What the baseline did, in the measures the rules use (``worker.diagnosis.rules.measures``); set
+    once it trained, before the phase-2 probes are planned. The defaults hold before then."""
+
+    score: float = math.inf  # final train loss over chance: 0 a perfect fit, 1 a constant guess, inf diverged
+    signal: bool = False  # its validation result shows that the inputs predict the labels
+    diverged: bool = False  # non-finite, or the loss rose well above where it started
+    moved: bool = True  # the loss fell by at least 10% of where it started
+    falling: bool = True  # still falling at least FALLING an epoch when it stopped
+
+
+@dataclass
 class ProbeContext:
-    """What a planner may look at: the spec, the data, pre-check results and the baseline."""
+    """What a planner may look at: the spec, the data, pre-check results and the baseline (its record,
+    and once it trained, its ``verdict``)."""
 
     spec: JobSpec
     problem: Problem
     checks: dict[str, CheckResult]
     baseline: RunRecord | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    verdict: BaselineVerdict = field(default_factory=BaselineVerdict)
 
 
 def as_model(layers: list[dict[str, Any]], init: dict[str, Any] | None) -> ModelSpec:

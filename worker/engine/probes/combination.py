@@ -64,7 +64,7 @@ def _pointers(ctx: ProbeContext, done: list[ProbeOutcome]) -> tuple[list[Change]
             layer.pop("init", None)
         fixes.append(Change(StandardInit.name, {"model.init": "default"}, model=as_model(layers, None)))
     lr0 = ctx.spec.training.lr
-    base = ctx.extra.get("baseline_score", math.inf)
+    base = ctx.verdict.score
     swept = [
         (run_score(o.record, ctx.problem), o.run.changes["training.lr"])
         for o in done

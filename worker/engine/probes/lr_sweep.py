@@ -69,7 +69,7 @@ class LrSweep(Probe):
             return []
         scored = {d: run_score(o.record, ctx.problem) for d, o in decades.items()}
         best = min(scored, key=lambda d: scored[d])
-        improving = scored[best] < ctx.extra.get("baseline_score", math.inf) * 0.98
+        improving = scored[best] < ctx.verdict.score * 0.98
         # walk on only from an end of the tried range, while it helps and is not already near perfect
         if not improving or scored[best] <= GOOD_ENOUGH or best == 0:
             return []

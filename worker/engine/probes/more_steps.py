@@ -38,11 +38,7 @@ class MoreSteps(Probe):
     def applies(self, ctx: ProbeContext) -> bool:
         # more steps can only matter for a run that moved, was still falling when it stopped, and
         # ended far enough above a perfect fit for more steps to win a material share of chance
-        return (
-            bool(ctx.extra.get("baseline_moved", True))
-            and bool(ctx.extra.get("baseline_falling", True))
-            and ctx.extra.get("baseline_score", 1.0) > MIN_FURTHER_GAIN
-        )
+        return ctx.verdict.moved and ctx.verdict.falling and ctx.verdict.score > MIN_FURTHER_GAIN
 
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
         t = ctx.spec.training

@@ -24,7 +24,7 @@ class OverfitBatch(Probe):
     def applies(self, ctx: ProbeContext) -> bool:
         # memorizing a batch speaks only to whether the labels can be learned at all: a baseline
         # whose validation result already shows signal has answered that
-        return not ctx.extra.get("baseline_signal", False)
+        return not ctx.verdict.signal
 
     def plan(self, ctx: ProbeContext) -> list[ProbeRun]:
         t = ctx.spec.training

@@ -11,12 +11,13 @@ import copy
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from worker.contract.spec import ModelSpec, TrainingSpec
+from worker.diagnosis.record import LayerRecord, RunRecord
 from worker.engine.instruments import INSTRUMENTS, WATCHED_KINDS, Instrument, StepView
 from worker.engine.instruments.base import as_floats
 from worker.engine.model import build_model, layer_names, param_layer_indices
@@ -58,30 +59,6 @@ class TrainState:
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer | None
     generator_state: torch.Tensor
-
-
-@dataclass
-class RunRecord:
-    """What one training run measured. Losses in the loss's units; None where non-finite."""
-
-    initial_loss: float | None
-    initial_val_loss: float | None
-    train_loss: list[float | None] = field(default_factory=list)
-    val_loss: list[float | None] = field(default_factory=list)
-    val_acc: list[float | None] = field(default_factory=list)
-    penalty: list[float | None] = field(default_factory=list)
-    step_loss: list[float | None] = field(default_factory=list)
-    steps: dict[str, list[float | None]] = field(default_factory=dict)
-    layers: list[dict[str, Any]] = field(default_factory=list)
-    instruments: dict[str, Any] = field(default_factory=dict)
-    train_acc: float | None = None
-    fit_share: float | None = None  # share of training samples fit at the end (see fit_shares)
-    misfit_share: float | None = None  # share of training samples misfit at the end
-    trainable_params: int = 0
-    stop_reason: str = "completed"  # completed | non_finite | deadline | settled (stopped early: decided)
-    seconds: float = 0.0
-    param_norm: float | None = None  # L2 norm of all parameters at the end
-    state: TrainState | None = None
 
 
 def _penalty(params: list[torch.nn.Parameter], l1: float, l2: float) -> torch.Tensor:
@@ -137,13 +114,29 @@ def fit_shares(each: torch.Tensor | None, chance: float) -> tuple[float | None, 
 
 
 def record_instruments(rec: RunRecord, instruments: list[Instrument], names: list[str]) -> None:
-    """Put what ``instruments`` measured into ``rec``: per-step series, summaries, per-layer series."""
+    """Put what ``instruments`` measured into ``rec``'s typed fields: per-step series (thinned), first-step
+    norms, per-activation and per-layer per-epoch series. The one place instrument keys are read."""
+    steps: dict[str, list[float | None]] = {}
+    summary: dict[str, Any] = {}
+    per_layer: dict[str, dict[str, list[float | None]]] = {name: {} for name in names}
     for ins in instruments:
-        for key, series in ins.steps.items():
-            rec.steps[key] = thin(series)
-        rec.instruments.update(ins.summary())
+        steps.update(ins.steps)
+        summary.update(ins.summary())
+        for name in names:
+            per_layer[name].update(ins.per_layer[name])
+    rec.step_grad_norm = thin(steps.get("grad_norm", []))
+    rec.step_update_ratio = thin(steps.get("update_ratio", []))
+    rec.first_step_grad_norm = list(summary.get("first_step_layer_grad_norm", []))
+    rec.first_step_weight_norm = list(summary.get("first_step_layer_weight_norm", []))
+    rec.dead_fraction = dict(summary.get("dead_fraction", {}))
+    rec.saturation = dict(summary.get("saturation", {}))
     rec.layers = [
-        {"name": name, **{k: v for ins in instruments for k, v in ins.per_layer[name].items()}} for name in names
+        LayerRecord(
+            name=name,
+            grad_norm=per_layer[name].get("grad_norm", []),
+            update_ratio=per_layer[name].get("update_ratio", []),
+        )
+        for name in names
     ]
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from redis.exceptions import WatchError
 
+from worker.contract.result import Result
 from worker.jobs.store.base import (
     CANCEL_FLAG_TTL,
     DEFAULT_OWNER,
@@ -125,12 +126,16 @@ class JobTransitions(StoreBase):
         attempt: int | None,
         status: str,
         *,
-        result: dict[str, Any] | None = None,
+        result: Result | dict[str, Any] | None = None,
         error: dict[str, str] | None = None,
         expect: Iterable[str] = ("running",),
     ) -> Update:
-        """Move the job to a terminal ``status`` from one of ``expect``; ``attempt`` None matches any."""
+        """Move the job to a terminal ``status`` from one of ``expect``; ``attempt`` None matches any.
+
+        A typed ``Result`` is kept as its strict JSON (``Result.as_json``: non-finite floats are null)."""
         allowed = frozenset(expect)
+        if isinstance(result, Result):
+            result = result.as_json()
 
         def mutate(r: Record) -> list[Event] | None:
             if r["status"] not in allowed or (attempt is not None and r["attempt"] != attempt):
