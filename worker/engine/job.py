@@ -28,6 +28,7 @@ from worker.engine.baseline_feed import BaselineFeed
 from worker.engine.checks import CHECKS
 from worker.engine.onnx.build import check_runs, onnx_output_shape
 from worker.engine.probes import PROBES, Probe, ProbeContext, ProbeOutcome, ProbeRun
+from worker.engine.probes.scoring import rose_after
 from worker.engine.result import build_evidence, build_result
 from worker.engine.runner import EventSink, resume_parked, run_all
 from worker.engine.train.loop import Clock, RunRecord, Stopped
@@ -240,6 +241,7 @@ def run_job(
             should_stop=should_stop,
             on_event=emit,
             on_epoch=on_epoch,
+            judge=not explicit,
         )
         feed.flush()
         progress.ended()
@@ -256,6 +258,14 @@ def run_job(
                 [base_run, *first], outcomes, parked, deadline, should_stop, on_epoch=progress.on_epoch
             )
             progress.ended()
+        # probes stopped level with or behind the baseline train on when it ended worse than it was then
+        for behind in ended.behind:
+            if rose_after(baseline.train_loss, behind.epochs, problem.chance):
+                progress.plan(len(behind.which) * (first[0].training.epochs - behind.epochs))
+                outcomes = resume_parked(
+                    [base_run, *first], outcomes, behind, deadline, should_stop, on_epoch=progress.on_epoch
+                )
+                progress.ended()
         baseline_score = score(base_ev, base_ev.baseline)
         ctx.extra.update(
             baseline_score=baseline_score,
@@ -285,6 +295,7 @@ def run_job(
             should_stop=should_stop,
             on_event=emit,
             on_epoch=progress.on_epoch,
+            judge=not explicit,
         )
         progress.ended()
         outcomes += more
@@ -303,9 +314,11 @@ def run_job(
                 deadline=deadline,
                 done=len(outcomes),
                 total=len(outcomes) + len(extra),
+                baseline=baseline,
                 should_stop=should_stop,
                 on_event=emit,
                 on_epoch=progress.on_epoch,
+                judge=not explicit,
             )
             progress.ended()
             outcomes += more

@@ -11,14 +11,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from worker.contract.spec import TrainingSpec
 from worker.engine.batched.stack import signature
-from worker.engine.batched.train import Member, Parked, Settled, StackState, continue_members, train_together
+from worker.engine.batched.train import (
+    Member,
+    Parked,
+    Settled,
+    StackedTraining,
+    StackState,
+    continue_members,
+    train_together,
+)
 from worker.engine.probes.base import ProbeOutcome, ProbeRun
-from worker.engine.probes.scoring import final_loss
+from worker.engine.probes.scoring import JUDGED_FAMILIES, final_loss
 from worker.engine.train.loop import Clock, EpochSink, RunRecord, TrainState, train
 from worker.engine.train.problem import Problem
 
@@ -28,12 +36,15 @@ EventSink = Callable[[dict[str, Any]], None]
 @dataclass
 class Ended:
     """Where the first run of a batch (the baseline) ended, to continue it later; and the probes
-    that stopped beside it once its verdict was settled (``parked``, by index into the runs)."""
+    that stopped beside it once its verdict was settled (``parked``, by index into the runs), and
+    those that stopped beside it because they clearly did not recover at that epoch (``behind``,
+    one entry per epoch count; see ``worker.engine.probes.scoring.clearly_behind``)."""
 
     solo: TrainState | None = None
     stack: StackState | None = None
     member: int = 0
     parked: Parked | None = None
+    behind: list[Parked] = field(default_factory=list)
 
 
 def _key(run: ProbeRun, data: Problem) -> tuple[object, ...] | None:
@@ -77,8 +88,10 @@ class Batch:
     """The runs ``run_all`` trains and what it needs to know of them.
 
     ``instrument_first``: ``runs[0]`` is the baseline; ``baseline``/``ended``: the baseline a
-    ``resume`` run continues; ``settled``: asked of the baseline's record at each epoch end;
-    ``done``/``total``: probes counted across the whole job, for progress events.
+    ``resume`` run continues, and the one stacked probes are compared with; ``settled``: asked of
+    the baseline's record at each epoch end; ``done``/``total``: probes counted across the whole
+    job, for progress events; ``judge``: stacked probes of ``JUDGED_FAMILIES`` stop early once
+    they clearly do not recover against the baseline at the same epoch (``stop_reason`` ``behind``).
     """
 
     runs: list[ProbeRun]
@@ -89,6 +102,7 @@ class Batch:
     baseline: RunRecord | None = None
     ended: Ended | None = None
     settled: Settled | None = None
+    judge: bool = False
 
 
 def run_all(
@@ -106,10 +120,11 @@ def run_all(
     on_event: EventSink | None = None,
     on_epoch: EpochSink | None = None,
     clock: Clock = time.monotonic,
+    judge: bool = False,
 ) -> tuple[list[ProbeOutcome], Ended]:
     """``train_batch`` with its two parameter objects spelled out as keywords."""
     return train_batch(
-        Batch(runs, problem, done, total, instrument_first, baseline, ended, settled),
+        Batch(runs, problem, done, total, instrument_first, baseline, ended, settled, judge),
         Budget(deadline, should_stop, on_event, on_epoch, clock),
     )
 
@@ -149,6 +164,7 @@ def train_batch(batch: Batch, budget: Budget) -> tuple[list[ProbeOutcome], Ended
         for i in idx:
             if i in probes:
                 budget.emit({"type": "probe_started", "probe": runs[i].name, "done": done, "total": batch.total})
+        reference = records.get(0) if batch.instrument_first else batch.baseline
         trained = _train_group(
             batch,
             budget,
@@ -157,6 +173,7 @@ def train_batch(batch: Batch, budget: Budget) -> tuple[list[ProbeOutcome], Ended
             stackable=len(idx) > 1 or keys[idx[0]] is not None,
             first=first,
             settled_at=settled_at,
+            reference=None if first else reference,
         )
         if trained is None:
             continue
@@ -185,10 +202,12 @@ def _train_group(
     stackable: bool,
     first: bool,
     settled_at: int | None,
+    reference: RunRecord | None = None,
 ) -> tuple[dict[int, RunRecord], Ended] | None:
     """Train the runs at ``idx`` of ``batch`` (one stack, a continuation or one run alone): their
     records by index, and where the baseline ended when ``first``; None when a continuation had no
-    baseline to continue."""
+    baseline to continue. ``reference``: the baseline's record, trained already, that judged
+    probes of a stack without it are compared with."""
     runs = batch.runs
     lead = runs[idx[0]]
     if lead.resume:
@@ -204,25 +223,34 @@ def _train_group(
         )
         return None if rec is None else ({idx[0]: rec}, Ended())
     if stackable:
-        members = [Member(runs[i].model, _capped(runs[i], settled_at), datas[i]) for i in idx]
-        recs, state, parked = train_together(
+        judged = [batch.judge and runs[i].family in JUDGED_FAMILIES and not (first and i == 0) for i in idx]
+        members = [
+            Member(runs[i].model, _capped(runs[i], settled_at), datas[i], j) for i, j in zip(idx, judged, strict=True)
+        ]
+        stacked = StackedTraining(
             members,
             instrument_first=first,
             deadline=budget.deadline,
             should_stop=budget.should_stop,
-            keep_state=first,
             settled=batch.settled if first else None,
             budget_first=first,
             on_epoch=budget.on_epoch,
             clock=budget.clock,
+            reference=reference if any(judged) else None,
         )
-        # parked members are positions in this group; Ended speaks of runs
-        runs_parked = (
-            None
-            if parked is None
-            else Parked(parked.state, [idx[k] for k in parked.which], parked.epochs, parked.reason)
+        recs, state, parked = stacked.run(keep_state=first)
+
+        def of_runs(p: Parked) -> Parked:
+            # parked members are positions in this group; Ended speaks of runs
+            return Parked(p.state, [idx[k] for k in p.which], p.epochs, p.reason)
+
+        ended = Ended(
+            stack=state,
+            member=0,
+            parked=None if parked is None else of_runs(parked),
+            behind=[of_runs(p) for p in stacked.behind],
         )
-        return dict(zip(idx, recs, strict=True)), Ended(stack=state, member=0, parked=runs_parked)
+        return dict(zip(idx, recs, strict=True)), ended
     rec = train(
         lead.model,
         _capped(lead, settled_at),

@@ -23,6 +23,7 @@ from worker.engine.batched.stack import Stack
 from worker.engine.instruments import INSTRUMENTS, WATCHED_KINDS, Instrument, StepView
 from worker.engine.instruments.base import as_floats
 from worker.engine.model import layer_names
+from worker.engine.probes.scoring import clearly_behind
 from worker.engine.train.loop import (
     CHECK_EVERY_STEPS,
     INSTRUMENTED_STEPS,
@@ -42,11 +43,16 @@ from worker.engine.train.problem import Problem, hits, per_sample_loss
 
 @dataclass(frozen=True)
 class Member:
-    """One run of a stack: its model spec (init and seed), training settings and data."""
+    """One run of a stack: its model spec (init and seed), training settings and data.
+
+    ``judged``: a probe that may stop early once it clearly does not recover against the baseline
+    (``worker.engine.probes.scoring.clearly_behind``), compared at the same epoch.
+    """
 
     model: ModelSpec
     training: TrainingSpec
     problem: Problem
+    judged: bool = False
 
 
 @dataclass
@@ -64,8 +70,9 @@ class Parked:
     """Members that stopped early, kept so they can go on.
 
     ``which``: their positions in the stack's member list; ``epochs``: the epochs they trained;
-    ``reason``: ``settled`` (the first member's verdict was settled) or ``budget`` (the first
-    member's remaining epochs would not have fit before the deadline with them beside it).
+    ``reason``: ``settled`` (the first member's verdict was settled), ``budget`` (the first
+    member's remaining epochs would not have fit before the deadline with them beside it) or
+    ``behind`` (each was judged not to recover against the baseline at that epoch).
     """
 
     state: StackState
@@ -227,6 +234,11 @@ def train_together(
 class StackedTraining:
     """One stack in training: the state ``train_together``'s loop works on, and its steps as methods.
 
+    ``reference``: the baseline's whole record when it trained before this stack; ``judged``
+    members are then compared with it at the same epoch (with ``instrument_first``, with member 0
+    as it trains). A judged member that clearly does not recover stops (``stop_reason``
+    ``behind``) and is kept in ``behind``, to be continued if the baseline turns out to rise later.
+
     ``live`` maps each position of the (shrinking) stack to its member's index in ``members``;
     ``recs`` holds one record per member, in ``members``' order. The data tensors, penalties and
     generators are per position and shrink with the stack (``shrink``).
@@ -244,8 +256,10 @@ class StackedTraining:
         budget_first: bool = False,
         on_epoch: EpochSink | None = None,
         clock: Clock = time.monotonic,
+        reference: RunRecord | None = None,
     ) -> None:
         self.started = clock()
+        self.reference = reference
         self.members, self.deadline, self.should_stop = members, deadline, should_stop
         self.settled, self.budget_first, self.on_epoch, self.clock = settled, budget_first, on_epoch, clock
         self.instrument_first, self.resumed = instrument_first, start is not None
@@ -293,6 +307,7 @@ class StackedTraining:
         )
         self.recs: list[RunRecord] = []
         self.parked: Parked | None = None
+        self.behind: list[Parked] = []  # judged members stopped early, one entry per epoch count
         self.cut = False  # the deadline stopped an epoch mid-way
         self.step = 0
         self.stride = max(1, (self.epochs * -(-self.n // self.bs)) // INSTRUMENTED_STEPS)
@@ -347,6 +362,8 @@ class StackedTraining:
                 break
             if not last:
                 self._settle_or_continue(epoch, finite, now)
+                if not self.live:
+                    break
         return self._end(keep_state)
 
     def _measure_initial(self) -> None:
@@ -506,11 +523,37 @@ class StackedTraining:
         over = self.budget_first and not settle and leading and self._remaining_do_not_fit(epoch, now)
         stopping = [pos for pos in range(1, len(self.live)) if finite[pos]] if settle or over else []
         if stopping:
-            self._park(stopping, epoch + 1, "settled" if settle else "budget")
+            self.parked = self._park(stopping, epoch + 1, "settled" if settle else "budget")
+        behind = [] if stopping else self._behind(finite)
+        if behind:
+            self.behind.append(self._park(behind, epoch + 1, "behind"))
         if gone:
             self._finish(gone)
-        if gone or stopping:
-            self.shrink([pos for pos in range(len(self.live)) if pos not in gone and pos not in stopping])
+        if gone or stopping or behind:
+            left = set(gone) | set(stopping) | set(behind)
+            keep = [pos for pos in range(len(self.live)) if pos not in left]
+            if keep:
+                self.shrink(keep)
+            else:
+                self.live = []  # every member has left, each finished as it left
+
+    def _behind(self, finite: list[bool]) -> list[int]:
+        """Positions of the judged members that clearly do not recover against the baseline at this epoch."""
+        if self.reference is not None:
+            base = self.reference.train_loss
+        elif self.instrument_first and self.live[0] == 0 and finite[0]:
+            base = self.recs[0].train_loss
+        else:
+            return []
+        out = []
+        for pos, k in enumerate(self.live):
+            if k == 0 and self.reference is None or not finite[pos] or not self.members[k].judged:
+                continue
+            curve = self.recs[k].train_loss
+            later = base[len(curve) :] if self.reference is not None else None
+            if clearly_behind(curve, base, self.members[k].problem.chance, self.epochs, later):
+                out.append(pos)
+        return out
 
     def _remaining_do_not_fit(self, epoch: int, now: float) -> bool:
         """At ``now``, after ``epoch``: the time per epoch so far, at the stack's present size, says
@@ -520,13 +563,13 @@ class StackedTraining:
             and now + (now - self.loop_started) / (epoch + 1) * (self.epochs - epoch - 1) > self.deadline
         )
 
-    def _park(self, stopping: list[int], epochs: int, reason: str) -> None:
+    def _park(self, stopping: list[int], epochs: int, reason: str) -> Parked:
         """Stop the members at positions ``stopping`` after ``epochs`` epochs, kept to go on later."""
         for pos in stopping:
-            self.recs[self.live[pos]].stop_reason = "settled" if reason == "settled" else "deadline"
+            self.recs[self.live[pos]].stop_reason = "deadline" if reason == "budget" else reason
         self._finish(stopping)
         sub_stack, sub_opt = _select(self.stack, self.optimizer, stopping)
-        self.parked = Parked(
+        return Parked(
             StackState(
                 sub_stack,
                 sub_opt,
@@ -590,14 +633,15 @@ class StackedTraining:
         """Finish the members still in the stack; their end state when ``keep_state``."""
         if self.cut:
             self._mark_live("deadline")
-        self._finish(list(range(len(self.live))), final_pass=not self.cut)
+        if self.live:
+            self._finish(list(range(len(self.live))), final_pass=not self.cut)
         if self.instruments:
             record_instruments(self.recs[0], self.instruments, self.names)
         kept = (
             StackState(
                 self.stack, self.optimizer, [gen.get_state() for gen in self.gens], [self.members[k] for k in self.live]
             )
-            if keep_state
+            if keep_state and self.live
             else None
         )
         return self.recs, kept, self.parked
@@ -619,6 +663,7 @@ def continue_members(state: StackState, which: Sequence[int], epochs: int) -> St
             state.members[k].model,
             state.members[k].training.model_copy(update={"epochs": epochs}),
             state.members[k].problem,
+            False,
         )
         for k in which
     ]
