@@ -24,7 +24,7 @@ def run_score(rec: RunRecord, problem: Problem) -> float:
 
 
 #: A probe is judged only once it has trained this share of its planned epochs...
-JUDGE_SHARE = 0.3
+JUDGE_SHARE = 0.2
 #: ...and at least this many epochs, so that its curve has a shape to read.
 JUDGE_MIN_EPOCHS = 3
 #: Families whose verdict is "recovers or not" against the baseline only (``recovers``), so a probe
