@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from tests.unit.test_batched import MLP, RTOL, _problem
 from worker.contract.spec import JobSpec, TrainingSpec
 from worker.engine.batched.train import Member, StackedTraining, continue_members, train_together
 from worker.engine.train.loop import train
+
+#: Iris with SGD at an lr far too low: 12 epochs, so probes have a curve to be judged on.
+IRIS_LR_LOW = {
+    "data": {"source": "builtin", "name": "iris"},
+    "model": {
+        "layers": [{"type": "linear", "out_features": 16}, {"type": "relu"}, {"type": "linear", "out_features": 3}]
+    },
+    "training": {"loss": "cross_entropy", "optimizer": "sgd", "lr": 1e-4, "epochs": 12, "batch_size": 16},
+    "budget_seconds": 60,
+}
 
 
 def _training(lr: float, epochs: int = 12) -> TrainingSpec:
@@ -58,21 +69,7 @@ def test_a_stack_after_the_baseline_is_judged_against_its_whole_record() -> None
 def test_a_diagnosis_says_which_probes_stopped_behind_and_keeps_its_verdict() -> None:
     from worker.engine.job import run_job
 
-    spec = JobSpec.model_validate(
-        {
-            "data": {"source": "builtin", "name": "iris"},
-            "model": {
-                "layers": [
-                    {"type": "linear", "out_features": 16},
-                    {"type": "relu"},
-                    {"type": "linear", "out_features": 3},
-                ]
-            },
-            "training": {"loss": "cross_entropy", "optimizer": "sgd", "lr": 1e-4, "epochs": 12, "batch_size": 16},
-            "budget_seconds": 60,
-        }
-    )
-    result = run_job(spec)
+    result = run_job(JobSpec.model_validate(IRIS_LR_LOW))
     reasons = {p["name"]: p["stop_reason"] for p in result["probes"]}
     behind = [name for name, why in reasons.items() if why == "behind"]
     assert behind, reasons
@@ -83,3 +80,22 @@ def test_a_diagnosis_says_which_probes_stopped_behind_and_keeps_its_verdict() ->
     assert result["diagnosis"]["primary_cause"] == "lr_too_low"
     fixes = [p for p in result["probes"] if p["family"] == "lr_sweep" and p["changes"]["training.lr"] > 1e-4]
     assert any(p["stop_reason"] == "completed" for p in fixes)
+
+
+def test_probes_stopped_beside_a_baseline_that_ended_worse_train_on_to_their_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import worker.engine.job as job
+
+    asked: list[int] = []
+
+    def rose(baseline: list[float | None], epochs: int, chance: float | None) -> bool:
+        asked.append(epochs)
+        return True  # as if the baseline ended worse than it was where each probe stopped
+
+    monkeypatch.setattr(job, "rose_after", rose)
+    result = job.run_job(JobSpec.model_validate(IRIS_LR_LOW))
+    assert asked, "no probe stopped behind the baseline"
+    phase1 = [p for p in result["probes"] if p["family"] in ("lr_sweep", "standard_init", "no_regularization")]
+    assert phase1 and all(p["stop_reason"] != "behind" for p in phase1)
+    assert all(p["summary"]["epochs_run"] == 12 for p in phase1 if p["stop_reason"] == "completed")
