@@ -181,7 +181,7 @@ class ProbeResult(Open):
     changes: dict[str, Any] | None = Field(None, description="dotted spec paths to the values the probe ran with")
     history: History | None = None
     summary: dict[str, Any] | None = None
-    stop_reason: str | None = Field(None, description="completed, non_finite, deadline or settled")
+    stop_reason: str | None = Field(None, description="completed, non_finite, deadline, settled or behind")
 
 
 class Result(Open):

@@ -28,7 +28,7 @@ class RunFacts:
     nonfinite: bool = False
     chance: float | None = None  # chance on the data this run trained on, if it differs
     param_norm: float | None = None  # L2 norm of all parameters at the end
-    stop_reason: str = "completed"  # completed | non_finite | deadline | settled
+    stop_reason: str = "completed"  # completed | non_finite | deadline | settled | behind
     fit_share: float | None = None  # share of training samples fit at the end (classification)
     misfit_share: float | None = None  # share of training samples misfit at the end
 
