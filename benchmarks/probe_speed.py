@@ -1,6 +1,7 @@
 """What a full diagnosis costs against one plain training run of the same config.
 
-    .venv/bin/python benchmarks/probe_speed.py [--repeat 3] [--device cpu]
+    .venv/bin/python benchmarks/probe_speed.py [--repeat 3] [--device cpu] [--case NAME ...] [--code DIR]
+    .venv/bin/python benchmarks/probe_speed.py --budget-share 0.25 --case "wide MLP 512x3, 50k samples"
 
 For each case, in a fresh process each (so peak memory is the run's own): (a) one plain PyTorch
 training of the spec's config, written the way a user would (a loop over shuffled mini-batches,
@@ -10,6 +11,13 @@ The plain run and the diagnosis alternate, so that both see the same spells of l
 work on the machine. Prints a table (case, probe trainings run and how many of them stopped early,
 plain seconds, diagnosis seconds, the ratio of the medians, the same ratio in process CPU time,
 peak memory) and rewrites its section of ``benchmarks/RESULTS.md``.
+
+``--case`` runs only the named cases (a substring of the name will do); ``--code DIR`` runs the
+diagnosis from another checkout (e.g. an export of an older commit, to compare); ``--budget-share``
+also diagnoses each case's healthy spec and its injected faults (lr too high, lr too low,
+over-regularization) with ``budget_seconds`` at that share of the plain run, against the same
+spec with the whole budget: whether it finished inside the budget and named the same primary cause
+(or ``inconclusive``).
 """
 
 from __future__ import annotations
@@ -81,7 +89,29 @@ def cases() -> dict[str, dict[str, Any]]:
             "model": {"layers": _mlp([256, 256], 4)},
             "training": {**train, "batch_size": 128, "epochs": 8},
         },
+        "wide MLP 512x3, 50k samples": {
+            "data": {
+                "source": "synthetic",
+                "name": "classification",
+                "n_samples": 50000,
+                "n_features": 20,
+                "n_classes": 4,
+                "seed": 0,
+            },
+            "model": {"layers": _mlp([512, 512, 512], 4)},
+            "training": {**train, "batch_size": 128, "epochs": 8},
+            "budget_seconds": 3600,
+        },
     }
+
+
+#: The faults injected into a case's healthy spec for ``--budget-share``: training fields changed.
+FAULTS: dict[str, dict[str, Any]] = {
+    "healthy": {},
+    "lr too high": {"lr": 0.5},
+    "lr too low": {"lr": 1e-6},
+    "over-regularization": {"l2": 1.0},
+}
 
 
 PLAIN = r"""
@@ -148,24 +178,69 @@ result = run_job(spec, cpu_threads=int(sys.argv[3])).as_json()
 print(json.dumps({"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0,
                   "probes": len(result["probes"]),
                   "settled": sum(p["stop_reason"] == "settled" for p in result["probes"]),
+                  "behind": sum(p["stop_reason"] == "behind" for p in result["probes"]),
+                  "epochs_run": sum(p["summary"]["epochs_run"] for p in result["probes"]),
+                  "epochs_planned": sum(p["changes"].get("training.epochs", spec.training.epochs)
+                                        for p in result["probes"]),
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "threads": torch.get_num_threads(), "primary": result["diagnosis"]["primary_cause"]}))
+                  "threads": torch.get_num_threads(), "primary": result["diagnosis"]["primary_cause"],
+                  "healthy": result["diagnosis"]["healthy"]}))
 """
 
 
-def measure(code: str, spec: dict[str, Any], device: str, threads: int) -> dict[str, Any]:
-    """Run ``code`` in a fresh interpreter on ``spec``; its one JSON line of figures."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+BUDGETED = r"""
+import json, sys, time
+import torch
+from worker.engine.job import run_job
+from worker.contract.spec import JobSpec
+
+payload = json.loads(sys.argv[1])
+payload["device"] = sys.argv[2]
+spec = JobSpec.model_validate(payload)
+t0 = time.perf_counter()
+result = run_job(spec, cpu_threads=int(sys.argv[3]))
+d = result["diagnosis"]
+print(json.dumps({"seconds": time.perf_counter() - t0, "probes": len(result["probes"]),
+                  "primary": d["primary_cause"] or ("healthy" if d["healthy"] else "inconclusive"),
+                  "basis": d.get("verdict_basis")}))
+"""
+
+
+def measure(code: str, spec: dict[str, Any], device: str, threads: int, root: Path = ROOT) -> dict[str, Any]:
+    """Run ``code`` in a fresh interpreter on ``spec`` with the checkout ``root``; its one JSON line of figures."""
+    env = {**os.environ, "PYTHONPATH": str(root)}
     out = subprocess.run(
         [sys.executable, "-c", code, json.dumps(spec), device, str(threads)],
         capture_output=True,
         text=True,
         env=env,
-        cwd=ROOT,
-        timeout=900,
+        cwd=root,
+        timeout=3600,
         check=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def budget_rows(
+    name: str, spec: dict[str, Any], plain_s: float, share: float, args: argparse.Namespace, healthy: dict[str, Any]
+) -> list[str]:
+    """Table rows: each fault of ``spec`` diagnosed with the whole budget and with ``share`` of ``plain_s``;
+    ``healthy``: the spec's own diagnosis with the whole budget, measured already."""
+    out = []
+    for fault, change in FAULTS.items():
+        faulty = dict(spec, training=dict(spec["training"], **change))
+        full = healthy if not change else measure(BUDGETED, faulty, args.device, args.threads, args.code)
+        budget = round(share * plain_s, 1)
+        cut = measure(BUDGETED, dict(faulty, budget_seconds=budget), args.device, args.threads, args.code)
+        same = cut["primary"] == full["primary"] or cut["primary"] == "inconclusive"
+        inside = cut["seconds"] <= budget
+        row = (
+            f"| {name} | {fault} | {full['primary']} | {full['seconds']:.1f} | {budget:.1f} | {cut['seconds']:.1f} | "
+            f"{'yes' if inside else 'no'} | {cut['primary']} ({cut['probes']} probes) | {'yes' if same else 'no'} |"
+        )
+        print(row, flush=True)
+        out.append(row)
+    return out
 
 
 def cpu_name() -> str:
@@ -184,14 +259,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads, the same for both runs")
     ap.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md alone")
+    ap.add_argument("--case", action="append", help="run only the cases whose name contains this (repeatable)")
+    ap.add_argument("--code", type=Path, default=ROOT, help="the checkout whose engine the diagnosis runs")
+    ap.add_argument(
+        "--budget-share", type=float, default=None, help="also diagnose each case and its faults at this share of a run"
+    )
     args = ap.parse_args(argv)
     rows = []
-    for name, spec in cases().items():
+    budget_table: list[str] = []
+    chosen = {n: s for n, s in cases().items() if not args.case or any(c in n for c in args.case)}
+    for name, spec in chosen.items():
         plain, diag = [], []
         for _ in range(args.repeat):
             # interleaved, so that both see the same spells of load from other work on the machine
             plain.append(measure(PLAIN, spec, args.device, args.threads))
-            diag.append(measure(DIAGNOSE, spec, args.device, args.threads))
+            diag.append(measure(DIAGNOSE, spec, args.device, args.threads, args.code))
         p = statistics.median(r["seconds"] for r in plain)
         d = statistics.median(r["seconds"] for r in diag)
         cpu_ratio = statistics.median(r["cpu_seconds"] for r in diag) / statistics.median(
@@ -202,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
                 "case": name,
                 "probes": diag[0]["probes"],
                 "settled": diag[0]["settled"],
+                "behind": diag[0].get("behind", 0),
+                "epochs": f"{diag[0].get('epochs_run', '?')} / {diag[0].get('epochs_planned', '?')}",
                 "plain_s": p,
                 "diagnosis_s": d,
                 "ratio": d / p,
@@ -214,11 +298,17 @@ def main(argv: list[str] | None = None) -> int:
         )
         r = rows[-1]
         print(
-            f"{name:32s} probes {r['probes']:3d} ({r['settled']} settled)  plain {p:7.3f}s  diagnosis {d:7.3f}s  "
+            f"{name:32s} probes {r['probes']:3d} ({r['settled']} settled, {r['behind']} behind)  plain {p:7.3f}s  "
+            f"diagnosis {d:7.3f}s  "
             f"ratio {r['ratio']:5.2f} (CPU {r['cpu_ratio']:5.2f})  "
             f"peak {r['plain_mb']:.0f}/{r['diagnosis_mb']:.0f} MB  ({r['primary']})",
             flush=True,
         )
+        if args.budget_share is not None:
+            first = diag[0]
+            label = first["primary"] or ("healthy" if first.get("healthy") else "inconclusive")
+            healthy = {"seconds": first["seconds"], "primary": label, "probes": first["probes"]}
+            budget_table += budget_rows(name, spec, p, args.budget_share, args, healthy)
     met = all(r["ratio"] <= TARGET_RATIO and r["probes"] >= TARGET_PROBES for r in rows)
     table = [
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {cpu_name()} ({os.cpu_count()} cores), code "
@@ -226,16 +316,26 @@ def main(argv: list[str] | None = None) -> int:
         f"both, load average {os.getloadavg()[0]:.2f} at the end. Target: ratio <= "
         f"{TARGET_RATIO} with >= {TARGET_PROBES} probe trainings: {'met' if met else 'not met'} on every case.",
         "",
-        "| case | probe trainings | of them stopped early (settled) | plain s | diagnosis s | ratio | "
-        "CPU-time ratio | peak MB plain / diagnosis | primary cause |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| case | probe trainings | stopped early: settled / behind | probe epochs run / planned | plain s | "
+        "diagnosis s | ratio | CPU-time ratio | peak MB plain / diagnosis | primary cause |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
         *[
-            f"| {r['case']} | {r['probes']} | {r['settled']} | {r['plain_s']:.3f} | {r['diagnosis_s']:.3f} | "
+            f"| {r['case']} | {r['probes']} | {r['settled']} / {r['behind']} | {r['epochs']} | {r['plain_s']:.3f} | "
+            f"{r['diagnosis_s']:.3f} | "
             f"{r['ratio']:.2f} | {r['cpu_ratio']:.2f} | {r['plain_mb']:.0f} / {r['diagnosis_mb']:.0f} | "
             f"{r['primary'] or 'healthy'} |"
             for r in rows
         ],
     ]
+    if budget_table:
+        table += [
+            "",
+            f"With `budget_seconds` at {args.budget_share:g} of the plain run (beside: the same spec, whole budget):",
+            "",
+            "| case | fault | primary, whole budget | s | budget s | took s | inside | primary, cut budget | same |",
+            "| --- | --- | --- | ---: | ---: | ---: | --- | --- | --- |",
+            *budget_table,
+        ]
     print("\n".join(table))
     if not args.no_write:
         write_section(f"## Probe speed ({args.device})\n\n" + "\n".join(table) + "\n")

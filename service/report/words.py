@@ -79,4 +79,5 @@ STOP_WORDS: dict[str, str] = {
     "non_finite": "stopped: loss went non-finite",
     "deadline": "stopped: budget ran out",
     "settled": "stopped early: verdict settled",
+    "behind": "stopped early: behind the baseline, not recovering",
 }

@@ -187,7 +187,10 @@ class ProbeResult(Part):
     )
     history: History | None = None
     summary: RunSummary | None = None
-    stop_reason: str | None = Field(default=None, description="completed, non_finite, deadline or settled")
+    stop_reason: str | None = Field(
+        default=None,
+        description="completed, non_finite, deadline, settled (baseline settled) or behind (clearly not recovering)",
+    )
     seconds: float | None = None
 
 

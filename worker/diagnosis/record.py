@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 #: Why a run ended: all planned epochs ran, its loss went non-finite, the budget's deadline came, or
 #: it stopped early because the baseline's verdict was settled (``worker.engine.batched.train``).
-StopReason = Literal["completed", "non_finite", "deadline", "settled"]
+StopReason = Literal["completed", "non_finite", "deadline", "settled", "behind"]
 
 #: The layer kinds whose weights are matrices (linear maps, convolutions).
 WEIGHT_KINDS = ("linear", "conv2d")

@@ -31,6 +31,7 @@ from worker.engine.checks import CHECKS, CheckResult
 from worker.engine.onnx.build import check_runs, onnx_output_shape
 from worker.engine.probes import PROBES, Probe, ProbeContext, ProbeOutcome, ProbeRun
 from worker.engine.probes.base import BaselineVerdict
+from worker.engine.probes.scoring import rose_after
 from worker.engine.result import build_evidence, build_result
 from worker.engine.runner import EventSink, resume_parked, run_all
 from worker.engine.train.loop import Clock, Stopped
@@ -243,6 +244,7 @@ def run_job(
             should_stop=should_stop,
             on_event=emit,
             on_epoch=on_epoch,
+            judge=not explicit,
         )
         feed.flush()
         progress.ended()
@@ -259,6 +261,14 @@ def run_job(
                 [base_run, *first], outcomes, parked, deadline, should_stop, on_epoch=progress.on_epoch
             )
             progress.ended()
+        # probes stopped level with or behind the baseline train on when it ended worse than it was then
+        for behind in ended.behind:
+            if rose_after(baseline.train_loss, behind.epochs, problem.chance):
+                progress.plan(len(behind.which) * (first[0].training.epochs - behind.epochs))
+                outcomes = resume_parked(
+                    [base_run, *first], outcomes, behind, deadline, should_stop, on_epoch=progress.on_epoch
+                )
+                progress.ended()
         b = base_ev.baseline
         ctx.verdict = BaselineVerdict(
             score=score(base_ev, b),
@@ -288,6 +298,7 @@ def run_job(
             should_stop=should_stop,
             on_event=emit,
             on_epoch=progress.on_epoch,
+            judge=not explicit,
         )
         progress.ended()
         outcomes += more
@@ -306,9 +317,11 @@ def run_job(
                 deadline=deadline,
                 done=len(outcomes),
                 total=len(outcomes) + len(extra),
+                baseline=baseline,
                 should_stop=should_stop,
                 on_event=emit,
                 on_epoch=progress.on_epoch,
+                judge=not explicit,
             )
             progress.ended()
             outcomes += more

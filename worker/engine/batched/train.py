@@ -18,12 +18,13 @@ from dataclasses import dataclass
 import torch
 
 from worker.contract.spec import CLASS_INDEX_LOSSES, ModelSpec, TrainingSpec
-from worker.diagnosis.record import RunRecord
+from worker.diagnosis.record import RunRecord, StopReason
 from worker.engine.batched.optim import KINDS, StackedOptimizer
 from worker.engine.batched.stack import Stack
 from worker.engine.instruments import INSTRUMENTS, WATCHED_KINDS, Instrument, StepView
 from worker.engine.instruments.base import as_floats
 from worker.engine.model import layer_names
+from worker.engine.probes.scoring import clearly_behind
 from worker.engine.train.loop import (
     CHECK_EVERY_STEPS,
     INSTRUMENTED_STEPS,
@@ -39,14 +40,23 @@ from worker.engine.train.loop import (
 from worker.engine.train.losses import bce_each
 from worker.engine.train.problem import Problem, hits, per_sample_loss
 
+#: The stop reason a run's record gets when the stack parks it: for the budget (``deadline``), because
+#: the baseline settled, or because it was clearly behind the baseline.
+PARKED_STOP_REASONS: dict[str, StopReason] = {"budget": "deadline", "settled": "settled", "behind": "behind"}
+
 
 @dataclass(frozen=True)
 class Member:
-    """One run of a stack: its model spec (init and seed), training settings and data."""
+    """One run of a stack: its model spec (init and seed), training settings and data.
+
+    ``judged``: a probe that may stop early once it clearly does not recover against the baseline
+    (``worker.engine.probes.scoring.clearly_behind``), compared at the same epoch.
+    """
 
     model: ModelSpec
     training: TrainingSpec
     problem: Problem
+    judged: bool = False
 
 
 @dataclass
@@ -64,8 +74,9 @@ class Parked:
     """Members that stopped early, kept so they can go on.
 
     ``which``: their positions in the stack's member list; ``epochs``: the epochs they trained;
-    ``reason``: ``settled`` (the first member's verdict was settled) or ``budget`` (the first
-    member's remaining epochs would not have fit before the deadline with them beside it).
+    ``reason``: ``settled`` (the first member's verdict was settled), ``budget`` (the first
+    member's remaining epochs would not have fit before the deadline with them beside it) or
+    ``behind`` (each was judged not to recover against the baseline at that epoch).
     """
 
     state: StackState
@@ -210,100 +221,401 @@ def train_together(
     (``epochs`` 0). ``on_epoch`` is told after each epoch how many
     members trained it and, with ``instrument_first``, member 0's record so far.
     """
-    started = clock()
-    t0, p0 = members[0].training, members[0].problem
-    device = p0.x_train.device
-    g = len(members)
-    loss = p0.loss
-    classify = p0.accuracy_kind
-    if start is None:
-        stack = Stack.build([m.model for m in members], [m.training.seed for m in members], p0.sample_shape, device)
-        optimizer = StackedOptimizer(
-            KINDS[t0.optimizer],
-            stack.leaves(),
-            _tensor([m.training.lr for m in members], device),
-            _tensor([m.training.weight_decay for m in members], device),
-            _tensor([m.training.momentum for m in members], device),
-        )
-        gens = [torch.Generator().manual_seed(m.training.seed) for m in members]
-    else:
-        stack, optimizer = start.stack, start.optimizer
-        gens = []
-        for state in start.generators:
-            gen = torch.Generator()
-            gen.set_state(state.clone())
-            gens.append(gen)
-    l1 = _tensor([m.training.l1 for m in members], device)
-    l2 = _tensor([m.training.l2 for m in members], device)
-    clip = _tensor([m.training.grad_clip_norm or math.inf for m in members], device)
-    x_train = torch.stack([m.problem.x_train for m in members])  # [G, N, *sample]
-    y_train = torch.stack([m.problem.y_train for m in members])
-    x_val = torch.stack([m.problem.x_val for m in members])
-    y_val = torch.stack([m.problem.y_val for m in members])
-    live = list(range(g))  # the member at each position of the stack, as it shrinks
-
-    n, bs = p0.n_train, min(t0.batch_size, p0.n_train)
-
-    def setup() -> tuple[torch.Tensor | None, torch.Tensor | None, bool, bool, torch.Tensor, int]:
-        # decided once per stack, here: a check inside the loop would wait for the GPU at every step
-        l1_on = l1 if bool((l1 != 0).any()) else None
-        l2_on = l2 if bool((l2 != 0).any()) else None
-        rows = torch.arange(len(live), device=device).unsqueeze(1)  # [G, 1] for gathering batches
-        sample_bytes = len(live) * (
-            x_train[0, 0].numel() * x_train.element_size() + y_train[0, 0].numel() * y_train.element_size()
-        )
-        block = max(1, GATHER_BYTES // (sample_bytes * bs))  # batches per gather
-        return (l1_on, l2_on, l1_on is not None or l2_on is not None, bool(torch.isfinite(clip).any()), rows, block)
-
-    l1_on, l2_on, penalized, clipping, rows, block = setup()
-
-    kinds = {i: layer.type for i, layer in enumerate(members[0].model.layers)}
-    owners = [i for i, ps in enumerate(stack.params) if ps]
-    all_names = layer_names(members[0].model)
-    names = [all_names[i] for i in owners]
-    watched = [i for i, k in kinds.items() if k in WATCHED_KINDS]
-    instruments: list[Instrument] = (
-        [cls(names, kinds) for cls in INSTRUMENTS.values()] if instrument_first and owners else []
+    run = StackedTraining(
+        members,
+        instrument_first=instrument_first,
+        deadline=deadline,
+        should_stop=should_stop,
+        start=start,
+        settled=settled,
+        budget_first=budget_first,
+        on_epoch=on_epoch,
+        clock=clock,
     )
-    probe_x = x_train[:1, :PROBE_BATCH]
+    return run.run(keep_state)
 
-    def first_view() -> StepView:
+
+class StackedTraining:
+    """One stack in training: the state ``train_together``'s loop works on, and its steps as methods.
+
+    ``reference``: the baseline's whole record when it trained before this stack; ``judged``
+    members are then compared with it at the same epoch (with ``instrument_first``, with member 0
+    as it trains). A judged member that clearly does not recover stops (``stop_reason``
+    ``behind``) and is kept in ``behind``, to be continued if the baseline turns out to rise later.
+
+    ``live`` maps each position of the (shrinking) stack to its member's index in ``members``;
+    ``recs`` holds one record per member, in ``members``' order. The data tensors, penalties and
+    generators are per position and shrink with the stack (``shrink``).
+    """
+
+    def __init__(
+        self,
+        members: list[Member],
+        *,
+        instrument_first: bool = False,
+        deadline: float | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        start: StackState | None = None,
+        settled: Settled | None = None,
+        budget_first: bool = False,
+        on_epoch: EpochSink | None = None,
+        clock: Clock = time.monotonic,
+        reference: RunRecord | None = None,
+    ) -> None:
+        self.started = clock()
+        self.reference = reference
+        self.members, self.deadline, self.should_stop = members, deadline, should_stop
+        self.settled, self.budget_first, self.on_epoch, self.clock = settled, budget_first, on_epoch, clock
+        self.instrument_first, self.resumed = instrument_first, start is not None
+        t0, p0 = members[0].training, members[0].problem
+        self.epochs = t0.epochs
+        self.device = device = p0.x_train.device
+        self.loss, self.classify = p0.loss, p0.accuracy_kind
+        if start is None:
+            self.stack = Stack.build(
+                [m.model for m in members], [m.training.seed for m in members], p0.sample_shape, device
+            )
+            self.optimizer = StackedOptimizer(
+                KINDS[t0.optimizer],
+                self.stack.leaves(),
+                _tensor([m.training.lr for m in members], device),
+                _tensor([m.training.weight_decay for m in members], device),
+                _tensor([m.training.momentum for m in members], device),
+            )
+            self.gens = [torch.Generator().manual_seed(m.training.seed) for m in members]
+        else:
+            self.stack, self.optimizer = start.stack, start.optimizer
+            self.gens = []
+            for state in start.generators:
+                gen = torch.Generator()
+                gen.set_state(state.clone())
+                self.gens.append(gen)
+        self.l1 = _tensor([m.training.l1 for m in members], device)
+        self.l2 = _tensor([m.training.l2 for m in members], device)
+        self.clip = _tensor([m.training.grad_clip_norm or math.inf for m in members], device)
+        self.x_train = torch.stack([m.problem.x_train for m in members])  # [G, N, *sample]
+        self.y_train = torch.stack([m.problem.y_train for m in members])
+        self.x_val = torch.stack([m.problem.x_val for m in members])
+        self.y_val = torch.stack([m.problem.y_val for m in members])
+        self.live = list(range(len(members)))  # the member at each position of the stack, as it shrinks
+        self.n, self.bs = p0.n_train, min(t0.batch_size, p0.n_train)
+        self._setup()
+
+        kinds = {i: layer.type for i, layer in enumerate(members[0].model.layers)}
+        self.owners = [i for i, ps in enumerate(self.stack.params) if ps]
+        all_names = layer_names(members[0].model)
+        self.names = [all_names[i] for i in self.owners]
+        self.watched = [i for i, k in kinds.items() if k in WATCHED_KINDS]
+        self.instruments: list[Instrument] = (
+            [cls(self.names, kinds) for cls in INSTRUMENTS.values()] if instrument_first and self.owners else []
+        )
+        self.recs: list[RunRecord] = []
+        self.parked: Parked | None = None
+        self.behind: list[Parked] = []  # judged members stopped early, one entry per epoch count
+        self.cut = False  # the deadline stopped an epoch mid-way
+        self.step = 0
+        self.stride = max(1, (self.epochs * -(-self.n // self.bs)) // INSTRUMENTED_STEPS)
+        self.ignored = self.loss in CLASS_INDEX_LOSSES and bool((self.y_train == -100).any())
+        self.bounds = [(int(b[0]), int(b[-1]) + 1) for b in batch_indices(torch.arange(self.n), self.bs)]
+        self.loop_started = self.started
+
+    def _setup(self) -> None:
+        """What depends on the stack's members, decided once per stack here: a check inside the loop
+        would wait for the GPU at every step."""
+        self.l1_on = self.l1 if bool((self.l1 != 0).any()) else None
+        self.l2_on = self.l2 if bool((self.l2 != 0).any()) else None
+        self.penalized = self.l1_on is not None or self.l2_on is not None
+        self.clipping = bool(torch.isfinite(self.clip).any())
+        self.rows = torch.arange(len(self.live), device=self.device).unsqueeze(1)  # [G, 1] for gathering batches
+        sample_bytes = len(self.live) * (
+            self.x_train[0, 0].numel() * self.x_train.element_size()
+            + self.y_train[0, 0].numel() * self.y_train.element_size()
+        )
+        self.block = max(1, GATHER_BYTES // (sample_bytes * self.bs))  # batches per gather
+        self.probe_x = self.x_train[:1, :PROBE_BATCH]
+
+    def run(self, keep_state: bool = False) -> tuple[list[RunRecord], StackState | None, Parked | None]:
+        """Measure at init, then train epoch by epoch, shrinking the stack as members leave or park."""
+        self._measure_initial()
+        # with budget_first, the members' state before any step: members stopped within the first
+        # epoch (too long an epoch to share) are parked as they began
+        g = len(self.members)
+        initial = (
+            (*_select(self.stack, self.optimizer, range(g)), [gen.get_state() for gen in self.gens])
+            if self.budget_first and g > 1 and self.deadline is not None and not self.resumed
+            else None
+        )
+        self.loop_started = self.clock()
+        for epoch in range(self.epochs):
+            if self.should_stop is not None and self.should_stop():
+                raise Stopped()
+            if self.deadline is not None and self.clock() > self.deadline:
+                self.cut = True
+                break
+            losses, penalties = self._train_epoch(initial)
+            initial = None
+            if self.cut:
+                break  # the epoch was cut short: each record keeps the epochs completed only
+            finite = self._close_epoch(losses, penalties)
+            if not any(finite):
+                break
+            last = epoch == self.epochs - 1
+            now = self.clock()
+            if self.deadline is not None and not last and now > self.deadline:
+                self._mark_live("deadline")
+                break
+            if not last:
+                self._settle_or_continue(epoch, finite, now)
+                if not self.live:
+                    break
+        return self._end(keep_state)
+
+    def _measure_initial(self) -> None:
+        """The initial losses of every member and the instruments' first look; a big stack on much
+        data: the initial losses are over the samples evaluated by the deadline."""
+        init_loss, _ = _evaluate(
+            self.stack, self.x_train, self.y_train, self.loss, self.classify, stop_at=self.deadline, clock=self.clock
+        )
+        init_val, _ = _evaluate(
+            self.stack, self.x_val, self.y_val, self.loss, self.classify, stop_at=self.deadline, clock=self.clock
+        )
+        self.recs = [
+            RunRecord(
+                initial_loss=init_loss[k],
+                initial_val_loss=init_val[k],
+                trainable_params=sum(p[k].numel() for p in self.optimizer.leaves),
+            )
+            for k in range(len(self.members))
+        ]
+        self._observe()
+
+    def _first_view(self) -> StepView:
         return StepView(
-            [[p[0] for p in stack.params[i]] for i in owners],
-            [[p.grad[0] if p.grad is not None else None for p in stack.params[i]] for i in owners],
+            [[p[0] for p in self.stack.params[i]] for i in self.owners],
+            [[p.grad[0] if p.grad is not None else None for p in self.stack.params[i]] for i in self.owners],
         )
 
-    def observe() -> None:
-        if instruments and live[0] == 0:
+    def _observe(self) -> None:
+        """The instruments' end-of-epoch look at member 0's activations, while it is in the stack."""
+        if self.instruments and self.live[0] == 0:
             with torch.no_grad():
-                _, caught = stack.forward(probe_x, [[p[:1] for p in layer] for layer in stack.params], watched)
+                _, caught = self.stack.forward(
+                    self.probe_x, [[p[:1] for p in layer] for layer in self.stack.params], self.watched
+                )
             acts = {i: a[0] for i, a in caught.items()}
-            for ins in instruments:
+            for ins in self.instruments:
                 ins.end_epoch(acts)
 
-    # a big stack on much data: the initial losses are over the samples evaluated by the deadline
-    init_loss, _ = _evaluate(stack, x_train, y_train, loss, classify, stop_at=deadline, clock=clock)
-    init_val, _ = _evaluate(stack, x_val, y_val, loss, classify, stop_at=deadline, clock=clock)
-    recs = [
-        RunRecord(
-            initial_loss=init_loss[k],
-            initial_val_loss=init_val[k],
-            trainable_params=sum(p[k].numel() for p in optimizer.leaves),
-        )
-        for k in range(g)
-    ]
-    observe()
+    def _train_epoch(
+        self, initial: tuple[Stack, StackedOptimizer, list[torch.Tensor]] | None
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """One epoch of shuffled batches: each batch's data losses [G] and penalties [G]. Sets ``cut``
+        when the deadline stops it mid-way; ``initial`` (the members as they began) lets a long first
+        epoch park the others as they began (``_too_long_to_share``)."""
+        perms = torch.stack([torch.randperm(self.n, generator=gen) for gen in self.gens]).to(self.device)  # [G, N]
+        batch_losses: list[torch.Tensor] = []
+        penalties: list[torch.Tensor] = []
+        regather = False
+        for b_i, (lo, hi) in enumerate(self.bounds):
+            if b_i and b_i % CHECK_EVERY_STEPS == 0:
+                if self.should_stop is not None and self.should_stop():
+                    raise Stopped()
+                now = self.clock()
+                if self.deadline is not None and now > self.deadline:
+                    self.cut = True
+                    break
+                if initial is not None and b_i == EARLY_LOOK_STEPS and self._too_long_to_share(now, b_i):
+                    self._park_as_begun(initial)
+                    keep = torch.tensor([0], device=self.device)
+                    perms = perms[keep]
+                    batch_losses = [b[keep] for b in batch_losses]
+                    penalties = [q[keep] for q in penalties]
+                    regather = True
+            if b_i % self.block == 0 or regather:
+                regather = False
+                # the shuffled data of the next batches in one gather; each batch is then a slice
+                first = lo
+                last = self.bounds[min(b_i + self.block, len(self.bounds)) - 1][1]
+                xs = self.x_train[self.rows, perms[:, first:last]]
+                ys = self.y_train[self.rows, perms[:, first:last]]
+            data, pen = self._step(xs[:, lo - first : hi - first], ys[:, lo - first : hi - first])
+            batch_losses.append(data)
+            if pen is not None:
+                penalties.append(pen)
+        return batch_losses, penalties
 
-    def finish(positions: list[int], final_pass: bool = True) -> None:
+    def _step(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One optimizer step of every member on its batch ``xb`` [G, B, ...]: data losses [G] and
+        penalties [G] (None without penalties), detached."""
+        out, _ = self.stack.forward(xb)  # [G, B, *out]
+        data = member_losses(self.loss, out, yb, self.ignored)  # [G]
+        pen = _penalties(self.stack, self.l1_on, self.l2_on) if self.penalized else None
+        if self.optimizer.leaves:
+            self.optimizer.zero_grad()
+            # members are independent: the gradient of the sum is each member's own gradient
+            (data + pen if pen is not None else data).sum().backward()
+            measured = self.instruments if self.step % self.stride == 0 and self.live[0] == 0 else []
+            view = self._first_view() if measured else None
+            if view is not None:
+                for ins in measured:
+                    ins.before_step(view)
+            if self.clipping:
+                _clip(self.stack, self.clip)
+            self.optimizer.step()
+            if view is not None:
+                for ins in measured:
+                    ins.after_step(view)
+        self.step += 1
+        return data.detach(), pen.detach() if pen is not None else None
+
+    def _too_long_to_share(self, now: float, b_i: int) -> bool:
+        """At step ``b_i`` of a long first epoch: member 0's epochs will not fit beside the others."""
+        return (
+            self.deadline is not None
+            and len(self.bounds) >= 4 * EARLY_LOOK_STEPS
+            and now + (now - self.loop_started) / b_i * (len(self.bounds) * self.epochs - b_i) > self.deadline
+        )
+
+    def _park_as_begun(self, initial: tuple[Stack, StackedOptimizer, list[torch.Tensor]]) -> None:
+        """The others stop before they have trained (parked as they began) and member 0 goes on alone."""
+        stopping = list(range(1, len(self.live)))
+        for k in stopping:
+            self.recs[k].stop_reason = "deadline"
+        sub_stack, sub_opt, states = initial
+        chosen = _select(sub_stack, sub_opt, stopping)
+        self.parked = Parked(
+            StackState(*chosen, [states[k] for k in stopping], [self.members[k] for k in stopping]),
+            stopping,
+            0,
+            "budget",
+        )
+        self.shrink([0])
+
+    def _close_epoch(self, batch_losses: list[torch.Tensor], penalties: list[torch.Tensor]) -> list[bool]:
+        """Append the epoch's losses, penalty and validation to each live member's record; whether each
+        position's loss is finite (a member that went non-finite gets ``stop_reason`` ``non_finite``)."""
+        losses = torch.stack(batch_losses, 1)  # [G, batches]
+        means = losses.mean(1)
+        pen_means = torch.stack(penalties, 1).mean(1) if penalties else torch.zeros(len(self.live), device=self.device)
+        val, acc = _evaluate(self.stack, self.x_val, self.y_val, self.loss, self.classify)
+        # one copy to Python per epoch: a float() per member and value would wait on each
+        steps_now, means_now, pens_now = losses.double().tolist(), means.tolist(), pen_means.tolist()
+        # every member in the stack was finite when this epoch began: the ones that went
+        # non-finite in it leave after it
+        finite = [math.isfinite(v) for v in means_now]
+        for pos, k in enumerate(self.live):
+            rec = self.recs[k]
+            rec.step_loss.extend(v if math.isfinite(v) else None for v in steps_now[pos])
+            rec.train_loss.append(means_now[pos] if finite[pos] else None)
+            rec.penalty.append(pens_now[pos])
+            rec.val_loss.append(val[pos])
+            rec.val_acc.append(acc[pos])
+            if not finite[pos]:
+                rec.stop_reason = "non_finite"
+        self._observe()
+        if self.on_epoch is not None:
+            self.on_epoch(len(self.live), self.recs[0] if self.instrument_first and self.live[0] == 0 else None)
+        return finite
+
+    def _settle_or_continue(self, epoch: int, finite: list[bool], now: float) -> None:
+        """At the end of a not-last ``epoch``: a member that went non-finite leaves (its maths is its
+        own); once member 0's verdict is settled, or its remaining epochs no longer fit before the
+        deadline beside the others, the others stop and are parked; the stack shrinks to the rest."""
+        gone = [pos for pos in range(len(self.live)) if not finite[pos]]
+        leading = self.parked is None and self.live[0] == 0 and len(self.live) > 1 and finite[0]
+        settle = self.settled is not None and leading and self.settled(self.recs[0])
+        over = self.budget_first and not settle and leading and self._remaining_do_not_fit(epoch, now)
+        stopping = [pos for pos in range(1, len(self.live)) if finite[pos]] if settle or over else []
+        if stopping:
+            self.parked = self._park(stopping, epoch + 1, "settled" if settle else "budget")
+        behind = [] if stopping else self._behind(finite)
+        if behind:
+            self.behind.append(self._park(behind, epoch + 1, "behind"))
+        if gone:
+            self._finish(gone)
+        if gone or stopping or behind:
+            left = set(gone) | set(stopping) | set(behind)
+            keep = [pos for pos in range(len(self.live)) if pos not in left]
+            if keep:
+                self.shrink(keep)
+            else:
+                self.live = []  # every member has left, each finished as it left
+
+    def _behind(self, finite: list[bool]) -> list[int]:
+        """Positions of the judged members that clearly do not recover against the baseline at this epoch."""
+        if self.reference is not None:
+            base = self.reference.train_loss
+        elif self.instrument_first and self.live[0] == 0 and finite[0]:
+            base = self.recs[0].train_loss
+        else:
+            return []
+        out = []
+        for pos, k in enumerate(self.live):
+            if k == 0 and self.reference is None or not finite[pos] or not self.members[k].judged:
+                continue
+            curve = self.recs[k].train_loss
+            later = base[len(curve) :] if self.reference is not None else None
+            if clearly_behind(curve, base, self.members[k].problem.chance, self.epochs, later):
+                out.append(pos)
+        return out
+
+    def _remaining_do_not_fit(self, epoch: int, now: float) -> bool:
+        """At ``now``, after ``epoch``: the time per epoch so far, at the stack's present size, says
+        member 0's remaining epochs would not fit before the deadline."""
+        return (
+            self.deadline is not None
+            and now + (now - self.loop_started) / (epoch + 1) * (self.epochs - epoch - 1) > self.deadline
+        )
+
+    def _park(self, stopping: list[int], epochs: int, reason: str) -> Parked:
+        """Stop the members at positions ``stopping`` after ``epochs`` epochs, kept to go on later."""
+        stop: StopReason = PARKED_STOP_REASONS[reason]
+        for pos in stopping:
+            self.recs[self.live[pos]].stop_reason = stop
+        self._finish(stopping)
+        sub_stack, sub_opt = _select(self.stack, self.optimizer, stopping)
+        return Parked(
+            StackState(
+                sub_stack,
+                sub_opt,
+                [self.gens[pos].get_state() for pos in stopping],
+                [self.members[self.live[pos]] for pos in stopping],
+            ),
+            [self.live[pos] for pos in stopping],
+            epochs,
+            reason,
+        )
+
+    def shrink(self, keep: list[int]) -> None:
+        """Go on with the members at positions ``keep`` only."""
+        self.stack, self.optimizer = _select(self.stack, self.optimizer, keep)
+        idx = torch.tensor(keep, device=self.device)
+        self.x_train, self.y_train = self.x_train[idx], self.y_train[idx]
+        self.x_val, self.y_val = self.x_val[idx], self.y_val[idx]
+        self.l1, self.l2, self.clip = self.l1[idx], self.l2[idx], self.clip[idx]
+        self.gens = [self.gens[k] for k in keep]
+        self.live = [self.live[k] for k in keep]
+        self._setup()
+
+    def _mark_live(self, reason: StopReason) -> None:
+        """Every live member that would have completed stopped for ``reason`` instead."""
+        for k in self.live:
+            if self.recs[k].stop_reason == "completed":
+                self.recs[k].stop_reason = reason
+
+    def _finish(self, positions: list[int], final_pass: bool = True) -> None:
         """Final accuracy, parameter norm and time of the members at ``positions``; ``final_pass``:
         measure the accuracy and fit shares with a pass over the training data."""
-        if len(positions) == stack.size:
-            sub, xs, ys = stack, x_train, y_train
+        if len(positions) == self.stack.size:
+            sub, xs, ys = self.stack, self.x_train, self.y_train
         else:
-            idx = torch.tensor(positions, device=device)
-            sub, xs, ys = stack.subset(positions), x_train[idx], y_train[idx]
+            idx = torch.tensor(positions, device=self.device)
+            sub, xs, ys = self.stack.subset(positions), self.x_train[idx], self.y_train[idx]
         each: list[torch.Tensor] = []
-        train_acc = _evaluate(sub, xs, ys, loss, classify, each)[1] if classify and final_pass else [None] * sub.size
+        classify = self.classify
+        train_acc = (
+            _evaluate(sub, xs, ys, self.loss, classify, each)[1] if classify and final_pass else [None] * sub.size
+        )
         per_sample = torch.cat(each, dim=1) if each else None  # [G', N]
         with torch.no_grad():
             norms = (
@@ -312,209 +624,32 @@ def train_together(
                 else None
             )
         for j, pos in enumerate(positions):
-            rec = recs[live[pos]]
+            rec = self.recs[self.live[pos]]
             rec.train_acc = train_acc[j]
             rec.fit_share, rec.misfit_share = fit_shares(
-                per_sample[j] if per_sample is not None else None, members[live[pos]].problem.chance
+                per_sample[j] if per_sample is not None else None, self.members[self.live[pos]].problem.chance
             )
             rec.step_loss = thin(rec.step_loss)
             norm = float(norms[j]) if norms is not None else math.nan
             rec.param_norm = norm if math.isfinite(norm) else None
-            rec.seconds = (clock() - started) / g
+            rec.seconds = (self.clock() - self.started) / len(self.members)
 
-    def shrink(keep: list[int]) -> None:
-        """Go on with the members at positions ``keep`` only."""
-        nonlocal stack, optimizer, x_train, y_train, x_val, y_val, l1, l2, clip, gens, live
-        nonlocal l1_on, l2_on, penalized, clipping, rows, block, probe_x
-        stack, optimizer = _select(stack, optimizer, keep)
-        idx = torch.tensor(keep, device=device)
-        x_train, y_train, x_val, y_val = x_train[idx], y_train[idx], x_val[idx], y_val[idx]
-        l1, l2, clip = l1[idx], l2[idx], clip[idx]
-        gens = [gens[k] for k in keep]
-        live = [live[k] for k in keep]
-        l1_on, l2_on, penalized, clipping, rows, block = setup()
-        probe_x = x_train[:1, :PROBE_BATCH]
-
-    ignored = loss in CLASS_INDEX_LOSSES and bool((y_train == -100).any())
-    bounds = [(int(b[0]), int(b[-1]) + 1) for b in batch_indices(torch.arange(n), bs)]  # contiguous positions
-    stride = max(1, (t0.epochs * -(-n // bs)) // INSTRUMENTED_STEPS)
-    step = 0
-    parked: Parked | None = None
-    cut = False
-    # with budget_first, the members' state before any step: members stopped within the first epoch
-    # (too long an epoch to share) are parked as they began
-    initial = (
-        (*_select(stack, optimizer, range(g)), [gen.get_state() for gen in gens])
-        if budget_first and g > 1 and deadline is not None and start is None
-        else None
-    )
-    loop_started = clock()
-    for epoch in range(t0.epochs):
-        if should_stop is not None and should_stop():
-            raise Stopped()
-        if deadline is not None and clock() > deadline:
-            cut = True
-            break
-        perms = torch.stack([torch.randperm(n, generator=gen) for gen in gens]).to(device)  # [G, N]
-        batch_losses: list[torch.Tensor] = []
-        penalties: list[torch.Tensor] = []
-        regather = False
-        for b_i, (lo, hi) in enumerate(bounds):
-            if b_i and b_i % CHECK_EVERY_STEPS == 0:
-                if should_stop is not None and should_stop():
-                    raise Stopped()
-                now = clock()
-                if deadline is not None and now > deadline:
-                    cut = True
-                    break
-                if (
-                    initial is not None
-                    and deadline is not None
-                    and b_i == EARLY_LOOK_STEPS
-                    and len(bounds) >= 4 * EARLY_LOOK_STEPS
-                    and now + (now - loop_started) / b_i * (len(bounds) * t0.epochs - b_i) > deadline
-                ):
-                    # one epoch is long enough that member 0's epochs will not fit beside the others:
-                    # they stop before they have trained (parked as they began) and it goes on alone
-                    stopping = list(range(1, len(live)))
-                    for k in stopping:
-                        recs[k].stop_reason = "deadline"
-                    sub_stack, sub_opt, states = initial
-                    chosen = _select(sub_stack, sub_opt, stopping)
-                    parked = Parked(
-                        StackState(*chosen, [states[k] for k in stopping], [members[k] for k in stopping]),
-                        stopping,
-                        0,
-                        "budget",
-                    )
-                    shrink([0])
-                    keep = torch.tensor([0], device=device)
-                    perms = perms[keep]
-                    batch_losses = [b[keep] for b in batch_losses]
-                    penalties = [q[keep] for q in penalties]
-                    regather = True
-            if b_i % block == 0 or regather:
-                regather = False
-                # the shuffled data of the next batches in one gather; each batch is then a slice
-                first = lo
-                last = bounds[min(b_i + block, len(bounds)) - 1][1]
-                xs, ys = x_train[rows, perms[:, first:last]], y_train[rows, perms[:, first:last]]
-            out, _ = stack.forward(xs[:, lo - first : hi - first])  # [G, B, *out]
-            data = member_losses(loss, out, ys[:, lo - first : hi - first], ignored)  # [G]
-            pen = _penalties(stack, l1_on, l2_on) if penalized else None
-            if optimizer.leaves:
-                optimizer.zero_grad()
-                # members are independent: the gradient of the sum is each member's own gradient
-                (data + pen if pen is not None else data).sum().backward()
-                measured = instruments if step % stride == 0 and live[0] == 0 else []
-                view = first_view() if measured else None
-                if view is not None:
-                    for ins in measured:
-                        ins.before_step(view)
-                if clipping:
-                    _clip(stack, clip)
-                optimizer.step()
-                if view is not None:
-                    for ins in measured:
-                        ins.after_step(view)
-            step += 1
-            batch_losses.append(data.detach())
-            if pen is not None:
-                penalties.append(pen.detach())
-        initial = None
-        if cut:
-            # the epoch was cut short: each record keeps the epochs completed only
-            break
-        losses = torch.stack(batch_losses, 1)  # [G, batches]
-        means = losses.mean(1)
-        pen_means = torch.stack(penalties, 1).mean(1) if penalties else torch.zeros(len(live), device=device)
-        val, acc = _evaluate(stack, x_val, y_val, loss, classify)
-        # one copy to Python per epoch: a float() per member and value would wait on each
-        steps_now, means_now, pens_now = losses.double().tolist(), means.tolist(), pen_means.tolist()
-        # every member in the stack was finite when this epoch began: the ones that went
-        # non-finite in it leave below
-        finite = [math.isfinite(v) for v in means_now]
-        for pos, k in enumerate(live):
-            rec = recs[k]
-            rec.step_loss.extend(v if math.isfinite(v) else None for v in steps_now[pos])
-            rec.train_loss.append(means_now[pos] if finite[pos] else None)
-            rec.penalty.append(pens_now[pos])
-            rec.val_loss.append(val[pos])
-            rec.val_acc.append(acc[pos])
-            if not finite[pos]:
-                rec.stop_reason = "non_finite"
-        observe()
-        if on_epoch is not None:
-            on_epoch(len(live), recs[0] if instrument_first and live[0] == 0 else None)
-        if not any(finite):
-            break
-        last = epoch == t0.epochs - 1
-        now = clock()
-        if deadline is not None and not last and now > deadline:
-            for k in live:
-                if recs[k].stop_reason == "completed":
-                    recs[k].stop_reason = "deadline"
-            break
-        # a member that went non-finite leaves (its maths is its own); once the first member's
-        # verdict is settled, the others stop and are parked
-        gone = [pos for pos in range(len(live)) if not finite[pos]]
-        settle = (
-            settled is not None
-            and not last
-            and parked is None
-            and live[0] == 0
-            and len(live) > 1
-            and finite[0]
-            and settled(recs[0])
-        )
-        # the time per epoch so far, at the stack's present size, says whether member 0's
-        # remaining epochs still fit before the deadline; if not, it trains on alone
-        over = (
-            budget_first
-            and deadline is not None
-            and not settle
-            and not last
-            and parked is None
-            and live[0] == 0
-            and len(live) > 1
-            and finite[0]
-            and now + (now - loop_started) / (epoch + 1) * (t0.epochs - epoch - 1) > deadline
-        )
-        stopping = [pos for pos in range(1, len(live)) if finite[pos]] if settle or over else []
-        if stopping:
-            for pos in stopping:
-                recs[live[pos]].stop_reason = "settled" if settle else "deadline"
-            finish(stopping)
-            sub_stack, sub_opt = _select(stack, optimizer, stopping)
-            parked = Parked(
-                StackState(
-                    sub_stack,
-                    sub_opt,
-                    [gens[pos].get_state() for pos in stopping],
-                    [members[live[pos]] for pos in stopping],
-                ),
-                [live[pos] for pos in stopping],
-                epoch + 1,
-                "settled" if settle else "budget",
+    def _end(self, keep_state: bool) -> tuple[list[RunRecord], StackState | None, Parked | None]:
+        """Finish the members still in the stack; their end state when ``keep_state``."""
+        if self.cut:
+            self._mark_live("deadline")
+        if self.live:
+            self._finish(list(range(len(self.live))), final_pass=not self.cut)
+        if self.instruments:
+            record_instruments(self.recs[0], self.instruments, self.names)
+        kept = (
+            StackState(
+                self.stack, self.optimizer, [gen.get_state() for gen in self.gens], [self.members[k] for k in self.live]
             )
-        if gone and not last:
-            finish(gone)
-        if (gone or stopping) and not last:
-            shrink([pos for pos in range(len(live)) if pos not in gone and pos not in stopping])
-
-    if cut:
-        for k in live:
-            if recs[k].stop_reason == "completed":
-                recs[k].stop_reason = "deadline"
-    finish(list(range(len(live))), final_pass=not cut)
-    if instruments:
-        record_instruments(recs[0], instruments, names)
-    kept = (
-        StackState(stack, optimizer, [gen.get_state() for gen in gens], [members[k] for k in live])
-        if keep_state
-        else None
-    )
-    return recs, kept, parked
+            if keep_state and self.live
+            else None
+        )
+        return self.recs, kept, self.parked
 
 
 def _select(stack: Stack, optimizer: StackedOptimizer, positions: Sequence[int]) -> tuple[Stack, StackedOptimizer]:
@@ -533,6 +668,7 @@ def continue_members(state: StackState, which: Sequence[int], epochs: int) -> St
             state.members[k].model,
             state.members[k].training.model_copy(update={"epochs": epochs}),
             state.members[k].problem,
+            False,
         )
         for k in which
     ]
