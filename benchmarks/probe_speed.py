@@ -174,7 +174,8 @@ warm = dict(payload, training=dict(payload["training"], epochs=1), probes=["shuf
 run_job(JobSpec.model_validate(warm))
 spec = JobSpec.model_validate(payload)
 t0, c0 = time.perf_counter(), time.process_time()
-result = run_job(spec, cpu_threads=int(sys.argv[3])).as_json()
+result = run_job(spec, cpu_threads=int(sys.argv[3]))
+result = result.as_json() if hasattr(result, "as_json") else result  # an older checkout returns a dict
 print(json.dumps({"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0,
                   "probes": len(result["probes"]),
                   "settled": sum(p["stop_reason"] == "settled" for p in result["probes"]),
@@ -199,6 +200,7 @@ payload["device"] = sys.argv[2]
 spec = JobSpec.model_validate(payload)
 t0 = time.perf_counter()
 result = run_job(spec, cpu_threads=int(sys.argv[3]))
+result = result.as_json() if hasattr(result, "as_json") else result  # an older checkout returns a dict
 d = result["diagnosis"]
 print(json.dumps({"seconds": time.perf_counter() - t0, "probes": len(result["probes"]),
                   "primary": d["primary_cause"] or ("healthy" if d["healthy"] else "inconclusive"),

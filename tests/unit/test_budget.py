@@ -70,6 +70,19 @@ class StepClock:
         return self.t
 
 
+class TwoRateClock(StepClock):
+    """A clock that moves ``slow`` seconds a read for its first ``switch_after`` reads, ``fast`` after."""
+
+    def __init__(self, slow: float, fast: float, switch_after: int) -> None:
+        super().__init__(slow)
+        self.fast, self.switch_after = fast, switch_after
+
+    def __call__(self) -> float:
+        if self.looks >= self.switch_after:
+            self.per_look = self.fast
+        return super().__call__()
+
+
 def test_the_plain_loop_stops_mid_epoch_and_keeps_the_epochs_completed() -> None:
     p = _problem(2000)  # 1600 samples, batches of 16: 100 steps per epoch
     clock = StepClock(1.0)
@@ -187,9 +200,11 @@ def test_an_epoch_too_long_to_share_leaves_the_baseline_alone_within_it() -> Non
             training=t.model_copy(update={"lr": 0.1}),
         ),
     ]
-    # a second per look at the clock: by step 32 of the first epoch, 450 steps at that rate end past 70
-    clock = StepClock(1.0)
-    done, ended = run_all(runs, p, deadline=70.0, done=0, total=1, instrument_first=True, clock=clock)
+    # two seconds a look while the two train together (up to about step 40), one alone: at step 32 of
+    # the first epoch, 450 steps at the shared rate would end well past the deadline; alone they fit
+    clock = TwoRateClock(slow=2.0, fast=1.0, switch_after=5 + 40 // CHECK_EVERY_STEPS)
+    deadline = 6 + 697 / CHECK_EVERY_STEPS
+    done, ended = run_all(runs, p, deadline=deadline, done=0, total=1, instrument_first=True, clock=clock)
     base, probe = done[0].record, done[1].record
     assert ended.parked is not None and ended.parked.reason == "budget" and ended.parked.epochs == 0
     assert probe.stop_reason == "deadline" and probe.train_loss == []

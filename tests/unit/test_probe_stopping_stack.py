@@ -69,7 +69,7 @@ def test_a_stack_after_the_baseline_is_judged_against_its_whole_record() -> None
 def test_a_diagnosis_says_which_probes_stopped_behind_and_keeps_its_verdict() -> None:
     from worker.engine.job import run_job
 
-    result = run_job(JobSpec.model_validate(IRIS_LR_LOW))
+    result = run_job(JobSpec.model_validate(IRIS_LR_LOW)).as_json()
     reasons = {p["name"]: p["stop_reason"] for p in result["probes"]}
     behind = [name for name, why in reasons.items() if why == "behind"]
     assert behind, reasons
@@ -94,7 +94,7 @@ def test_probes_stopped_beside_a_baseline_that_ended_worse_train_on_to_their_end
         return True  # as if the baseline ended worse than it was where each probe stopped
 
     monkeypatch.setattr(job, "rose_after", rose)
-    result = job.run_job(JobSpec.model_validate(IRIS_LR_LOW))
+    result = job.run_job(JobSpec.model_validate(IRIS_LR_LOW)).as_json()
     assert asked, "no probe stopped behind the baseline"
     phase1 = [p for p in result["probes"] if p["family"] in ("lr_sweep", "standard_init", "no_regularization")]
     assert phase1 and all(p["stop_reason"] != "behind" for p in phase1)

@@ -27,6 +27,7 @@ from worker.engine.model import layer_names
 from worker.engine.probes.scoring import clearly_behind
 from worker.engine.train.loop import (
     CHECK_EVERY_STEPS,
+    INITIAL_SAMPLES,
     INSTRUMENTED_STEPS,
     PROBE_BATCH,
     Clock,
@@ -371,14 +372,11 @@ class StackedTraining:
         return self._end(keep_state)
 
     def _measure_initial(self) -> None:
-        """The initial losses of every member and the instruments' first look; a big stack on much
-        data: the initial losses are over the samples evaluated by the deadline."""
-        init_loss, _ = _evaluate(
-            self.stack, self.x_train, self.y_train, self.loss, self.classify, stop_at=self.deadline, clock=self.clock
-        )
-        init_val, _ = _evaluate(
-            self.stack, self.x_val, self.y_val, self.loss, self.classify, stop_at=self.deadline, clock=self.clock
-        )
+        """The initial losses of every member (over the splits' first INITIAL_SAMPLES samples, as the
+        plain loop measures them) and the instruments' first look."""
+        n = INITIAL_SAMPLES  # as the plain loop: the splits' first samples, a seeded random sample
+        init_loss, _ = _evaluate(self.stack, self.x_train[:, :n], self.y_train[:, :n], self.loss, self.classify)
+        init_val, _ = _evaluate(self.stack, self.x_val[:, :n], self.y_val[:, :n], self.loss, self.classify)
         self.recs = [
             RunRecord(
                 initial_loss=init_loss[k],

@@ -29,6 +29,11 @@ from worker.engine.train.problem import Problem, hits, per_sample_loss
 
 #: Inputs the dead-unit and saturation instruments look at after each epoch.
 PROBE_BATCH = 512
+#: Samples of each split the loss before any step is measured on: the splits are in a seeded random
+#: order, so their first INITIAL_SAMPLES are a random sample (all of a smaller split). On a large data
+#: set a full pass per run before training would cost a sizeable share of the run, for a number only
+#: compared with losses far from it (moved, diverged, a peak).
+INITIAL_SAMPLES = 4096
 #: Points kept of a per-step series in a result; longer series are thinned evenly.
 MAX_STEP_POINTS = 2_000
 
@@ -37,9 +42,11 @@ MAX_STEP_POINTS = 2_000
 INSTRUMENTED_STEPS = 300
 #: A training sample is "fit" when its loss at the end is below this share of the chance level.
 FIT_SHARE_LOSS = 0.5
-#: Steps between looks at the deadline (and the cancel flag) inside an epoch: a look costs a clock
-#: read, so a long epoch stops within this many steps of the deadline.
-CHECK_EVERY_STEPS = 8
+#: Steps between looks at the deadline (and the cancel flag, whose poller reads Redis at most every
+#: ``cancel_poll_seconds``) inside an epoch. A look costs a clock read (well under a microsecond), so
+#: every step is looked at: a run of slow steps (a large model, a big stack) stops within one step of
+#: the deadline instead of several.
+CHECK_EVERY_STEPS = 1
 
 #: Called after each epoch with the number of runs that trained it (1 here) and, for the
 #: instrumented baseline, its record so far (None otherwise); for progress reports.
@@ -233,8 +240,9 @@ def train(
     watched = [i for i, k in kinds.items() if k in WATCHED_KINDS]
     probe_x = problem.x_train[:PROBE_BATCH]
 
-    init_loss, _, _ = _evaluate(model, problem.x_train, problem.y_train, loss_fn, classify)
-    init_val, _, _ = _evaluate(model, problem.x_val, problem.y_val, loss_fn, classify)
+    n = INITIAL_SAMPLES
+    init_loss, _, _ = _evaluate(model, problem.x_train[:n], problem.y_train[:n], loss_fn, classify)
+    init_val, _, _ = _evaluate(model, problem.x_val[:n], problem.y_val[:n], loss_fn, classify)
     rec = RunRecord(
         initial_loss=init_loss,
         initial_val_loss=init_val,
