@@ -22,6 +22,7 @@ from worker.jobs.store import (
     Record,
     Update,
     diagnosed_cause,
+    new_record,
     now_iso,
 )
 
@@ -54,23 +55,7 @@ class MemoryJobStore(JobStore):
         count = self.queued_count(owner)
         if max_queued is not None and count >= max_queued:
             raise QueueFull(owner, count, max_queued)
-        record: Record = {
-            "id": job_id,
-            "owner": owner,
-            "name": spec.get("name"),
-            "status": "queued",
-            "progress": {"done": 0, "total": 0},
-            "spec": spec,
-            "result": None,
-            "error": None,
-            "created_at": now_iso(),
-            "started_at": None,
-            "finished_at": None,
-            "attempt": 1,
-            "worker": None,
-            "retention_seconds": retention_seconds,
-            "timeout_seconds": timeout_seconds,
-        }
+        record = new_record(job_id, spec, owner, retention_seconds, timeout_seconds)
         self.records[job_id] = record
         self.event_lists[job_id] = [{"type": "queued", "at": record["created_at"], "status": "queued"}]
         self.order.append(job_id)

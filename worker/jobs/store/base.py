@@ -156,6 +156,28 @@ def is_model_id(value: str) -> bool:
     return MODEL_ID_PATTERN.fullmatch(value) is not None
 
 
+def new_record(job_id: str, spec: dict[str, Any], owner: str, retention_seconds: int, timeout_seconds: int) -> Record:
+    """A new job's record, ``queued`` at attempt 1 and created now; ``seq`` (its index score) is added
+    when it is stored."""
+    return {
+        "id": job_id,
+        "owner": owner,
+        "name": spec.get("name"),
+        "status": "queued",
+        "progress": {"done": 0, "total": 0},
+        "spec": spec,
+        "result": None,
+        "error": None,
+        "created_at": now_iso(),
+        "started_at": None,
+        "finished_at": None,
+        "attempt": 1,
+        "worker": None,
+        "retention_seconds": retention_seconds,
+        "timeout_seconds": timeout_seconds,
+    }
+
+
 @dataclass(frozen=True)
 class Update:
     """What an attempted change did: ``applied`` or not, and the record as it now is (None: no such job)."""

@@ -15,7 +15,7 @@ from worker.jobs.store.base import (
     StoreBase,
     dumps,
     is_job_id,
-    now_iso,
+    new_record,
     text,
 )
 
@@ -38,24 +38,8 @@ class JobRecords(StoreBase):
         With ``max_queued``, raise ``QueueFull`` instead when ``owner`` already has that many jobs queued;
         the count and the new job are one transaction, so concurrent requests cannot pass the limit.
         """
-        created = now_iso()
-        record: Record = {
-            "id": job_id,
-            "owner": owner,
-            "name": spec.get("name"),
-            "status": "queued",
-            "progress": {"done": 0, "total": 0},
-            "spec": spec,
-            "result": None,
-            "error": None,
-            "created_at": created,
-            "started_at": None,
-            "finished_at": None,
-            "attempt": 1,
-            "worker": None,
-            "retention_seconds": retention_seconds,
-            "timeout_seconds": timeout_seconds,
-        }
+        record = new_record(job_id, spec, owner, retention_seconds, timeout_seconds)
+        created = record["created_at"]
         if not self.redis.exists(self._key("jobs", owner)):  # a new owner: no job predates its status indexes
             self.redis.set(self._key("jobs", owner, "indexed"), b"1", nx=True)
         seq = self.redis.incr(self._key("seq"))
