@@ -33,7 +33,7 @@ from worker.engine.probes import PROBES, Probe, ProbeContext, ProbeOutcome, Prob
 from worker.engine.probes.base import BaselineVerdict
 from worker.engine.probes.scoring import rose_after
 from worker.engine.result import build_evidence, build_result
-from worker.engine.runner import EventSink, resume_parked, run_all
+from worker.engine.runner import Ended, EventSink, resume_parked, run_all
 from worker.engine.train.loop import Clock, Stopped
 from worker.engine.train.problem import make_problem
 
@@ -252,23 +252,17 @@ def run_job(
         ctx.baseline = baseline
         base_ev = build_evidence(spec, problem, parts, checks, baseline, [])
         trained_well = is_settled(base_ev)
-        if ended.parked is not None and (explicit or not trained_well):
-            # probes parked beside the baseline, because its verdict settled or for the budget, go on
-            # while time remains (probes named in the spec always do)
-            parked = ended.parked
-            progress.plan(len(parked.which) * (first[0].training.epochs - parked.epochs) if first else 0)
+        # probes parked beside the baseline (its verdict settled, or for the budget) go on while time
+        # remains (probes named in the spec always do); probes stopped level with or behind it go on
+        # when it ended worse than it was where they stopped
+        stopped = [ended.parked] if ended.parked is not None and (explicit or not trained_well) else []
+        stopped += [b for b in ended.behind if rose_after(baseline.train_loss, b.epochs, problem.chance)]
+        for parked in stopped:
+            progress.plan(len(parked.which) * (first[0].training.epochs - parked.epochs))
             outcomes = resume_parked(
                 [base_run, *first], outcomes, parked, deadline, should_stop, on_epoch=progress.on_epoch
             )
             progress.ended()
-        # probes stopped level with or behind the baseline train on when it ended worse than it was then
-        for behind in ended.behind:
-            if rose_after(baseline.train_loss, behind.epochs, problem.chance):
-                progress.plan(len(behind.which) * (first[0].training.epochs - behind.epochs))
-                outcomes = resume_parked(
-                    [base_run, *first], outcomes, behind, deadline, should_stop, on_epoch=progress.on_epoch
-                )
-                progress.ended()
         b = base_ev.baseline
         ctx.verdict = BaselineVerdict(
             score=score(base_ev, b),
@@ -286,22 +280,27 @@ def run_job(
             if PROBES[name].phase == 2 and (explicit or _wanted(PROBES[name], ctx, trained_well))
             for run in PROBES[name].plan(ctx)
         ]
-        progress.plan(_epochs(second))
-        more, _ = run_all(
-            second,
-            problem,
-            deadline=deadline,
-            done=len(outcomes),
-            total=len(outcomes) + len(second),
-            baseline=baseline,
-            ended=ended,
-            should_stop=should_stop,
-            on_event=emit,
-            on_epoch=progress.on_epoch,
-            judge=not explicit,
-        )
-        progress.ended()
-        outcomes += more
+
+        def train_after(runs: list[ProbeRun], beside: Ended | None = None) -> list[ProbeOutcome]:
+            """Train ``runs`` after the baseline (stacked with what is left of phase 1 in ``beside``)."""
+            progress.plan(_epochs(runs))
+            more, _ = run_all(
+                runs,
+                problem,
+                deadline=deadline,
+                done=len(outcomes),
+                total=len(outcomes) + len(runs),
+                baseline=baseline,
+                ended=beside,
+                should_stop=should_stop,
+                on_event=emit,
+                on_epoch=progress.on_epoch,
+                judge=not explicit,
+            )
+            progress.ended()
+            return more
+
+        outcomes += train_after(second, ended)
         planned_runs = [*first, *second]
         for _ in range(MAX_FOLLOW_UPS if explicit or not trained_well else 0):
             extra = [run for name in wanted for run in PROBES[name].follow_up(ctx, outcomes)]
@@ -310,21 +309,7 @@ def run_job(
             planned_runs += extra
             if time.monotonic() >= deadline:
                 break
-            progress.plan(_epochs(extra))
-            more, _ = run_all(
-                extra,
-                problem,
-                deadline=deadline,
-                done=len(outcomes),
-                total=len(outcomes) + len(extra),
-                baseline=baseline,
-                should_stop=should_stop,
-                on_event=emit,
-                on_epoch=progress.on_epoch,
-                judge=not explicit,
-            )
-            progress.ended()
-            outcomes += more
+            outcomes += train_after(extra)
     except Stopped as exc:
         raise Cancelled("the job was cancelled") from exc
     planned = len(first) + len(second)
