@@ -99,3 +99,19 @@ class Probe:
 
     def follow_up(self, ctx: ProbeContext, done: list[ProbeOutcome]) -> list[ProbeRun]:
         return []
+
+    def with_layers(
+        self,
+        ctx: ProbeContext,
+        layers: list[dict[str, Any]],
+        changes: dict[str, Any],
+        training: TrainingSpec | None = None,
+    ) -> ProbeRun:
+        """This probe's run on an edited layer list: the spec's init kept, its training unless given."""
+        return ProbeRun(
+            name=self.name,
+            family=self.name,
+            changes=changes,
+            model=as_model(layers, init_dict(ctx.spec.model)),
+            training=training if training is not None else ctx.spec.training,
+        )

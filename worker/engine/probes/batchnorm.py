@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from worker.contract.vocabulary import ProbeName
-from worker.engine.probes.base import Probe, ProbeContext, ProbeRun, as_model, init_dict, layer_dicts
+from worker.engine.probes.base import Probe, ProbeContext, ProbeRun, layer_dicts
 
 #: Weight layers a model needs before "auto" tries normalization.
 MIN_DEPTH = 4
@@ -31,12 +31,4 @@ class BatchNormProbe(Probe):
             out.append(layer)
             if i in weights[:-1]:
                 out.append({"type": "batchnorm"})
-        return [
-            ProbeRun(
-                name=self.name,
-                family=self.name,
-                changes={"model.layers": f"batchnorm after layers {weights[:-1]}"},
-                model=as_model(out, init_dict(ctx.spec.model)),
-                training=ctx.spec.training,
-            )
-        ]
+        return [self.with_layers(ctx, out, {"model.layers": f"batchnorm after layers {weights[:-1]}"})]

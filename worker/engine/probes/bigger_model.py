@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from worker.contract.vocabulary import ProbeName
-from worker.engine.probes.base import Probe, ProbeContext, ProbeRun, as_model, init_dict, layer_dicts
+from worker.engine.probes.base import Probe, ProbeContext, ProbeRun, layer_dicts
 
 #: Width factor for hidden layers, and the cap on any widened layer.
 WIDEN = 4
@@ -52,12 +52,4 @@ class BiggerModel(Probe):
         if ctx.spec.model.onnx is not None:
             return []
         layers, what = bigger(layer_dicts(ctx.spec.model))
-        return [
-            ProbeRun(
-                name=self.name,
-                family=self.name,
-                changes={"model.layers": what},
-                model=as_model(layers, init_dict(ctx.spec.model)),
-                training=ctx.spec.training,
-            )
-        ]
+        return [self.with_layers(ctx, layers, {"model.layers": what})]

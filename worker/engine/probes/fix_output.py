@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from worker.contract.vocabulary import ProbeName
-from worker.engine.probes.base import Probe, ProbeContext, ProbeRun, as_model, init_dict, layer_dicts
+from worker.engine.probes.base import Probe, ProbeContext, ProbeRun, layer_dicts
 
 
 def fitted(layers: list[dict[str, Any]], loss: str) -> tuple[list[dict[str, Any]], str] | None:
@@ -41,12 +41,4 @@ class FixOutput(Probe):
         if result is None:
             return []
         layers, what = result
-        return [
-            ProbeRun(
-                name=self.name,
-                family=self.name,
-                changes={"model.layers": what},
-                model=as_model(layers, init_dict(ctx.spec.model)),
-                training=ctx.spec.training,
-            )
-        ]
+        return [self.with_layers(ctx, layers, {"model.layers": what})]

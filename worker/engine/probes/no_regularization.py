@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from worker.contract.vocabulary import ProbeName
 from worker.engine.model.names import layer_types
-from worker.engine.probes.base import Probe, ProbeContext, ProbeRun, as_model, init_dict, layer_dicts
+from worker.engine.probes.base import Probe, ProbeContext, ProbeRun, layer_dicts
 
 
 class NoRegularization(Probe):
@@ -34,12 +34,4 @@ class NoRegularization(Probe):
         if dropped:
             changes["model.layers"] = f"dropout layers {dropped} removed"
         kept = [layer for layer in layers if layer["type"] != "dropout"]
-        return [
-            ProbeRun(
-                name=self.name,
-                family=self.name,
-                changes=changes,
-                model=as_model(kept, init_dict(ctx.spec.model)),
-                training=t.model_copy(update={"l1": 0.0, "l2": 0.0, "weight_decay": 0.0}),
-            )
-        ]
+        return [self.with_layers(ctx, kept, changes, t.model_copy(update={"l1": 0.0, "l2": 0.0, "weight_decay": 0.0}))]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from worker.contract.vocabulary import ProbeName
-from worker.engine.probes.base import Probe, ProbeContext, ProbeRun, as_model, init_dict, layer_dicts
+from worker.engine.probes.base import Probe, ProbeContext, ProbeRun, layer_dicts
 
 #: The lr used when the spec's lr is 0.
 LR_FROM_ZERO = 1e-3
@@ -32,12 +32,4 @@ class Unfreeze(Probe):
         if t.lr == 0:
             changes["training.lr"] = LR_FROM_ZERO
             t = t.model_copy(update={"lr": LR_FROM_ZERO})
-        return [
-            ProbeRun(
-                name=self.name,
-                family=self.name,
-                changes=changes,
-                model=as_model(layers, init_dict(ctx.spec.model)),
-                training=t,
-            )
-        ]
+        return [self.with_layers(ctx, layers, changes, t)]
