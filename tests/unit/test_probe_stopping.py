@@ -9,6 +9,7 @@ comparison: it recovers when its final loss ends at least MIN_GAIN of chance bel
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 
 from worker.diagnosis.rules.measures import MIN_GAIN, SCORE_CAP
-from worker.engine.probes.scoring import JUDGE_MIN_EPOCHS, clearly_behind, rose_after
+from worker.engine.probes.scoring import JUDGE_MIN_EPOCHS, JUDGE_SHARE, clearly_behind, rose_after
 
 TABLE: list[dict[str, Any]] = json.loads((Path(__file__).parent / "data" / "probe_curves.json").read_text())
 
@@ -41,7 +42,7 @@ def _stop_epoch(row: dict[str, Any], known: bool) -> int | None:
 def test_the_table_is_large_enough_to_say_something() -> None:
     assert len(TABLE) >= 300 and len({r["case"] for r in TABLE}) >= 25
     families = {r["family"] for r in TABLE}
-    assert {"lr_sweep", "standard_init", "no_regularization", "standardize_inputs", "grad_clip"} <= families
+    assert {"lr_sweep", "standard_init", "no_regularization", "standardize_inputs", "grad_clip", "reseed"} <= families
     # both verdicts occur in it
     assert any(_recovers(r["probe_curve"][-1], r["baseline"][-1], r["chance"]) for r in TABLE)
 
@@ -83,11 +84,14 @@ def _curves(epochs: int, base_end: float, probe_end: float) -> tuple[list[float]
 
 
 def test_a_probe_level_with_the_baseline_and_not_gaining_stops_after_a_share_of_its_epochs() -> None:
-    base, probe = _curves(20, 0.5, 0.55)
-    assert not clearly_behind(probe[:3], base[:3], 1.0, 20)  # under JUDGE_SHARE of 20 epochs
-    assert clearly_behind(probe[:4], base[:4], 1.0, 20)
-    assert not clearly_behind(probe[:2], base[:2], 1.0, 4)  # under JUDGE_MIN_EPOCHS
-    assert JUDGE_MIN_EPOCHS == 3
+    base, probe = _curves(40, 0.5, 0.55)
+    first = max(JUDGE_MIN_EPOCHS, math.ceil(JUDGE_SHARE * 40))
+    assert first > JUDGE_MIN_EPOCHS
+    assert not clearly_behind(probe[: first - 1], base[: first - 1], 1.0, 40)  # under JUDGE_SHARE of 40 epochs
+    assert clearly_behind(probe[:first], base[:first], 1.0, 40)
+    base, probe = _curves(4, 0.5, 0.55)
+    k = JUDGE_MIN_EPOCHS - 1
+    assert not clearly_behind(probe[:k], base[:k], 1.0, 4)  # under JUDGE_MIN_EPOCHS
 
 
 def test_a_probe_ahead_or_gaining_fast_goes_on() -> None:

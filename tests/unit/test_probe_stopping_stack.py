@@ -8,6 +8,7 @@ import pytest
 from tests.unit.test_batched import MLP, RTOL, _problem
 from worker.contract.spec import JobSpec, TrainingSpec
 from worker.engine.batched.train import Member, StackedTraining, continue_members, train_together
+from worker.engine.probes.scoring import JUDGE_MIN_EPOCHS
 from worker.engine.train.loop import train
 
 #: Iris with SGD at an lr far too low: 12 epochs, so probes have a curve to be judged on.
@@ -43,7 +44,7 @@ def test_a_judged_probe_behind_the_baseline_stops_and_continues_as_if_never_stop
     assert len(recs[0].train_loss) == 12 and recs[0].stop_reason == "completed"
     assert recs[2].stop_reason == "completed" and len(recs[2].train_loss) == 12
     stopped = recs[1]
-    assert stopped.stop_reason == "behind" and 3 <= len(stopped.train_loss) < 12
+    assert stopped.stop_reason == "behind" and JUDGE_MIN_EPOCHS <= len(stopped.train_loss) < 12
     whole = train(MLP, slow, p, instrumented=False)
     k = len(stopped.train_loss)
     assert np.allclose(stopped.train_loss, whole.train_loss[:k], rtol=RTOL, atol=1e-7)
@@ -75,7 +76,7 @@ def test_a_diagnosis_says_which_probes_stopped_behind_and_keeps_its_verdict() ->
     assert behind, reasons
     for probe in result["probes"]:
         if probe["stop_reason"] == "behind":
-            assert 3 <= probe["summary"]["epochs_run"] < 12
+            assert JUDGE_MIN_EPOCHS <= probe["summary"]["epochs_run"] < 12
     # lr far too low: a larger lr recovers it, on a probe trained to its end
     assert result["diagnosis"]["primary_cause"] == "lr_too_low"
     fixes = [p for p in result["probes"] if p["family"] == "lr_sweep" and p["changes"]["training.lr"] > 1e-4]

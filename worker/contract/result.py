@@ -189,7 +189,10 @@ class ProbeResult(Part):
     summary: RunSummary | None = None
     stop_reason: str | None = Field(
         default=None,
-        description="completed, non_finite, deadline, settled (baseline settled) or behind (clearly not recovering)",
+        description=(
+            "completed, non_finite, deadline, settled (baseline settled), behind (clearly not recovering) or "
+            "answered (shuffled_labels: the baseline showed signal, which rules out no_learnable_signal)"
+        ),
     )
     seconds: float | None = None
 

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 #: Why a run ended: all planned epochs ran, its loss went non-finite, the budget's deadline came, or
-#: it stopped early because the baseline's verdict was settled (``worker.engine.batched.train``).
-StopReason = Literal["completed", "non_finite", "deadline", "settled", "behind"]
+#: it stopped early (``worker.engine.batched.train``): the baseline's verdict was settled, the probe was
+#: clearly behind the baseline, or its question was answered (the baseline showed signal).
+StopReason = Literal["completed", "non_finite", "deadline", "settled", "behind", "answered"]
 
 #: The layer kinds whose weights are matrices (linear maps, convolutions).
 WEIGHT_KINDS = ("linear", "conv2d")

@@ -214,6 +214,10 @@ def run_job(
     def baseline_settled(rec: RunRecord) -> bool:
         return is_settled(build_evidence(spec, problem, parts, checks, rec, []))
 
+    def baseline_signal(rec: RunRecord) -> bool:
+        ev = build_evidence(spec, problem, parts, checks, rec, [])
+        return shows_signal(ev, ev.baseline)
+
     try:
         # phase 1: the baseline and the probes that need nothing from it, trained side by side;
         # once the baseline's verdict is settled, they stop there (parked, in case it unsettles)
@@ -245,6 +249,7 @@ def run_job(
             on_event=emit,
             on_epoch=on_epoch,
             judge=not explicit,
+            signal=baseline_signal,
         )
         feed.flush()
         progress.ended()
@@ -254,9 +259,11 @@ def run_job(
         trained_well = is_settled(base_ev)
         # probes parked beside the baseline (its verdict settled, or for the budget) go on while time
         # remains (probes named in the spec always do); probes stopped level with or behind it go on
-        # when it ended worse than it was where they stopped
+        # when it ended worse than it was where they stopped; probes whose question its signal answered
+        # go on when it ended without signal
         stopped = [ended.parked] if ended.parked is not None and (explicit or not trained_well) else []
         stopped += [b for b in ended.behind if rose_after(baseline.train_loss, b.epochs, problem.chance)]
+        stopped += [a for a in ended.answered if not shows_signal(base_ev, base_ev.baseline)]
         for parked in stopped:
             progress.plan(len(parked.which) * (first[0].training.epochs - parked.epochs))
             outcomes = resume_parked(

@@ -26,7 +26,7 @@ from worker.engine.batched.train import (
     train_together,
 )
 from worker.engine.probes.base import ProbeOutcome, ProbeRun
-from worker.engine.probes.scoring import JUDGED_FAMILIES, final_loss
+from worker.engine.probes.scoring import ANSWERED_BY_SIGNAL, JUDGED_FAMILIES, final_loss
 from worker.engine.train.loop import Clock, EpochSink, RunRecord, TrainState, train
 from worker.engine.train.problem import Problem
 
@@ -38,13 +38,16 @@ class Ended:
     """Where the first run of a batch (the baseline) ended, to continue it later; and the probes
     that stopped beside it once its verdict was settled (``parked``, by index into the runs), and
     those that stopped beside it because they clearly did not recover at that epoch (``behind``,
-    one entry per epoch count; see ``worker.engine.probes.scoring.clearly_behind``)."""
+    one entry per epoch count; see ``worker.engine.probes.scoring.clearly_behind``), or because it
+    showed signal, which answers their question (``answered``; see
+    ``worker.engine.probes.scoring.ANSWERED_BY_SIGNAL``)."""
 
     solo: TrainState | None = None
     stack: StackState | None = None
     member: int = 0
     parked: Parked | None = None
     behind: list[Parked] = field(default_factory=list)
+    answered: list[Parked] = field(default_factory=list)
 
 
 def _key(run: ProbeRun, data: Problem) -> tuple[object, ...] | None:
@@ -91,7 +94,9 @@ class Batch:
     ``resume`` run continues, and the one stacked probes are compared with; ``settled``: asked of
     the baseline's record at each epoch end; ``done``/``total``: probes counted across the whole
     job, for progress events; ``judge``: stacked probes of ``JUDGED_FAMILIES`` stop early once
-    they clearly do not recover against the baseline at the same epoch (``stop_reason`` ``behind``).
+    they clearly do not recover against the baseline at the same epoch (``stop_reason`` ``behind``),
+    and with ``instrument_first`` those of ``ANSWERED_BY_SIGNAL`` stop once ``signal`` holds for the
+    baseline's record at an epoch end (``stop_reason`` ``answered``).
     """
 
     runs: list[ProbeRun]
@@ -103,6 +108,7 @@ class Batch:
     ended: Ended | None = None
     settled: Settled | None = None
     judge: bool = False
+    signal: Settled | None = None
 
 
 def run_all(
@@ -121,10 +127,11 @@ def run_all(
     on_epoch: EpochSink | None = None,
     clock: Clock = time.monotonic,
     judge: bool = False,
+    signal: Settled | None = None,
 ) -> tuple[list[ProbeOutcome], Ended]:
     """``train_batch`` with its two parameter objects spelled out as keywords."""
     return train_batch(
-        Batch(runs, problem, done, total, instrument_first, baseline, ended, settled, judge),
+        Batch(runs, problem, done, total, instrument_first, baseline, ended, settled, judge, signal),
         Budget(deadline, should_stop, on_event, on_epoch, clock),
     )
 
@@ -224,8 +231,16 @@ def _train_group(
         return None if rec is None else ({idx[0]: rec}, Ended())
     if stackable:
         judged = [batch.judge and runs[i].family in JUDGED_FAMILIES and not (first and i == 0) for i in idx]
+        asks = first and batch.judge and batch.signal is not None
         members = [
-            Member(runs[i].model, _capped(runs[i], settled_at), datas[i], j) for i, j in zip(idx, judged, strict=True)
+            Member(
+                runs[i].model,
+                _capped(runs[i], settled_at),
+                datas[i],
+                j,
+                until_signal=asks and i != 0 and runs[i].family in ANSWERED_BY_SIGNAL,
+            )
+            for i, j in zip(idx, judged, strict=True)
         ]
         stacked = StackedTraining(
             members,
@@ -237,6 +252,7 @@ def _train_group(
             on_epoch=budget.on_epoch,
             clock=budget.clock,
             reference=reference if any(judged) else None,
+            signal=batch.signal if asks else None,
         )
         recs, state, parked = stacked.run(keep_state=first)
 
@@ -249,6 +265,7 @@ def _train_group(
             member=0,
             parked=None if parked is None else of_runs(parked),
             behind=[of_runs(p) for p in stacked.behind],
+            answered=[of_runs(p) for p in stacked.answered],
         )
         return dict(zip(idx, recs, strict=True)), ended
     rec = train(

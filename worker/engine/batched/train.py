@@ -43,7 +43,12 @@ from worker.engine.train.problem import Problem, hits, per_sample_loss
 
 #: The stop reason a run's record gets when the stack parks it: for the budget (``deadline``), because
 #: the baseline settled, or because it was clearly behind the baseline.
-PARKED_STOP_REASONS: dict[str, StopReason] = {"budget": "deadline", "settled": "settled", "behind": "behind"}
+PARKED_STOP_REASONS: dict[str, StopReason] = {
+    "budget": "deadline",
+    "settled": "settled",
+    "behind": "behind",
+    "answered": "answered",
+}
 
 
 @dataclass(frozen=True)
@@ -51,13 +56,16 @@ class Member:
     """One run of a stack: its model spec (init and seed), training settings and data.
 
     ``judged``: a probe that may stop early once it clearly does not recover against the baseline
-    (``worker.engine.probes.scoring.clearly_behind``), compared at the same epoch.
+    (``worker.engine.probes.scoring.clearly_behind``), compared at the same epoch. ``until_signal``:
+    a probe that may stop once the baseline beside it shows signal
+    (``worker.engine.probes.scoring.ANSWERED_BY_SIGNAL``).
     """
 
     model: ModelSpec
     training: TrainingSpec
     problem: Problem
     judged: bool = False
+    until_signal: bool = False
 
 
 @dataclass
@@ -76,8 +84,9 @@ class Parked:
 
     ``which``: their positions in the stack's member list; ``epochs``: the epochs they trained;
     ``reason``: ``settled`` (the first member's verdict was settled), ``budget`` (the first
-    member's remaining epochs would not have fit before the deadline with them beside it) or
-    ``behind`` (each was judged not to recover against the baseline at that epoch).
+    member's remaining epochs would not have fit before the deadline with them beside it),
+    ``behind`` (each was judged not to recover against the baseline at that epoch) or ``answered``
+    (the first member showed signal, which answers their question).
     """
 
     state: StackState
@@ -94,7 +103,8 @@ GATHER_BYTES = 64 * 2**20
 #: when member 0's epochs will not fit at that rate, it goes on alone at once.
 EARLY_LOOK_STEPS = 32
 
-#: Asked at each epoch end with the first member's record so far: may the others stop now?
+#: Asked at each epoch end with the first member's record so far: may the others stop now? (Also the
+#: shape of the question "does it show signal?" asked for ``until_signal`` members.)
 Settled = Callable[[RunRecord], bool]
 
 
@@ -243,6 +253,9 @@ class StackedTraining:
     members are then compared with it at the same epoch (with ``instrument_first``, with member 0
     as it trains). A judged member that clearly does not recover stops (``stop_reason``
     ``behind``) and is kept in ``behind``, to be continued if the baseline turns out to rise later.
+    ``signal``: asked of member 0's record at each epoch end (with ``instrument_first``); once it
+    holds, the ``until_signal`` members stop (``stop_reason`` ``answered``) and are kept in
+    ``answered``, to be continued if the baseline ends without signal.
 
     ``live`` maps each position of the (shrinking) stack to its member's index in ``members``;
     ``recs`` holds one record per member, in ``members``' order. The data tensors, penalties and
@@ -262,9 +275,10 @@ class StackedTraining:
         on_epoch: EpochSink | None = None,
         clock: Clock = time.monotonic,
         reference: RunRecord | None = None,
+        signal: Settled | None = None,
     ) -> None:
         self.started = clock()
-        self.reference = reference
+        self.reference, self.signal = reference, signal
         self.members, self.deadline, self.should_stop = members, deadline, should_stop
         self.settled, self.budget_first, self.on_epoch, self.clock = settled, budget_first, on_epoch, clock
         self.instrument_first, self.resumed = instrument_first, start is not None
@@ -313,6 +327,7 @@ class StackedTraining:
         self.recs: list[RunRecord] = []
         self.parked: Parked | None = None
         self.behind: list[Parked] = []  # judged members stopped early, one entry per epoch count
+        self.answered: list[Parked] = []  # until_signal members stopped once member 0 showed signal
         self.cut = False  # the deadline stopped an epoch mid-way
         self.step = 0
         self.stride = max(1, (self.epochs * -(-self.n // self.bs)) // INSTRUMENTED_STEPS)
@@ -529,10 +544,13 @@ class StackedTraining:
         behind = [] if stopping else self._behind(finite)
         if behind:
             self.behind.append(self._park(behind, epoch + 1, "behind"))
+        answered = [] if stopping else [pos for pos in self._answered(finite) if pos not in behind]
+        if answered:
+            self.answered.append(self._park(answered, epoch + 1, "answered"))
         if gone:
             self._finish(gone)
-        if gone or stopping or behind:
-            left = set(gone) | set(stopping) | set(behind)
+        if gone or stopping or behind or answered:
+            left = set(gone) | set(stopping) | set(behind) | set(answered)
             keep = [pos for pos in range(len(self.live)) if pos not in left]
             if keep:
                 self.shrink(keep)
@@ -556,6 +574,13 @@ class StackedTraining:
             if clearly_behind(curve, base, self.members[k].problem.chance, self.epochs, later):
                 out.append(pos)
         return out
+
+    def _answered(self, finite: list[bool]) -> list[int]:
+        """Positions of the ``until_signal`` members, once member 0 (the baseline, beside them) shows signal."""
+        if self.signal is None or not self.instrument_first or self.live[0] != 0 or not finite[0]:
+            return []
+        out = [pos for pos, k in enumerate(self.live) if k != 0 and finite[pos] and self.members[k].until_signal]
+        return out if out and self.signal(self.recs[0]) else []
 
     def _remaining_do_not_fit(self, epoch: int, now: float) -> bool:
         """At ``now``, after ``epoch``: the time per epoch so far, at the stack's present size, says

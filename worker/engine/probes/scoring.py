@@ -24,12 +24,13 @@ def run_score(rec: RunRecord, problem: Problem) -> float:
 
 
 #: A probe is judged only once it has trained this share of its planned epochs...
-JUDGE_SHARE = 0.2
+JUDGE_SHARE = 0.1
 #: ...and at least this many epochs, so that its curve has a shape to read.
-JUDGE_MIN_EPOCHS = 3
+JUDGE_MIN_EPOCHS = 2
 #: Families whose verdict is "recovers or not" against the baseline only (``recovers``), so a probe
-#: that clearly does not recover may stop early. Not: shuffled labels and overfit batch (their own
-#: comparisons), reseed (spread between seeds), more_steps (a continuation).
+#: that clearly does not recover may stop early. Reseed is one: no rule reads a spread between seeds,
+#: only whether another seed recovers the loss. Not: shuffled labels and overfit batch (their own
+#: comparisons), more_steps (a continuation).
 JUDGED_FAMILIES = frozenset(
     {
         "lr_sweep",
@@ -45,8 +46,14 @@ JUDGED_FAMILIES = frozenset(
         "fix_output",
         "unfreeze",
         "combination",
+        "reseed",
     }
 )
+#: Families whose question is moot once a run on the real labels shows signal: shuffled labels tell
+#: "no learnable signal" from a broken pipeline, and that rule names nothing while any run on the real
+#: labels shows signal (``worker.diagnosis.rules.no_learnable_signal``). Beside a baseline that shows
+#: signal at an epoch end they stop (``stop_reason`` ``answered``), and train on should it end without.
+ANSWERED_BY_SIGNAL = frozenset({"shuffled_labels"})
 
 
 def _capped_share(loss: float | None, chance: float) -> float:
@@ -91,7 +98,7 @@ def clearly_behind(
     gaps = [_capped_share(p, c) - _capped_share(b, c) for p, b in zip(probe, baseline[:k], strict=True)]
     if gaps[-1] < -MIN_GAIN / 4:
         return False
-    half = gaps[k // 2 :]
+    half = gaps[(k - 1) // 2 :]
     rate = max(0.0, max((a - b) for a, b in zip(half, half[1:], strict=False)) if len(half) > 1 else 0.0)
     if gaps[-1] - rate * (epochs - k) > -MIN_GAIN / 2:
         return not later or not rose_after([*baseline[:k], *later], k, c)
