@@ -68,15 +68,19 @@ def test_a_healthy_run_is_called_healthy() -> None:
     # the probes stopped there while the baseline trained on
     base = result["baseline"]["history"]["train_loss"]
     assert len(base) == 15 and result["baseline"]["stop_reason"] == "completed"
-    stopped = {len(p["history"]["train_loss"]) for p in result["probes"]}
-    assert len(result["probes"]) >= 12 and len(stopped) == 1
+    settled = [p for p in result["probes"] if p["stop_reason"] == "settled"]
+    stopped = {len(p["history"]["train_loss"]) for p in settled}
+    assert len(result["probes"]) >= 12 and settled and len(stopped) == 1
     k = stopped.pop()
     assert k < 15 and base[k - 1] < MIN_GAIN * d["chance_loss"]
-    assert all(p["stop_reason"] == "settled" for p in result["probes"])
-    assert result["timing"]["probes_stopped_settled"] == len(result["probes"])
-    assert any(
-        note.startswith(f"{len(result['probes'])} probes stopped after {k} of their epochs") for note in d["notes"]
-    ), d["notes"]
+    # the rest had stopped before: clearly behind the baseline, or answered by its signal
+    for p in result["probes"]:
+        if p["stop_reason"] != "settled":
+            assert p["stop_reason"] in ("behind", "answered") and len(p["history"]["train_loss"]) <= k, p["name"]
+    assert result["timing"]["probes_stopped_settled"] == len(settled)
+    assert any(note.startswith(f"{len(settled)} probes stopped after {k} of their epochs") for note in d["notes"]), d[
+        "notes"
+    ]
 
 
 def test_probes_trained_one_by_one_also_stop_where_the_baseline_settled() -> None:
@@ -85,9 +89,17 @@ def test_probes_trained_one_by_one_also_stop_where_the_baseline_settled() -> Non
     result = run_job(JobSpec.model_validate(spec)).as_json()
     assert result["diagnosis"]["healthy"] is True
     base = result["baseline"]["history"]["train_loss"]
-    stopped = {len(p["history"]["train_loss"]) for p in result["probes"]}
-    assert len(base) == 15 and len(stopped) == 1 and stopped.pop() < 15
-    assert all(p["stop_reason"] == "settled" for p in result["probes"])
+    settled = [p for p in result["probes"] if p["stop_reason"] == "settled"]
+    stopped = {len(p["history"]["train_loss"]) for p in settled}
+    assert len(base) == 15 and len(stopped) == 1
+    k = stopped.pop()
+    assert k < 15
+    # a probe without the dropout stacks, and may stop before, clearly behind the baseline
+    assert all(
+        p["stop_reason"] in ("behind", "answered") and len(p["history"]["train_loss"]) <= k
+        for p in result["probes"]
+        if p["stop_reason"] != "settled"
+    )
 
 
 def test_a_diverging_lr_is_named_and_proven_by_a_smaller_lr() -> None:

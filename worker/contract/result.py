@@ -150,7 +150,10 @@ class RunSummary(Part):
     final_val_loss: float | None = None
     best_val_loss: float | None = None
     final_val_acc: float | None = None
-    epochs_run: int | None = None
+    epochs_run: int | None = Field(
+        default=None, description="epochs trained; a probe stopped within an epoch counts that epoch's part as one"
+    )
+    steps_run: int | None = Field(default=None, description="optimizer steps trained")
     fit_share: float | None = Field(default=None, description="share of training samples fit at the end")
     misfit_share: float | None = Field(default=None, description="share of training samples misfit at the end")
 

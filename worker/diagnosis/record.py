@@ -71,6 +71,11 @@ class RunRecord:
     val_acc: list[float | None] = field(default_factory=list)  # per epoch, share 0..1 (classification)
     penalty: list[float | None] = field(default_factory=list)  # per epoch: mean l1/l2 penalty, beside the loss
     step_loss: list[float | None] = field(default_factory=list)  # per step: the batch's data loss
+    # per judge window (an epoch, or an even share of one; ``worker.engine.probes.scoring.window_spans``):
+    # the mean data loss over its batches, and the steps trained when it ended
+    window_loss: list[float | None] = field(default_factory=list)
+    window_ends: list[int] = field(default_factory=list)
+    steps_run: int = 0  # optimizer steps trained (a run stopped within an epoch counts that epoch's part)
     step_grad_norm: list[float | None] = field(default_factory=list)  # per measured step: global gradient L2 norm
     step_update_ratio: list[float | None] = field(default_factory=list)  # per measured step: largest update ratio
     layers: list[LayerRecord] = field(default_factory=list)

@@ -236,9 +236,10 @@ def run_job(
             if trained is not None:
                 feed(trained)
 
-        progress.plan(_epochs([base_run, *first]))
+        runs_one = [base_run, *first]
+        progress.plan(_epochs(runs_one))
         done1, ended = run_all(
-            [base_run, *first],
+            runs_one,
             problem,
             deadline=deadline,
             done=0,
@@ -307,6 +308,14 @@ def run_job(
             progress.ended()
             return more
 
+        # probes stopped behind the baseline within an epoch, where it ended worse than it was there,
+        # train again from the start, judged against its whole record
+        again = [
+            runs_one[k] for k, windows in ended.dropped if rose_after(baseline.window_loss, windows, problem.chance)
+        ]
+        if again:
+            redone = {id(o.run): o for o in train_after(again)}
+            outcomes = [redone.get(id(o.run), o) for o in outcomes]
         outcomes += train_after(second, ended)
         planned_runs = [*first, *second]
         for _ in range(MAX_FOLLOW_UPS if explicit or not trained_well else 0):

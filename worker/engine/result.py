@@ -119,6 +119,7 @@ def _summary(f: RunRecord, ev: Evidence) -> RunSummary:
         best_val_loss=f.val_best,
         final_val_acc=f.val_acc_final,
         epochs_run=len(f.train_loss),
+        steps_run=f.steps_run,
         fit_share=f.fit_share,
         misfit_share=f.misfit_share,
     )

@@ -40,7 +40,10 @@ class Ended:
     those that stopped beside it because they clearly did not recover at that epoch (``behind``,
     one entry per epoch count; see ``worker.engine.probes.scoring.clearly_behind``), or because it
     showed signal, which answers their question (``answered``; see
-    ``worker.engine.probes.scoring.ANSWERED_BY_SIGNAL``)."""
+    ``worker.engine.probes.scoring.ANSWERED_BY_SIGNAL``). ``dropped``: the probes (by index into the
+    runs) that stopped behind it within an epoch, with the judge windows each had trained
+    (``worker.engine.train.windows``); they cannot go on from there, so should the baseline end
+    worse than it was there, they train again from the start."""
 
     solo: TrainState | None = None
     stack: StackState | None = None
@@ -48,6 +51,7 @@ class Ended:
     parked: Parked | None = None
     behind: list[Parked] = field(default_factory=list)
     answered: list[Parked] = field(default_factory=list)
+    dropped: list[tuple[int, int]] = field(default_factory=list)
 
 
 def _key(run: ProbeRun, data: Problem) -> tuple[object, ...] | None:
@@ -61,8 +65,10 @@ def _key(run: ProbeRun, data: Problem) -> tuple[object, ...] | None:
 def _continued(baseline: RunRecord, more: RunRecord) -> RunRecord:
     """The baseline's history followed by its continuation's, as one run."""
     more.initial_loss, more.initial_val_loss = baseline.initial_loss, baseline.initial_val_loss
-    for key in ("train_loss", "val_loss", "val_acc", "penalty", "step_loss"):
+    for key in ("train_loss", "val_loss", "val_acc", "penalty", "step_loss", "window_loss"):
         setattr(more, key, getattr(baseline, key) + getattr(more, key))
+    more.window_ends = baseline.window_ends + [baseline.steps_run + e for e in more.window_ends]
+    more.steps_run += baseline.steps_run
     more.seconds += baseline.seconds
     return more
 
@@ -266,6 +272,7 @@ def _train_group(
             parked=None if parked is None else of_runs(parked),
             behind=[of_runs(p) for p in stacked.behind],
             answered=[of_runs(p) for p in stacked.answered],
+            dropped=[(idx[k], windows) for k, windows in stacked.dropped],
         )
         return dict(zip(idx, recs, strict=True)), ended
     rec = train(

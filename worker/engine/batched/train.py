@@ -40,6 +40,7 @@ from worker.engine.train.loop import (
 )
 from worker.engine.train.losses import bce_each
 from worker.engine.train.problem import Problem, hits, per_sample_loss
+from worker.engine.train.windows import window_spans, windows_per_epoch
 
 #: The stop reason a run's record gets when the stack parks it: for the budget (``deadline``), because
 #: the baseline settled, or because it was clearly behind the baseline.
@@ -333,6 +334,12 @@ class StackedTraining:
         self.stride = max(1, (self.epochs * -(-self.n // self.bs)) // INSTRUMENTED_STEPS)
         self.ignored = self.loss in CLASS_INDEX_LOSSES and bool((self.y_train == -100).any())
         self.bounds = [(int(b[0]), int(b[-1]) + 1) for b in batch_indices(torch.arange(self.n), self.bs)]
+        self.per_epoch = windows_per_epoch(self.epochs, len(self.bounds))
+        self.spans = window_spans(len(self.bounds), self.per_epoch)
+        self.mid_ends = {hi: lo for lo, hi in self.spans[:-1]}  # windows ending within an epoch: end -> start
+        # judged members stopped within an epoch (not kept: they cannot go on from there), with the
+        # windows they had trained
+        self.dropped: list[tuple[int, int]] = []
         self.loop_started = self.started
 
     def _setup(self) -> None:
@@ -372,6 +379,8 @@ class StackedTraining:
             initial = None
             if self.cut:
                 break  # the epoch was cut short: each record keeps the epochs completed only
+            if not self.live:
+                break  # every member stopped within the epoch, each finished as it stopped
             finite = self._close_epoch(losses, penalties)
             if not any(finite):
                 break
@@ -444,6 +453,16 @@ class StackedTraining:
                     batch_losses = [b[keep] for b in batch_losses]
                     penalties = [q[keep] for q in penalties]
                     regather = True
+            if b_i in self.mid_ends:
+                going = self._look_within_epoch(b_i, batch_losses, penalties)
+                if going is not None:
+                    if not going:
+                        return [], []
+                    k = torch.tensor(going, device=self.device)
+                    perms = perms[k]
+                    batch_losses = [b[k] for b in batch_losses]
+                    penalties = [q[k] for q in penalties]
+                    regather = True
             if b_i % self.block == 0 or regather:
                 regather = False
                 # the shuffled data of the next batches in one gather; each batch is then a slice
@@ -494,6 +513,8 @@ class StackedTraining:
         stopping = list(range(1, len(self.live)))
         for k in stopping:
             self.recs[k].stop_reason = "deadline"
+        for k in stopping:
+            self.recs[k].window_loss, self.recs[k].window_ends = [], []  # they begin again from the start
         sub_stack, sub_opt, states = initial
         chosen = _select(sub_stack, sub_opt, stopping)
         self.parked = Parked(
@@ -509,6 +530,7 @@ class StackedTraining:
         position's loss is finite (a member that went non-finite gets ``stop_reason`` ``non_finite``)."""
         losses = torch.stack(batch_losses, 1)  # [G, batches]
         means = losses.mean(1)
+        last_window = as_floats(losses[:, self.spans[-1][0] :].mean(1))
         pen_means = torch.stack(penalties, 1).mean(1) if penalties else torch.zeros(len(self.live), device=self.device)
         val, acc = _evaluate(self.stack, self.x_val, self.y_val, self.loss, self.classify)
         # one copy to Python per epoch: a float() per member and value would wait on each
@@ -519,6 +541,8 @@ class StackedTraining:
         for pos, k in enumerate(self.live):
             rec = self.recs[k]
             rec.step_loss.extend(v if math.isfinite(v) else None for v in steps_now[pos])
+            rec.window_loss.append(last_window[pos])
+            rec.window_ends.append(self.step)
             rec.train_loss.append(means_now[pos] if finite[pos] else None)
             rec.penalty.append(pens_now[pos])
             rec.val_loss.append(val[pos])
@@ -557,23 +581,81 @@ class StackedTraining:
             else:
                 self.live = []  # every member has left, each finished as it left
 
-    def _behind(self, finite: list[bool]) -> list[int]:
-        """Positions of the judged members that clearly do not recover against the baseline at this epoch."""
+    def _behind(self, finite: list[bool], within_epoch: bool = False) -> list[int]:
+        """Positions of the judged members that clearly do not recover against the baseline here: at
+        the end of a judge window (``worker.engine.train.windows``), compared window by window with the
+        baseline's at the same steps; at an epoch end, where the baseline's windows were not the same
+        steps (another batch size or length), epoch by epoch."""
         if self.reference is not None:
-            base = self.reference.train_loss
+            base = self.reference
         elif self.instrument_first and self.live[0] == 0 and finite[0]:
-            base = self.recs[0].train_loss
+            base = self.recs[0]
         else:
             return []
         out = []
         for pos, k in enumerate(self.live):
             if k == 0 and self.reference is None or not finite[pos] or not self.members[k].judged:
                 continue
-            curve = self.recs[k].train_loss
-            later = base[len(curve) :] if self.reference is not None else None
-            if clearly_behind(curve, base, self.members[k].problem.chance, self.epochs, later):
+            rec, chance = self.recs[k], self.members[k].problem.chance
+            known = self.reference is not None
+            if base.window_ends[: len(rec.window_ends)] == rec.window_ends:
+                curve, theirs, looks, span = (
+                    rec.window_loss,
+                    base.window_loss,
+                    self.epochs * self.per_epoch,
+                    self.per_epoch,
+                )
+            elif within_epoch:
+                continue
+            else:
+                curve, theirs, looks, span = rec.train_loss, base.train_loss, self.epochs, 1
+            if clearly_behind(curve, theirs, chance, looks, theirs[len(curve) :] if known else None, span):
                 out.append(pos)
         return out
+
+    def _look_within_epoch(
+        self, b_i: int, batch_losses: list[torch.Tensor], penalties: list[torch.Tensor]
+    ) -> list[int] | None:
+        """At the end of a judge window within an epoch (``b_i`` of its steps done): the window's loss
+        joins each record, and the judged members clearly behind stop here. The positions to go on
+        with when any stopped (empty when none is left), else None."""
+        lo = self.mid_ends[b_i]
+        window = as_floats(torch.stack(batch_losses[lo:b_i], 1).mean(1))
+        for pos, k in enumerate(self.live):
+            self.recs[k].window_loss.append(window[pos])
+            self.recs[k].window_ends.append(self.step)
+        behind = self._behind([v is not None for v in window], within_epoch=True)
+        if not behind:
+            return None
+        self._stop_within_epoch(behind, batch_losses, penalties)
+        keep = [pos for pos in range(len(self.live)) if pos not in behind]
+        if keep:
+            self.shrink(keep)
+        else:
+            self.live = []
+        return keep
+
+    def _stop_within_epoch(
+        self, stopping: list[int], batch_losses: list[torch.Tensor], penalties: list[torch.Tensor]
+    ) -> None:
+        """The members at positions ``stopping`` stop within an epoch (``stop_reason`` ``behind``): its
+        part so far is their last epoch (its batches' mean loss, validation after it)."""
+        idx = torch.tensor(stopping, device=self.device)
+        losses = torch.stack(batch_losses, 1)[idx]  # [S, batches so far]
+        pens = torch.stack(penalties, 1)[idx].mean(1).tolist() if penalties else [0.0] * len(stopping)
+        val, acc = _evaluate(self.stack.subset(stopping), self.x_val[idx], self.y_val[idx], self.loss, self.classify)
+        steps_now, means_now = losses.double().tolist(), losses.mean(1).tolist()
+        for j, pos in enumerate(stopping):
+            k = self.live[pos]
+            rec = self.recs[k]
+            rec.step_loss.extend(v if math.isfinite(v) else None for v in steps_now[j])
+            rec.train_loss.append(means_now[j] if math.isfinite(means_now[j]) else None)
+            rec.penalty.append(pens[j])
+            rec.val_loss.append(val[j])
+            rec.val_acc.append(acc[j])
+            rec.stop_reason = "behind"
+            self.dropped.append((k, len(rec.window_loss)))
+        self._finish(stopping, final_pass=False)
 
     def _answered(self, finite: list[bool]) -> list[int]:
         """Positions of the ``until_signal`` members, once member 0 (the baseline, beside them) shows signal."""
@@ -595,7 +677,8 @@ class StackedTraining:
         stop: StopReason = PARKED_STOP_REASONS[reason]
         for pos in stopping:
             self.recs[self.live[pos]].stop_reason = stop
-        self._finish(stopping)
+        # a probe stopped as not recovering, or as answered, needs no accuracy over the training data
+        self._finish(stopping, final_pass=reason in ("settled", "budget"))
         sub_stack, sub_opt = _select(self.stack, self.optimizer, stopping)
         return Parked(
             StackState(
@@ -652,6 +735,7 @@ class StackedTraining:
             rec.fit_share, rec.misfit_share = fit_shares(
                 per_sample[j] if per_sample is not None else None, self.members[self.live[pos]].problem.chance
             )
+            rec.steps_run = len(rec.step_loss)
             rec.step_loss = thin(rec.step_loss)
             norm = float(norms[j]) if norms is not None else math.nan
             rec.param_norm = norm if math.isfinite(norm) else None
@@ -661,6 +745,10 @@ class StackedTraining:
         """Finish the members still in the stack; their end state when ``keep_state``."""
         if self.cut:
             self._mark_live("deadline")
+            for k in self.live:  # the records keep the epochs completed only
+                rec = self.recs[k]
+                rec.window_loss = rec.window_loss[: len(rec.train_loss) * self.per_epoch]
+                rec.window_ends = rec.window_ends[: len(rec.train_loss) * self.per_epoch]
         if self.live:
             self._finish(list(range(len(self.live))), final_pass=not self.cut)
         if self.instruments:

@@ -69,20 +69,24 @@ def clearly_behind(
     chance: float | None,
     epochs: int,
     later: Sequence[float | None] | None = None,
+    span: int = 1,
 ) -> bool:
     """Whether a probe clearly does not recover the loss against the baseline: it may stop now.
 
     ``probe``: its per-epoch train losses so far (k epochs); ``baseline``: the baseline's at the
     same epochs (at least k; compared at the same epoch, never with its final loss); ``chance``:
     the chance loss both are measured against; ``epochs``: the probe's planned epochs;
-    ``later``: the baseline's epochs after k when they are known already.
+    ``later``: the baseline's epochs after k when they are known already. The same holds for
+    judge windows (``worker.engine.train.windows``) in place of epochs: ``span`` is then the windows
+    of one epoch, over which a pace is read (a window's mean is noisier than an epoch's).
 
     The rules confirm a cause when a probe ends MIN_GAIN of chance ahead of the baseline. In
     shares of chance, capped as the rules cap them, let ``gap_i`` = probe_i - baseline_i (positive:
     the probe is behind). It stops when, after at least JUDGE_SHARE of its epochs (and
     JUDGE_MIN_EPOCHS), both are below SCORE_CAP at epoch k (above it the rules tell no difference),
     it is level with or behind the baseline (``gap_k >= -MIN_GAIN / 4``), and
-    even closing the gap at its fastest rate over the latter half of its curve for every
+    even closing the gap at its fastest pace over the latter half of its curve (the largest mean
+    closing per point over ``span`` consecutive points, fewer when the half is shorter) for every
     remaining epoch it would end less than MIN_GAIN / 2 ahead; and, when the baseline's later
     epochs are known, the baseline does not end worse than it was at epoch k by more than
     MIN_GAIN / 4 (a baseline that rises later could be beaten by a probe level with it now).
@@ -99,7 +103,8 @@ def clearly_behind(
     if gaps[-1] < -MIN_GAIN / 4:
         return False
     half = gaps[(k - 1) // 2 :]
-    rate = max(0.0, max((a - b) for a, b in zip(half, half[1:], strict=False)) if len(half) > 1 else 0.0)
+    s = max(1, min(span, len(half) - 1))
+    rate = max([0.0, *((half[i] - half[i + s]) / s for i in range(len(half) - s))])
     if gaps[-1] - rate * (epochs - k) > -MIN_GAIN / 2:
         return not later or not rose_after([*baseline[:k], *later], k, c)
     return False

@@ -26,6 +26,7 @@ from worker.engine.onnx.graph import OnnxModule
 from worker.engine.train.losses import LOSSES
 from worker.engine.train.optim import make_optimizer
 from worker.engine.train.problem import Problem, hits, per_sample_loss
+from worker.engine.train.windows import window_spans, windows_per_epoch
 
 #: Inputs the dead-unit and saturation instruments look at after each epoch.
 PROBE_BATCH = 512
@@ -255,6 +256,7 @@ def train(
 
     n, bs = problem.n_train, min(t.batch_size, problem.n_train)
     stride = max(1, (t.epochs * -(-n // bs)) // INSTRUMENTED_STEPS)
+    per_epoch = windows_per_epoch(t.epochs, -(-n // bs))
     step = 0
     cut = False
     for epoch in range(t.epochs):
@@ -302,6 +304,9 @@ def train(
             break
         losses = torch.stack(batch_losses)
         rec.step_loss.extend(as_floats(losses))
+        spans = window_spans(len(batch_losses), per_epoch)
+        rec.window_loss.extend(as_floats(torch.stack([losses[lo:hi].mean() for lo, hi in spans])))
+        rec.window_ends.extend(step - len(batch_losses) + hi for _, hi in spans)
         mean = float(losses.mean())
         rec.train_loss.append(mean if math.isfinite(mean) else None)
         rec.penalty.append(float(torch.stack(penalties).mean()) if penalties else 0.0)
@@ -325,6 +330,7 @@ def train(
     if classify and not cut:
         _, rec.train_acc, each = _evaluate(model, problem.x_train, problem.y_train, loss_fn, classify, problem.loss)
         rec.fit_share, rec.misfit_share = fit_shares(each, problem.chance)
+    rec.steps_run = len(rec.step_loss)
     rec.step_loss = thin(rec.step_loss)
     record_instruments(rec, instruments, names)
     with torch.no_grad():
