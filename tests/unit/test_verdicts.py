@@ -128,6 +128,20 @@ def test_label_noise_loses_to_an_open_check_or_a_recovery() -> None:
     assert RULES["label_noise"](evidence(_noisy(**shares), [free], val_majority=0.25)) is None
 
 
+def test_label_noise_loses_to_a_training_change_that_moved_the_plateau() -> None:
+    # an lr too high stalls a run at a plateau with a fit and a misfit share, as wrong labels would;
+    # a smaller lr ending 0.35x chance lower (not a full recovery) says the plateau is the training's
+    shares = {"fit": 0.6, "misfit": 0.3}
+    lower = run("lr", [1.0, 0.6, 0.45, 0.4, 0.4], family="lr_sweep", changes={"training.lr": 0.003}, val_acc=0.7)
+    assert RULES["label_noise"](evidence(_noisy(**shares), [lower], val_majority=0.25)) is None
+    # a change of that kind that moves it less leaves label noise standing, as does a bigger model
+    # (which may fit wrong labels by heart)
+    level = run("lr", [1.0, 0.8, 0.7, 0.68, 0.66], family="lr_sweep", changes={"training.lr": 0.003}, val_acc=0.6)
+    assert RULES["label_noise"](evidence(_noisy(**shares), [level], val_majority=0.25)) is not None
+    big = run("big", [1.0, 0.6, 0.45, 0.4, 0.4], family="bigger_model", val_acc=0.6)
+    assert RULES["label_noise"](evidence(_noisy(**shares), [big], val_majority=0.25)) is not None
+
+
 def test_label_noise_is_measured_not_confirmed() -> None:
     d = diagnose(evidence(_noisy(fit=0.6, misfit=0.3), val_majority=0.25))
     assert d.primary_cause == "label_noise" and d.verdict_basis == "measured"

@@ -5,10 +5,13 @@ Confirms (measured, not by an intervention: no probe can relabel data): the inpu
 training samples into a fit majority and a misfit share (``fit_share``, ``misfit_share``: few in
 between, as when the model learned the rule and the wrong labels contradict it), the loss stalls
 at PLATEAU of chance or more, and no intervention recovers the loss. Suggests only: a plateau
-above zero. Rules out: any probe that recovers the loss (then its change is the cause); a
-baseline cut short by the budget or still falling; a pre-check that flagged the data, the output
-or frozen layers (a more specific cause is open); a model that fits no clear majority of samples
-(underfitting everywhere: dropout, low lr, frozen or saturated layers look like that).
+above zero. Rules out: any probe that recovers the loss (then its change is the cause); a probe
+that changes only how the model is trained (lr, clipping, batch size) and ends MIN_GAIN of chance
+below the baseline, recovered or not (wrong labels set a floor that no such change moves: the
+plateau is the training's); a baseline cut short by the budget or still falling; a pre-check
+that flagged the data, the output or frozen layers (a more specific cause is open); a model that
+fits no clear majority of samples (underfitting everywhere: dropout, low lr, frozen or saturated
+layers look like that).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 from worker.contract.vocabulary import RuleCause
 from worker.diagnosis.evidence import Evidence
 from worker.diagnosis.rules.base import Finding
-from worker.diagnosis.rules.measures import fmt, recovers, score, signal_run, still_falling
+from worker.diagnosis.rules.measures import MIN_GAIN, fmt, gain, recovers, score, signal_run, still_falling
 
 CAUSE: RuleCause = "label_noise"
 
@@ -28,6 +31,9 @@ MISFIT = 0.12
 FIT = 0.4
 #: ...and at most this share sits in between: the split is clear.
 BETWEEN = 0.35
+#: Probes that change only how the model is trained, not what it can fit (a bigger model or no
+#: regularization may fit wrong labels by heart, so they are not among them).
+TRAINING_ONLY = ("lr_sweep", "grad_clip", "larger_batch", "smaller_batch")
 #: Pre-checks whose finding is a more specific cause than wrong labels.
 OPEN_CHECKS = ("non_finite", "input_scale", "output_loss", "label_range", "frozen")
 
@@ -41,6 +47,8 @@ def rule(ev: Evidence) -> Finding | None:
     signal = signal_run(ev)
     if signal is None or any(recovers(ev, p) for p in ev.probes if p.family != "overfit_batch"):
         return None
+    if any(gain(ev, p) >= MIN_GAIN for p in ev.probes if p.family in TRAINING_ONLY and not p.cut_short):
+        return None  # training alone moved the plateau: it is not the labels' floor
     between = 1.0 - b.fit_share - b.misfit_share
     if b.misfit_share < MISFIT or b.fit_share < FIT or between > BETWEEN:
         return None
