@@ -1,7 +1,7 @@
 """What a full diagnosis costs against one plain training run of the same config.
 
     .venv/bin/python benchmarks/probe_speed.py [--repeat 3] [--device cpu] [--case NAME ...] [--code DIR]
-    .venv/bin/python benchmarks/probe_speed.py --budget-share 0.25 --case "wide MLP 512x3, 50k samples"
+    .venv/bin/python benchmarks/probe_speed.py --budget-share 0.25 --case "wide MLP 512x3"
 
 For each case, in a fresh process each (so peak memory is the run's own): (a) one plain PyTorch
 training of the spec's config, written the way a user would (a loop over shuffled mini-batches,
@@ -89,7 +89,7 @@ def cases() -> dict[str, dict[str, Any]]:
             "model": {"layers": _mlp([256, 256], 4)},
             "training": {**train, "batch_size": 128, "epochs": 8},
         },
-        "wide MLP 512x3, 50k samples": {
+        "wide MLP 512x3, 50k samples, 10 epochs": {
             "data": {
                 "source": "synthetic",
                 "name": "classification",
@@ -99,7 +99,7 @@ def cases() -> dict[str, dict[str, Any]]:
                 "seed": 0,
             },
             "model": {"layers": _mlp([512, 512, 512], 4)},
-            "training": {**train, "batch_size": 128, "epochs": 8},
+            "training": {**train, "batch_size": 128, "epochs": 10},
             "budget_seconds": 3600,
         },
     }
@@ -176,11 +176,23 @@ spec = JobSpec.model_validate(payload)
 t0, c0 = time.perf_counter(), time.process_time()
 result = run_job(spec, cpu_threads=int(sys.argv[3]))
 result = result.as_json() if hasattr(result, "as_json") else result  # an older checkout returns a dict
+base = result["baseline"]["summary"]
+# steps an epoch at the spec's batch size (an older checkout does not count steps: whole epochs then)
+per_epoch = base["steps_run"] / base["epochs_run"] if base.get("steps_run") and base["epochs_run"] else None
+
+def epochs_run(p):
+    steps = p["summary"].get("steps_run")
+    if not steps or not per_epoch:
+        return p["summary"]["epochs_run"]
+    batch = p["changes"].get("training.batch_size", spec.training.batch_size)
+    return steps / (per_epoch * spec.training.batch_size / batch)
+
 print(json.dumps({"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0,
                   "probes": len(result["probes"]),
                   "settled": sum(p["stop_reason"] == "settled" for p in result["probes"]),
                   "behind": sum(p["stop_reason"] == "behind" for p in result["probes"]),
-                  "epochs_run": sum(p["summary"]["epochs_run"] for p in result["probes"]),
+                  "answered": sum(p["stop_reason"] == "answered" for p in result["probes"]),
+                  "epochs_run": round(sum(epochs_run(p) for p in result["probes"]), 1),
                   "epochs_planned": sum(p["changes"].get("training.epochs", spec.training.epochs)
                                         for p in result["probes"]),
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -287,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
                 "probes": diag[0]["probes"],
                 "settled": diag[0]["settled"],
                 "behind": diag[0].get("behind", 0),
+                "answered": diag[0].get("answered", 0),
                 "epochs": f"{diag[0].get('epochs_run', '?')} / {diag[0].get('epochs_planned', '?')}",
                 "plain_s": p,
                 "diagnosis_s": d,
@@ -300,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         r = rows[-1]
         print(
-            f"{name:32s} probes {r['probes']:3d} ({r['settled']} settled, {r['behind']} behind)  plain {p:7.3f}s  "
+            f"{name:32s} probes {r['probes']:3d} ({r['settled']} settled, {r['behind']} behind, "
+            f"{r['answered']} answered)  plain {p:7.3f}s  "
             f"diagnosis {d:7.3f}s  "
             f"ratio {r['ratio']:5.2f} (CPU {r['cpu_ratio']:5.2f})  "
             f"peak {r['plain_mb']:.0f}/{r['diagnosis_mb']:.0f} MB  ({r['primary']})",
@@ -318,11 +332,12 @@ def main(argv: list[str] | None = None) -> int:
         f"both, load average {os.getloadavg()[0]:.2f} at the end. Target: ratio <= "
         f"{TARGET_RATIO} with >= {TARGET_PROBES} probe trainings: {'met' if met else 'not met'} on every case.",
         "",
-        "| case | probe trainings | stopped early: settled / behind | probe epochs run / planned | plain s | "
-        "diagnosis s | ratio | CPU-time ratio | peak MB plain / diagnosis | primary cause |",
+        "| case | probe trainings | stopped early: settled / behind / answered | probe epochs run / planned | "
+        "plain s | diagnosis s | ratio | CPU-time ratio | peak MB plain / diagnosis | primary cause |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
         *[
-            f"| {r['case']} | {r['probes']} | {r['settled']} / {r['behind']} | {r['epochs']} | {r['plain_s']:.3f} | "
+            f"| {r['case']} | {r['probes']} | {r['settled']} / {r['behind']} / {r['answered']} | {r['epochs']} | "
+            f"{r['plain_s']:.3f} | "
             f"{r['diagnosis_s']:.3f} | "
             f"{r['ratio']:.2f} | {r['cpu_ratio']:.2f} | {r['plain_mb']:.0f} / {r['diagnosis_mb']:.0f} | "
             f"{r['primary'] or 'healthy'} |"

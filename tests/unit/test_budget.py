@@ -200,7 +200,7 @@ def test_an_epoch_too_long_to_share_leaves_the_baseline_alone_within_it() -> Non
             training=t.model_copy(update={"lr": 0.1}),
         ),
     ]
-    # two seconds a look while the two train together (up to about step 40), one alone: at step 32 of
+    # two seconds a look while the two train together (up to about step 40), one alone: at step 8 of
     # the first epoch, 450 steps at the shared rate would end well past the deadline; alone they fit
     clock = TwoRateClock(slow=2.0, fast=1.0, switch_after=5 + 40 // CHECK_EVERY_STEPS)
     deadline = 6 + 697 / CHECK_EVERY_STEPS

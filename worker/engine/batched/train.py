@@ -100,9 +100,10 @@ class Parked:
 GATHER_BYTES = 64 * 2**20
 
 #: With ``budget_first``, steps into the first epoch at which its time is first estimated (later than
-#: the first steps, which are slower than the rest), in epochs of at least four times as many steps:
+#: the first steps, which are slower than the rest), in epochs of at least LONG_EPOCH_STEPS steps:
 #: when member 0's epochs will not fit at that rate, it goes on alone at once.
-EARLY_LOOK_STEPS = 32
+EARLY_LOOK_STEPS = 8
+LONG_EPOCH_STEPS = 128
 
 #: Asked at each epoch end with the first member's record so far: may the others stop now? (Also the
 #: shape of the question "does it show signal?" asked for ``until_signal`` members.)
@@ -399,12 +400,33 @@ class StackedTraining:
         """The initial losses of every member (over the splits' first INITIAL_SAMPLES samples, as the
         plain loop measures them) and the instruments' first look."""
         n = INITIAL_SAMPLES  # as the plain loop: the splits' first samples, a seeded random sample
-        init_loss, _ = _evaluate(self.stack, self.x_train[:, :n], self.y_train[:, :n], self.loss, self.classify)
-        init_val, _ = _evaluate(self.stack, self.x_val[:, :n], self.y_val[:, :n], self.loss, self.classify)
+        # members built from the same model spec and seed on the same data begin alike (most probes
+        # change a training setting only): each such group is measured once
+        firsts: dict[tuple[str, int, int], int] = {}
+        same = [
+            firsts.setdefault((m.model.model_dump_json(), m.training.seed, id(m.problem)), k)
+            for k, m in enumerate(self.members)
+        ]
+        reps = sorted(set(same)) if not self.resumed else list(range(len(self.members)))
+        if len(reps) < len(self.members):
+            idx = torch.tensor(reps, device=self.device)
+            sub, xs, ys, xv, yv = (
+                self.stack.subset(reps),
+                self.x_train[idx],
+                self.y_train[idx],
+                self.x_val[idx],
+                self.y_val[idx],
+            )
+        else:
+            sub, xs, ys, xv, yv = self.stack, self.x_train, self.y_train, self.x_val, self.y_val
+            same = list(range(len(self.members)))
+        init_loss, _ = _evaluate(sub, xs[:, :n], ys[:, :n], self.loss, self.classify)
+        init_val, _ = _evaluate(sub, xv[:, :n], yv[:, :n], self.loss, self.classify)
+        at = {k: j for j, k in enumerate(reps)}
         self.recs = [
             RunRecord(
-                initial_loss=init_loss[k],
-                initial_val_loss=init_val[k],
+                initial_loss=init_loss[at[same[k]]],
+                initial_val_loss=init_val[at[same[k]]],
                 trainable_params=sum(p[k].numel() for p in self.optimizer.leaves),
             )
             for k in range(len(self.members))
@@ -504,7 +526,7 @@ class StackedTraining:
         """At step ``b_i`` of a long first epoch: member 0's epochs will not fit beside the others."""
         return (
             self.deadline is not None
-            and len(self.bounds) >= 4 * EARLY_LOOK_STEPS
+            and len(self.bounds) >= LONG_EPOCH_STEPS
             and now + (now - self.loop_started) / b_i * (len(self.bounds) * self.epochs - b_i) > self.deadline
         )
 
