@@ -75,6 +75,9 @@ def test_a_diagnosis_stops_shuffled_labels_once_the_baseline_shows_signal() -> N
     assert shuffled["stop_reason"] == "answered", shuffled["stop_reason"]
     assert 1 <= shuffled["summary"]["epochs_run"] < 12
     assert result["diagnosis"]["healthy"] is True
+    assert result["timing"]["probes_stopped_answered"] == 1
+    said = f"{shuffled['name']} stopped after {shuffled['summary']['steps_run']} steps: the baseline showed signal"
+    assert any(note.startswith(said) for note in result["diagnosis"]["notes"]), result["diagnosis"]["notes"]
 
 
 def test_shuffled_labels_train_on_when_the_baseline_ends_without_signal(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -74,6 +74,11 @@ def test_a_diagnosis_says_which_probes_stopped_behind_and_keeps_its_verdict() ->
     reasons = {p["name"]: p["stop_reason"] for p in result["probes"]}
     behind = [name for name, why in reasons.items() if why == "behind"]
     assert behind, reasons
+    assert result["timing"]["probes_stopped_behind"] == len(behind)
+    notes = result["diagnosis"]["notes"]
+    assert any(
+        n.startswith(f"{len(behind)} probes stopped clearly behind the baseline at the same step") for n in notes
+    )
     for probe in result["probes"]:
         if probe["stop_reason"] == "behind":
             assert JUDGE_MIN_EPOCHS <= probe["summary"]["epochs_run"] < 12

@@ -223,6 +223,12 @@ class Timing(Part):
     probes_run: int | None = None
     probes_skipped_for_budget: int | None = None
     probes_stopped_settled: int | None = None
+    probes_stopped_behind: int | None = Field(
+        default=None, description="probes stopped clearly behind the baseline at the same step"
+    )
+    probes_stopped_answered: int | None = Field(
+        default=None, description="probes stopped because the baseline answered their question (shuffled_labels)"
+    )
     budget_seconds: float | None = None
     left_out: list[LeftOut] = Field(default_factory=list)
 

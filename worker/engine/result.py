@@ -147,6 +147,8 @@ def build_result(
     """
     diagnosis = diagnose(ev, skipped=skipped)
     stopped = [len(o.record.train_loss) for o in outcomes if o.record.stop_reason == "settled"]
+    behind = [o for o in outcomes if o.record.stop_reason == "behind"]
+    answered = [o for o in outcomes if o.record.stop_reason == "answered"]
     result = Result(
         baseline=Baseline(
             config=spec.training.model_dump(),
@@ -178,6 +180,8 @@ def build_result(
             probes_run=len(outcomes),
             probes_skipped_for_budget=skipped,
             probes_stopped_settled=len(stopped),
+            probes_stopped_behind=len(behind),
+            probes_stopped_answered=len(answered),
             budget_seconds=budget_seconds,
             left_out=list(left_out or []),
         ),
@@ -195,4 +199,24 @@ def build_result(
             f"within {MIN_GAIN:g}x chance of a perfect fit, with signal on the validation data, so no probe could "
             "confirm a cause any more"
         )
+    if behind:
+        shares = [_share_trained(o, problem.n_train) for o in behind]
+        low, high = f"{100 * min(shares):.0f}%", f"{100 * max(shares):.0f}%"
+        diagnosis.notes.append(
+            f"{len(behind)} probes stopped clearly behind the baseline at the same step, after "
+            f"{low if low == high else f'{low} to {high}'} of their planned steps: "
+            "level with it or behind, and not gaining fast enough to end 0.2x chance ahead"
+        )
+    for o in answered:
+        diagnosis.notes.append(
+            f"{o.run.name} stopped after {o.record.steps_run} steps: the baseline showed signal on the "
+            "validation data, which rules out no_learnable_signal (the question it asks)"
+        )
     return result
+
+
+def _share_trained(outcome: ProbeOutcome, n_train: int) -> float:
+    """The share of its planned steps a probe trained."""
+    bs = min(outcome.run.training.batch_size, n_train)
+    planned = outcome.run.training.epochs * -(-n_train // bs)
+    return min(1.0, outcome.record.steps_run / planned) if planned else 1.0
