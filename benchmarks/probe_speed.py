@@ -89,11 +89,11 @@ def cases() -> dict[str, dict[str, Any]]:
             "model": {"layers": _mlp([256, 256], 4)},
             "training": {**train, "batch_size": 128, "epochs": 8},
         },
-        "wide MLP 512x3, 50k samples, 10 epochs": {
+        "wide MLP 512x3, 60k samples, 10 epochs": {
             "data": {
                 "source": "synthetic",
                 "name": "classification",
-                "n_samples": 50000,
+                "n_samples": 60000,
                 "n_features": 20,
                 "n_classes": 4,
                 "seed": 0,
