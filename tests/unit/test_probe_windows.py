@@ -74,6 +74,15 @@ def test_no_probe_that_recovers_in_the_end_is_stopped_within_its_epochs() -> Non
             assert _stop(row, known=True) is None, (row["case"], row["probe"])
 
 
+def test_both_loops_count_an_epoch_s_batches_alike() -> None:
+    import torch
+
+    from worker.engine.train.loop import batch_count, batch_indices
+
+    for n, bs in [(33, 16), (34, 16), (32, 16), (1, 16), (17, 16), (5000, 128)]:
+        assert batch_count(n, bs) == len(batch_indices(torch.arange(n), bs)), (n, bs)
+
+
 def test_windows_split_each_epoch_evenly_with_its_end_among_them() -> None:
     assert windows_per_epoch(30, 45) == 1  # many epochs: an epoch is a window
     assert windows_per_epoch(8, 156) == JUDGE_LOOKS // 8

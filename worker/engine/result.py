@@ -28,6 +28,7 @@ from worker.engine.checks import CheckResult
 from worker.engine.model.names import layer_types
 from worker.engine.probes import ProbeOutcome
 from worker.engine.probes.standard_init import custom_init
+from worker.engine.train.loop import batch_count
 from worker.engine.train.problem import Problem
 
 
@@ -217,6 +218,5 @@ def build_result(
 
 def _share_trained(outcome: ProbeOutcome, n_train: int) -> float:
     """The share of its planned steps a probe trained."""
-    bs = min(outcome.run.training.batch_size, n_train)
-    planned = outcome.run.training.epochs * -(-n_train // bs)
+    planned = outcome.run.training.epochs * batch_count(n_train, min(outcome.run.training.batch_size, n_train))
     return min(1.0, outcome.record.steps_run / planned) if planned else 1.0

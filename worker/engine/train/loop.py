@@ -148,6 +148,12 @@ def record_instruments(rec: RunRecord, instruments: list[Instrument], names: lis
     ]
 
 
+def batch_count(n: int, bs: int) -> int:
+    """The batches of one epoch over ``n`` samples in batches of ``bs``, as ``batch_indices`` cuts them."""
+    k = -(-n // bs)
+    return k - 1 if k > 1 and n % bs == 1 else k
+
+
 def batch_indices(perm: torch.Tensor, bs: int) -> list[torch.Tensor]:
     """Index batches of ``bs``; a last batch of one sample joins the one before (batchnorm needs two)."""
     parts = list(torch.split(perm, bs))
@@ -256,7 +262,7 @@ def train(
 
     n, bs = problem.n_train, min(t.batch_size, problem.n_train)
     stride = max(1, (t.epochs * -(-n // bs)) // INSTRUMENTED_STEPS)
-    per_epoch = windows_per_epoch(t.epochs, -(-n // bs))
+    per_epoch = windows_per_epoch(t.epochs, batch_count(n, bs))
     step = 0
     cut = False
     for epoch in range(t.epochs):
