@@ -401,27 +401,19 @@ class StackedTraining:
         plain loop measures them) and the instruments' first look."""
         n = INITIAL_SAMPLES  # as the plain loop: the splits' first samples, a seeded random sample
         # members built from the same model spec and seed on the same data begin alike (most probes
-        # change a training setting only): each such group is measured once
+        # change a training setting only): each such group is measured once (a continued stack's
+        # members have trained apart, so each is measured)
         firsts: dict[tuple[str, int, int], int] = {}
         same = [
-            firsts.setdefault((m.model.model_dump_json(), m.training.seed, id(m.problem)), k)
+            k if self.resumed else firsts.setdefault((m.model.model_dump_json(), m.training.seed, id(m.problem)), k)
             for k, m in enumerate(self.members)
         ]
-        reps = sorted(set(same)) if not self.resumed else list(range(len(self.members)))
-        if len(reps) < len(self.members):
-            idx = torch.tensor(reps, device=self.device)
-            sub, xs, ys, xv, yv = (
-                self.stack.subset(reps),
-                self.x_train[idx],
-                self.y_train[idx],
-                self.x_val[idx],
-                self.y_val[idx],
-            )
-        else:
-            sub, xs, ys, xv, yv = self.stack, self.x_train, self.y_train, self.x_val, self.y_val
-            same = list(range(len(self.members)))
-        init_loss, _ = _evaluate(sub, xs[:, :n], ys[:, :n], self.loss, self.classify)
-        init_val, _ = _evaluate(sub, xv[:, :n], yv[:, :n], self.loss, self.classify)
+        reps = sorted(set(same))
+        every = len(reps) == len(same)
+        rows = slice(None) if every else torch.tensor(reps, device=self.device)
+        sub = self.stack if every else self.stack.subset(reps)
+        init_loss, _ = _evaluate(sub, self.x_train[rows, :n], self.y_train[rows, :n], self.loss, self.classify)
+        init_val, _ = _evaluate(sub, self.x_val[rows, :n], self.y_val[rows, :n], self.loss, self.classify)
         at = {k: j for j, k in enumerate(reps)}
         self.recs = [
             RunRecord(
@@ -460,6 +452,12 @@ class StackedTraining:
         batch_losses: list[torch.Tensor] = []
         penalties: list[torch.Tensor] = []
         regather = False
+
+        def narrowed(keep: list[int]) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+            # the epoch so far, for the members at positions ``keep`` only (the stack shrank to them)
+            k = torch.tensor(keep, device=self.device)
+            return perms[k], [b[k] for b in batch_losses], [q[k] for q in penalties]
+
         for b_i, (lo, hi) in enumerate(self.bounds):
             if b_i and b_i % CHECK_EVERY_STEPS == 0:
                 if self.should_stop is not None and self.should_stop():
@@ -470,20 +468,14 @@ class StackedTraining:
                     break
                 if initial is not None and b_i == EARLY_LOOK_STEPS and self._too_long_to_share(now, b_i):
                     self._park_as_begun(initial)
-                    keep = torch.tensor([0], device=self.device)
-                    perms = perms[keep]
-                    batch_losses = [b[keep] for b in batch_losses]
-                    penalties = [q[keep] for q in penalties]
+                    perms, batch_losses, penalties = narrowed([0])
                     regather = True
             if b_i in self.mid_ends:
                 going = self._look_within_epoch(b_i, batch_losses, penalties)
                 if going is not None:
                     if not going:
                         return [], []
-                    k = torch.tensor(going, device=self.device)
-                    perms = perms[k]
-                    batch_losses = [b[k] for b in batch_losses]
-                    penalties = [q[k] for q in penalties]
+                    perms, batch_losses, penalties = narrowed(going)
                     regather = True
             if b_i % self.block == 0 or regather:
                 regather = False
@@ -535,7 +527,6 @@ class StackedTraining:
         stopping = list(range(1, len(self.live)))
         for k in stopping:
             self.recs[k].stop_reason = "deadline"
-        for k in stopping:
             self.recs[k].window_loss, self.recs[k].window_ends = [], []  # they begin again from the start
         sub_stack, sub_opt, states = initial
         chosen = _select(sub_stack, sub_opt, stopping)
@@ -551,29 +542,41 @@ class StackedTraining:
         """Append the epoch's losses, penalty and validation to each live member's record; whether each
         position's loss is finite (a member that went non-finite gets ``stop_reason`` ``non_finite``)."""
         losses = torch.stack(batch_losses, 1)  # [G, batches]
-        means = losses.mean(1)
         last_window = as_floats(losses[:, self.spans[-1][0] :].mean(1))
-        pen_means = torch.stack(penalties, 1).mean(1) if penalties else torch.zeros(len(self.live), device=self.device)
-        val, acc = _evaluate(self.stack, self.x_val, self.y_val, self.loss, self.classify)
-        # one copy to Python per epoch: a float() per member and value would wait on each
-        steps_now, means_now, pens_now = losses.double().tolist(), means.tolist(), pen_means.tolist()
         # every member in the stack was finite when this epoch began: the ones that went
         # non-finite in it leave after it
-        finite = [math.isfinite(v) for v in means_now]
+        finite = self._append_epoch(list(range(len(self.live))), losses, penalties)
         for pos, k in enumerate(self.live):
             rec = self.recs[k]
-            rec.step_loss.extend(v if math.isfinite(v) else None for v in steps_now[pos])
             rec.window_loss.append(last_window[pos])
             rec.window_ends.append(self.step)
-            rec.train_loss.append(means_now[pos] if finite[pos] else None)
-            rec.penalty.append(pens_now[pos])
-            rec.val_loss.append(val[pos])
-            rec.val_acc.append(acc[pos])
             if not finite[pos]:
                 rec.stop_reason = "non_finite"
         self._observe()
         if self.on_epoch is not None:
             self.on_epoch(len(self.live), self.recs[0] if self.instrument_first and self.live[0] == 0 else None)
+        return finite
+
+    def _append_epoch(self, positions: list[int], losses: torch.Tensor, penalties: list[torch.Tensor]) -> list[bool]:
+        """Append an epoch, or the part of one trained, to the records of the members at ``positions``:
+        each batch's loss and their mean (``losses`` [len(positions), batches]), the mean penalty
+        (``penalties``: per batch, over the whole stack) and the validation after it. Whether each
+        one's mean loss is finite."""
+        every = len(positions) == len(self.live)
+        rows = slice(None) if every else torch.tensor(positions, device=self.device)
+        pens = torch.stack(penalties, 1)[rows].mean(1) if penalties else torch.zeros(len(positions), device=self.device)
+        sub = self.stack if every else self.stack.subset(positions)
+        val, acc = _evaluate(sub, self.x_val[rows], self.y_val[rows], self.loss, self.classify)
+        # one copy to Python per epoch: a float() per member and value would wait on each
+        steps_now, means_now, pens_now = losses.double().tolist(), losses.mean(1).tolist(), pens.tolist()
+        finite = [math.isfinite(v) for v in means_now]
+        for j, pos in enumerate(positions):
+            rec = self.recs[self.live[pos]]
+            rec.step_loss.extend(v if math.isfinite(v) else None for v in steps_now[j])
+            rec.train_loss.append(means_now[j] if finite[j] else None)
+            rec.penalty.append(pens_now[j])
+            rec.val_loss.append(val[j])
+            rec.val_acc.append(acc[j])
         return finite
 
     def _settle_or_continue(self, epoch: int, finite: list[bool], now: float) -> None:
@@ -597,11 +600,7 @@ class StackedTraining:
             self._finish(gone)
         if gone or stopping or behind or answered:
             left = set(gone) | set(stopping) | set(behind) | set(answered)
-            keep = [pos for pos in range(len(self.live)) if pos not in left]
-            if keep:
-                self.shrink(keep)
-            else:
-                self.live = []  # every member has left, each finished as it left
+            self._go_on_with([pos for pos in range(len(self.live)) if pos not in left])
 
     def _behind(self, finite: list[bool], within_epoch: bool = False) -> list[int]:
         """Positions of the judged members that clearly do not recover against the baseline here: at
@@ -614,12 +613,12 @@ class StackedTraining:
             base = self.recs[0]
         else:
             return []
+        known = self.reference is not None  # trained before: its later windows are known
         out = []
         for pos, k in enumerate(self.live):
-            if k == 0 and self.reference is None or not finite[pos] or not self.members[k].judged:
+            if k == 0 and not known or not finite[pos] or not self.members[k].judged:
                 continue
             rec, chance = self.recs[k], self.members[k].problem.chance
-            known = self.reference is not None
             if base.window_ends[: len(rec.window_ends)] == rec.window_ends:
                 curve, theirs, looks, span = (
                     rec.window_loss,
@@ -651,10 +650,7 @@ class StackedTraining:
             return None
         self._stop_within_epoch(behind, batch_losses, penalties)
         keep = [pos for pos in range(len(self.live)) if pos not in behind]
-        if keep:
-            self.shrink(keep)
-        else:
-            self.live = []
+        self._go_on_with(keep)
         return keep
 
     def _stop_within_epoch(
@@ -662,21 +658,12 @@ class StackedTraining:
     ) -> None:
         """The members at positions ``stopping`` stop within an epoch (``stop_reason`` ``behind``): its
         part so far is their last epoch (its batches' mean loss, validation after it)."""
-        idx = torch.tensor(stopping, device=self.device)
-        losses = torch.stack(batch_losses, 1)[idx]  # [S, batches so far]
-        pens = torch.stack(penalties, 1)[idx].mean(1).tolist() if penalties else [0.0] * len(stopping)
-        val, acc = _evaluate(self.stack.subset(stopping), self.x_val[idx], self.y_val[idx], self.loss, self.classify)
-        steps_now, means_now = losses.double().tolist(), losses.mean(1).tolist()
-        for j, pos in enumerate(stopping):
+        losses = torch.stack(batch_losses, 1)[torch.tensor(stopping, device=self.device)]  # [S, batches so far]
+        self._append_epoch(stopping, losses, penalties)
+        for pos in stopping:
             k = self.live[pos]
-            rec = self.recs[k]
-            rec.step_loss.extend(v if math.isfinite(v) else None for v in steps_now[j])
-            rec.train_loss.append(means_now[j] if math.isfinite(means_now[j]) else None)
-            rec.penalty.append(pens[j])
-            rec.val_loss.append(val[j])
-            rec.val_acc.append(acc[j])
-            rec.stop_reason = "behind"
-            self.dropped.append((k, len(rec.window_loss)))
+            self.recs[k].stop_reason = "behind"
+            self.dropped.append((k, len(self.recs[k].window_loss)))
         self._finish(stopping, final_pass=False)
 
     def _answered(self, finite: list[bool]) -> list[int]:
@@ -713,6 +700,14 @@ class StackedTraining:
             epochs,
             reason,
         )
+
+    def _go_on_with(self, keep: list[int]) -> None:
+        """The stack shrinks to the members at positions ``keep``; with none, every member has left
+        (each finished as it left)."""
+        if keep:
+            self.shrink(keep)
+        else:
+            self.live = []
 
     def shrink(self, keep: list[int]) -> None:
         """Go on with the members at positions ``keep`` only."""
