@@ -9,27 +9,15 @@ import numpy as np
 import pytest
 
 from tests.unit.test_batched import MLP, RTOL, _problem
-from worker.contract.spec import JobSpec, TrainingSpec
+from tests.unit.test_probe_stopping_stack import IRIS_LR_LOW, _training
+from worker.contract.spec import JobSpec
 from worker.diagnosis.record import RunRecord
 from worker.engine.batched.train import Member, StackedTraining, continue_members, train_together
 from worker.engine.train.loop import train
 
 #: Iris, a small MLP that learns it well within a few of its 12 epochs, but not to a perfect fit
 #: at once (so the baseline shows signal before its verdict is settled).
-IRIS = {
-    "data": {"source": "builtin", "name": "iris"},
-    "model": {
-        "layers": [{"type": "linear", "out_features": 16}, {"type": "relu"}, {"type": "linear", "out_features": 3}]
-    },
-    "training": {"loss": "cross_entropy", "optimizer": "sgd", "lr": 0.02, "epochs": 12, "batch_size": 16},
-    "budget_seconds": 60,
-}
-
-
-def _training(lr: float, epochs: int = 12) -> TrainingSpec:
-    return TrainingSpec.model_validate(
-        {"loss": "cross_entropy", "optimizer": "adam", "lr": lr, "batch_size": 16, "epochs": epochs, "seed": 3}
-    )
+IRIS = {**IRIS_LR_LOW, "training": {**IRIS_LR_LOW["training"], "lr": 0.02}}
 
 
 def _after(epochs: int) -> Any:

@@ -22,9 +22,9 @@ IRIS_LR_LOW = {
 }
 
 
-def _training(lr: float, epochs: int = 12) -> TrainingSpec:
+def _training(lr: float, epochs: int = 12, batch_size: int = 16) -> TrainingSpec:
     return TrainingSpec.model_validate(
-        {"loss": "cross_entropy", "optimizer": "adam", "lr": lr, "batch_size": 16, "epochs": epochs, "seed": 3}
+        {"loss": "cross_entropy", "optimizer": "adam", "lr": lr, "batch_size": batch_size, "epochs": epochs, "seed": 3}
     )
 
 

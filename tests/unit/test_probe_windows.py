@@ -16,19 +16,12 @@ from typing import Any
 
 import pytest
 
-from worker.diagnosis.rules.measures import MIN_GAIN, SCORE_CAP
+from tests.unit.test_probe_stopping import _recovers, _share
+from worker.diagnosis.rules.measures import MIN_GAIN
 from worker.engine.probes.scoring import clearly_behind, rose_after
 from worker.engine.train.windows import JUDGE_LOOKS, MIN_WINDOW_STEPS, window_spans, windows_per_epoch
 
 TABLE: list[dict[str, Any]] = json.loads((Path(__file__).parent / "data" / "probe_windows.json").read_text())
-
-
-def _share(loss: float | None, chance: float) -> float:
-    return SCORE_CAP if loss is None else min(loss / chance, SCORE_CAP)
-
-
-def _recovers(probe: float | None, baseline: float | None, chance: float) -> bool:
-    return _share(baseline, chance) - _share(probe, chance) >= MIN_GAIN
 
 
 def _stop(row: dict[str, Any], known: bool) -> int | None:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tests.unit.test_batched import MLP, RTOL, _problem
+from tests.unit.test_probe_stopping_stack import _training as stopping_training
 from worker.contract.spec import JobSpec, TrainingSpec
 from worker.engine.batched.train import Member, StackedTraining
 from worker.engine.train.loop import train
@@ -24,11 +25,9 @@ DIGITS = {
 }
 
 
-def _training(lr: float, epochs: int = 4) -> TrainingSpec:
+def _training(lr: float) -> TrainingSpec:
     # 96 samples in batches of 2: 48 steps an epoch, three windows of 16
-    return TrainingSpec.model_validate(
-        {"loss": "cross_entropy", "optimizer": "adam", "lr": lr, "batch_size": 2, "epochs": epochs, "seed": 3}
-    )
+    return stopping_training(lr, epochs=4, batch_size=2)
 
 
 def test_windows_are_recorded_alike_stacked_and_alone() -> None:
